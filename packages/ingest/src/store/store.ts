@@ -1,0 +1,180 @@
+/**
+ * The storage contract of the ingest server. Two implementations: SQLite (embedded default) and
+ * PostgreSQL (scale-out: several server processes share one database). One contract test suite runs
+ * against both.
+ *
+ * Times are epoch milliseconds (integers). Ids are opaque strings chosen by the caller.
+ * Secrets reach the store only as ciphertext (see `SecretBox` in ../secrets.ts): a read of the database
+ * alone does not give an attacker usable signing secrets.
+ */
+
+export type ApprovalMode = 'auto' | 'manual';
+export type StoredSignalStatus = 'received' | 'pending_approval' | 'approved' | 'rejected';
+
+export interface ProducerSecret {
+  readonly id: string;
+  /** Encrypted secret, as produced by SecretBox.seal. */
+  readonly ciphertext: string;
+  readonly createdAt: number;
+}
+
+export interface Producer {
+  readonly id: string;
+  readonly approval: ApprovalMode;
+  /** Allowed instruments; `null` means any. */
+  readonly instruments: readonly string[] | null;
+  readonly createdAt: number;
+  /** Active (not retired) secrets, oldest first. */
+  readonly secrets: readonly ProducerSecret[];
+}
+
+export interface NewProducer {
+  readonly id: string;
+  readonly approval: ApprovalMode;
+  readonly instruments: readonly string[] | null;
+  readonly secret: ProducerSecret;
+  readonly createdAt: number;
+}
+
+/** A stored signal. `body` is the exact JSON text that was received and verified. */
+export interface SignalRecord {
+  readonly id: string;
+  readonly producerId: string;
+  readonly idempotencyKey: string | null;
+  readonly instrument: string;
+  readonly side: 'buy' | 'sell';
+  readonly status: StoredSignalStatus;
+  /** Why a signal was rejected (by policy or by an operator), or a note from the approval. */
+  readonly message: string | null;
+  readonly body: string;
+  readonly receivedAt: number;
+  readonly decidedAt: number | null;
+  readonly decidedBy: string | null;
+}
+
+/** The HTTP answer stored with an idempotency record and sent again on a repeat. */
+export interface StoredResponse {
+  readonly status: number;
+  /** The exact response body text. */
+  readonly body: string;
+}
+
+/** One accepted request, to be committed (signal + idempotency record + seen signature) atomically. */
+export interface AcceptRequest {
+  readonly signal: SignalRecord;
+  /** `null` when the request carried no idempotency key (replay guard only). */
+  readonly idempotencyKey: string | null;
+  /** Hex SHA-256 of the body bytes: decides "same body" for a repeated key. */
+  readonly requestHash: string;
+  readonly idempotencyExpiresAt: number;
+  /** The X-Signature value, remembered until `signatureExpiresAt` to refuse replays under a new key. */
+  readonly signature: string;
+  readonly signatureExpiresAt: number;
+  readonly response: StoredResponse;
+}
+
+export type AcceptResult =
+  /** The signal and its records were committed. */
+  | { readonly outcome: 'stored' }
+  /** The (producer, key) pair already has a committed record; nothing was written. */
+  | { readonly outcome: 'duplicate'; readonly requestHash: string; readonly response: StoredResponse }
+  /** The signature was already accepted (under another key, or without one); nothing was written. */
+  | { readonly outcome: 'replayed-signature' };
+
+export interface SignalFilter {
+  readonly status?: StoredSignalStatus;
+  readonly producerId?: string;
+  readonly instrument?: string;
+  /** receivedAt >= from */
+  readonly from?: number;
+  /** receivedAt < to */
+  readonly to?: number;
+  /** 1–500, default 50 */
+  readonly limit?: number;
+  /** Opaque cursor from a previous page's `nextCursor`. */
+  readonly cursor?: string;
+}
+
+export interface SignalPage {
+  /** Newest first. */
+  readonly items: readonly SignalRecord[];
+  readonly nextCursor: string | null;
+}
+
+export type DecisionResult =
+  | { readonly outcome: 'ok'; readonly signal: SignalRecord }
+  | { readonly outcome: 'not-found' }
+  | { readonly outcome: 'not-pending'; readonly signal: SignalRecord };
+
+export interface OperatorToken {
+  readonly id: string;
+  readonly name: string;
+  /** Hex SHA-256 of the token; the token itself is never stored. */
+  readonly hash: string;
+  readonly createdAt: number;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Applies pending versioned migrations. Idempotent; safe to run from several processes at once. */
+  migrate(): Promise<void>;
+  /** Resolves when the database answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // Producers and secrets
+  /** Throws StoreConflictError when the id exists. */
+  createProducer(producer: NewProducer): Promise<void>;
+  getProducer(id: string): Promise<Producer | undefined>;
+  listProducers(): Promise<Producer[]>;
+  /** Adds an active secret. Throws StoreNotFoundError for an unknown producer. */
+  addSecret(producerId: string, secret: ProducerSecret): Promise<void>;
+  /** Retires a secret. Returns false when no such active secret exists. Refuses (StoreConflictError) to retire the last one. */
+  retireSecret(producerId: string, secretId: string, at: number): Promise<boolean>;
+  /** Returns false when the producer does not exist. Its stored signals are kept. */
+  removeProducer(id: string): Promise<boolean>;
+
+  // Ingest
+  /**
+   * Commits a batch in ONE transaction (group commit), in order. Each item is decided against the
+   * database state including earlier items of the same batch. Durable (fsync'd per the store's
+   * settings) when the promise resolves.
+   */
+  acceptBatch(batch: readonly AcceptRequest[]): Promise<AcceptResult[]>;
+  /** Looks up a committed idempotency record (not expired at `now`). */
+  findIdempotent(
+    producerId: string,
+    key: string,
+    now: number,
+  ): Promise<{ requestHash: string; response: StoredResponse } | undefined>;
+  /** Deletes idempotency records and seen signatures that expired before `now`. Returns rows deleted. */
+  purgeExpired(now: number): Promise<number>;
+
+  // Operator
+  getSignal(id: string): Promise<SignalRecord | undefined>;
+  listSignals(filter: SignalFilter): Promise<SignalPage>;
+  /** Moves a pending_approval signal to approved/rejected. */
+  decideSignal(
+    id: string,
+    decision: 'approved' | 'rejected',
+    by: string,
+    message: string | null,
+    at: number,
+  ): Promise<DecisionResult>;
+  countSignalsByStatus(): Promise<Record<StoredSignalStatus, number>>;
+
+  createToken(token: OperatorToken): Promise<void>;
+  findTokenByHash(hash: string): Promise<OperatorToken | undefined>;
+  listTokens(): Promise<OperatorToken[]>;
+  revokeToken(id: string): Promise<boolean>;
+}
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+}
+export class StoreConflictError extends StoreError {
+  override name = 'StoreConflictError';
+}
+export class StoreNotFoundError extends StoreError {
+  override name = 'StoreNotFoundError';
+}

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import { parseTimestamp } from './time.js';
+
+/** `instrument`: 1–32 characters of `[A-Za-z0-9._/-]`. */
+export const INSTRUMENT_PATTERN = /^[A-Za-z0-9._/-]{1,32}$/;
+
+/** An error message that says `required` when the field is missing. */
+const expected = (text: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined ? 'required' : text;
+
+const price = () =>
+  z
+    .number({ error: expected('expected a number') })
+    .refine((n) => Number.isFinite(n) && n > 0, { error: 'expected a finite number > 0' });
+
+/**
+ * The signal body of wire protocol v1 (snake_case, as on the wire).
+ * The same schema validates requests on the server, checks SDK input, and generates the OpenAPI document.
+ */
+export const SignalCandidateSchema = z
+  .strictObject(
+    {
+      instrument: z
+        .string({ error: expected('expected a string') })
+        .regex(INSTRUMENT_PATTERN, { error: 'expected 1–32 characters of A-Z a-z 0-9 . _ / -' })
+        .meta({ description: 'Instrument symbol, e.g. GOLD or EUR/USD.', example: 'GOLD' }),
+      side: z.enum(['buy', 'sell'], { error: expected('expected "buy" or "sell"') }),
+      entry_price: price().meta({ description: 'Entry price, finite and > 0.', example: 1950.5 }),
+      stop_loss: price().meta({
+        description: 'Stop-loss price. buy: below entry_price; sell: above it.',
+        example: 1945,
+      }),
+      take_profit: price().meta({
+        description: 'Take-profit price. buy: above entry_price; sell: below it.',
+        example: 1960,
+      }),
+      confidence: z
+        .number({ error: expected('expected a number') })
+        .min(0, { error: 'expected a number from 0 to 1' })
+        .max(1, { error: 'expected a number from 0 to 1' })
+        .meta({ example: 0.85 }),
+      reason: z
+        .string({ error: expected('expected a string') })
+        .min(1, { error: 'expected 1–500 characters' })
+        .max(500, { error: 'expected 1–500 characters' })
+        .meta({ example: 'breakout above resistance' }),
+      timestamp: z
+        .string({ error: expected('expected an RFC 3339 date-time string') })
+        .refine((s) => parseTimestamp(s) !== undefined, {
+          error: 'expected an RFC 3339 date-time such as 2025-10-25T14:30:45.123456Z',
+        })
+        .meta({ format: 'date-time', description: 'When the producer generated the signal (RFC 3339).' }),
+      payload: z
+        .record(z.string(), z.unknown(), { error: 'expected a JSON object' })
+        .optional()
+        .meta({ description: 'Free-form producer data (indicators, ids). A JSON object.' }),
+    },
+    { error: (issue) => (issue.code === 'unrecognized_keys' ? undefined : 'expected a JSON object') },
+  )
+  .refine((s) => (s.side === 'buy' ? s.stop_loss < s.entry_price : s.stop_loss > s.entry_price), {
+    path: ['stop_loss'],
+    error: (issue) => {
+      const s = issue.input as { side: string };
+      return s.side === 'buy'
+        ? 'expected below entry_price for a buy'
+        : 'expected above entry_price for a sell';
+    },
+    when: (payload) => pricesValid(payload.value),
+  })
+  .refine((s) => (s.side === 'buy' ? s.take_profit > s.entry_price : s.take_profit < s.entry_price), {
+    path: ['take_profit'],
+    error: (issue) => {
+      const s = issue.input as { side: string };
+      return s.side === 'buy'
+        ? 'expected above entry_price for a buy'
+        : 'expected below entry_price for a sell';
+    },
+    when: (payload) => pricesValid(payload.value),
+  })
+  .meta({ id: 'SignalCandidate', title: 'SignalCandidate' });
+
+function pricesValid(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  const ok = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n > 0;
+  return (v.side === 'buy' || v.side === 'sell') && ok(v.entry_price) && ok(v.stop_loss) && ok(v.take_profit);
+}
+
+/** A trading signal as sent on the wire. */
+export type SignalCandidate = z.infer<typeof SignalCandidateSchema>;
+
+export type ValidationResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly errors: readonly string[] };
+
+/** Renders zod issues as one line per problem, each starting with the field it names. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((k) => `${[...issue.path, k].join('.')}: unknown field`);
+    }
+    const path = issue.path.map(String).join('.') || '(body)';
+    return [`${path}: ${issue.message}`];
+  });
+}
+
+/**
+ * Validates an already-parsed JSON value against the signal rules, returning every problem at once.
+ *
+ * @example
+ * const result = validateSignal(JSON.parse(body));
+ * if (!result.ok) console.error(result.errors.join('\n'));
+ */
+export function validateSignal(input: unknown): ValidationResult<SignalCandidate> {
+  const parsed = SignalCandidateSchema.safeParse(input);
+  return parsed.success
+    ? { ok: true, value: parsed.data }
+    : { ok: false, errors: formatIssues(parsed.error.issues) };
+}
