@@ -25,7 +25,7 @@ export function goldenVectors(): GoldenVector[] {
   return sections.map((section) => {
     const name = section.slice(0, section.indexOf('\n'));
     const cell = (field: string): string => {
-      const m = new RegExp(`^\\| ${field} \\| \`([^\`]*)\` \\|$`, 'm').exec(section);
+      const m = new RegExp(`^\\|\\s*${field}\\s*\\|\\s*\`([^\`]*)\`\\s*\\|\\s*$`, 'm').exec(section);
       if (!m?.[1]) throw new Error(`golden vector "${name}": no ${field} row`);
       return m[1];
     };
