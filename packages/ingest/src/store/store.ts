@@ -139,6 +139,10 @@ export interface Store {
    * Commits a batch in ONE transaction (group commit), in order. Each item is decided against the
    * database state including earlier items of the same batch. Durable (fsync'd per the store's
    * settings) when the promise resolves.
+   *
+   * An item's idempotency record and seen signature count as expired when their `expiresAt` is at or
+   * before the item's `signal.receivedAt`; expired ones are treated as absent and overwritten. Throws
+   * StoreConflictError (and commits nothing of the batch) when a signal id already exists.
    */
   acceptBatch(batch: readonly AcceptRequest[]): Promise<AcceptResult[]>;
   /** Looks up a committed idempotency record (not expired at `now`). */
@@ -152,6 +156,10 @@ export interface Store {
 
   // Operator
   getSignal(id: string): Promise<SignalRecord | undefined>;
+  /**
+   * One page of signals, newest first by (receivedAt, id). Throws RangeError for a `limit` outside
+   * 1–500 and StoreInvalidCursorError for a cursor this store did not issue.
+   */
   listSignals(filter: SignalFilter): Promise<SignalPage>;
   /** Moves a pending_approval signal to approved/rejected. */
   decideSignal(
@@ -169,12 +177,42 @@ export interface Store {
   revokeToken(id: string): Promise<boolean>;
 }
 
+/** Stable codes of store errors; branch on these, not on the class or the message. */
+export type StoreErrorCode =
+  | 'STORE_ERROR'
+  | 'STORE_CONFLICT'
+  | 'STORE_NOT_FOUND'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_INVALID_CURSOR'
+  | 'STORE_SCHEMA_TOO_NEW';
+
+/** Base class of every error a store throws on purpose. Driver errors arrive as `cause`. */
 export class StoreError extends Error {
   override name = 'StoreError';
+  readonly code: StoreErrorCode = 'STORE_ERROR';
 }
+/** The write collides with stored state: an existing id, or the last active secret of a producer. */
 export class StoreConflictError extends StoreError {
   override name = 'StoreConflictError';
+  override readonly code: StoreErrorCode = 'STORE_CONFLICT';
 }
+/** The producer (or other parent row) named by the call does not exist. */
 export class StoreNotFoundError extends StoreError {
   override name = 'StoreNotFoundError';
+  override readonly code: StoreErrorCode = 'STORE_NOT_FOUND';
+}
+/** The database cannot be reached or refuses the connection (down, wrong host/port, auth, no such database). */
+export class StoreUnavailableError extends StoreError {
+  override name = 'StoreUnavailableError';
+  override readonly code: StoreErrorCode = 'STORE_UNAVAILABLE';
+}
+/** `SignalFilter.cursor` is not a cursor this store issued (a client error: answer 400). */
+export class StoreInvalidCursorError extends StoreError {
+  override name = 'StoreInvalidCursorError';
+  override readonly code: StoreErrorCode = 'STORE_INVALID_CURSOR';
+}
+/** The database was migrated by a newer release of Sigpost than this one; nothing was changed. */
+export class StoreSchemaTooNewError extends StoreError {
+  override name = 'StoreSchemaTooNewError';
+  override readonly code: StoreErrorCode = 'STORE_SCHEMA_TOO_NEW';
 }

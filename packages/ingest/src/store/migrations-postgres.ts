@@ -1,0 +1,152 @@
+// Versioned schema of the PostgreSQL store. Migration N (1-based) is POSTGRES_MIGRATIONS[N - 1];
+// applied versions are recorded in `schema_migrations`. Append only: never edit a migration that
+// has shipped. migrate() runs pending ones in one transaction under an advisory lock.
+//
+// Times are epoch ms (bigint, parsed to JS numbers by the store). Keys compared by the keyset
+// pagination use COLLATE "C": byte order, the same as SQLite, and cheaper than a locale's.
+// `signals` has no foreign key to `producers`: removing a producer keeps its signals.
+
+export const POSTGRES_MIGRATIONS: readonly string[] = Object.freeze([
+  // 1: producers, secrets, signals, idempotency records, seen signatures, operator tokens, and the
+  //    group-commit function.
+  `
+  CREATE TABLE producers (
+    id          text COLLATE "C" NOT NULL PRIMARY KEY,
+    approval    text   NOT NULL CHECK (approval IN ('auto', 'manual')),
+    instruments text[],  -- NULL = any instrument
+    created_at  bigint NOT NULL
+  );
+
+  CREATE TABLE producer_secrets (
+    producer_id text COLLATE "C" NOT NULL REFERENCES producers (id) ON DELETE CASCADE,
+    id          text COLLATE "C" NOT NULL,
+    ciphertext  text   NOT NULL, -- SecretBox.seal output, never the raw secret
+    created_at  bigint NOT NULL,
+    retired_at  bigint,
+    PRIMARY KEY (producer_id, id)
+  );
+
+  CREATE TABLE signals (
+    id              text COLLATE "C" NOT NULL PRIMARY KEY,
+    producer_id     text COLLATE "C" NOT NULL,
+    idempotency_key text,
+    instrument      text COLLATE "C" NOT NULL,
+    side            text   NOT NULL CHECK (side IN ('buy', 'sell')),
+    status          text   NOT NULL CHECK (status IN ('received', 'pending_approval', 'approved', 'rejected')),
+    message         text,
+    body            text   NOT NULL,
+    received_at     bigint NOT NULL,
+    decided_at      bigint,
+    decided_by      text
+  );
+  -- Keyset pagination reads newest first by (received_at, id), optionally narrowed by one filter.
+  CREATE INDEX signals_by_time ON signals (received_at, id);
+  CREATE INDEX signals_by_status ON signals (status, received_at, id);
+  CREATE INDEX signals_by_producer ON signals (producer_id, received_at, id);
+  CREATE INDEX signals_by_instrument ON signals (instrument, received_at, id);
+
+  -- The primary key is what makes two servers sharing this database store one signal for two
+  -- concurrent requests with the same key: the second INSERT waits for the first transaction.
+  CREATE TABLE idempotency_keys (
+    producer_id     text COLLATE "C" NOT NULL,
+    idempotency_key text COLLATE "C" NOT NULL,
+    request_hash    text    NOT NULL,
+    response_status integer NOT NULL,
+    response_body   text    NOT NULL,
+    signal_id       text    NOT NULL,
+    created_at      bigint  NOT NULL,
+    expires_at      bigint  NOT NULL,
+    PRIMARY KEY (producer_id, idempotency_key)
+  );
+  CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
+
+  CREATE TABLE seen_signatures (
+    signature   text COLLATE "C" NOT NULL PRIMARY KEY,
+    producer_id text   NOT NULL,
+    seen_at     bigint NOT NULL,
+    expires_at  bigint NOT NULL
+  );
+  CREATE INDEX seen_signatures_by_expiry ON seen_signatures (expires_at);
+
+  CREATE TABLE operator_tokens (
+    id         text COLLATE "C" NOT NULL PRIMARY KEY,
+    name       text   NOT NULL,
+    hash       text   NOT NULL UNIQUE, -- hex SHA-256 of the token, never the token
+    created_at bigint NOT NULL
+  );
+
+  -- Group commit in one round trip: decides every request of a batch in order, inside the caller's
+  -- single statement (so one transaction). Per request: claim the idempotency key (a live record
+  -- means 'duplicate'), claim the signature (a live one means 'replayed-signature'; the key claim
+  -- is then deleted: this transaction wrote it, and any row it replaced had expired), then insert
+  -- the signal. ON CONFLICT never raises, so a conflict cannot abort the batch; an expired row is
+  -- overwritten by DO UPDATE ... WHERE expires_at <= now. A VOLATILE function takes a new snapshot
+  -- per statement, so the SELECT after a conflict sees a row committed by a concurrent transaction.
+  CREATE FUNCTION sigpost_accept_batch(batch json)
+  RETURNS TABLE (out_ord integer, out_outcome text, out_request_hash text, out_response_status integer, out_response_body text)
+  LANGUAGE plpgsql VOLATILE AS $fn$
+  DECLARE
+    r record;
+  BEGIN
+    FOR r IN
+      SELECT t.ord::integer AS ord, x.*
+      FROM json_array_elements(batch) WITH ORDINALITY AS t (item, ord)
+      CROSS JOIN LATERAL json_to_record(t.item) AS x (
+        id text, producer_id text, idempotency_key text, instrument text, side text, status text,
+        message text, body text, received_at bigint, decided_at bigint, decided_by text,
+        claim_key text, request_hash text, idempotency_expires_at bigint, signature text,
+        signature_expires_at bigint, response_status integer, response_body text)
+      ORDER BY t.ord
+    LOOP
+      out_ord := r.ord;
+      out_request_hash := NULL;
+      out_response_status := NULL;
+      out_response_body := NULL;
+
+      IF r.claim_key IS NOT NULL THEN
+        INSERT INTO idempotency_keys AS k
+          (producer_id, idempotency_key, request_hash, response_status, response_body, signal_id, created_at, expires_at)
+        VALUES (r.producer_id, r.claim_key, r.request_hash, r.response_status, r.response_body, r.id,
+                r.received_at, r.idempotency_expires_at)
+        ON CONFLICT (producer_id, idempotency_key) DO UPDATE SET
+          request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+          response_body = EXCLUDED.response_body, signal_id = EXCLUDED.signal_id,
+          created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+        WHERE k.expires_at <= EXCLUDED.created_at;
+        IF NOT FOUND THEN
+          -- ON CONFLICT DO UPDATE locked the live row even though WHERE failed: it cannot vanish here.
+          SELECT k.request_hash, k.response_status, k.response_body
+            INTO out_request_hash, out_response_status, out_response_body
+            FROM idempotency_keys AS k
+           WHERE k.producer_id = r.producer_id AND k.idempotency_key = r.claim_key;
+          out_outcome := 'duplicate';
+          RETURN NEXT;
+          CONTINUE;
+        END IF;
+      END IF;
+
+      INSERT INTO seen_signatures AS s (signature, producer_id, seen_at, expires_at)
+      VALUES (r.signature, r.producer_id, r.received_at, r.signature_expires_at)
+      ON CONFLICT (signature) DO UPDATE SET
+        producer_id = EXCLUDED.producer_id, seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at
+      WHERE s.expires_at <= EXCLUDED.seen_at;
+      IF NOT FOUND THEN
+        IF r.claim_key IS NOT NULL THEN
+          DELETE FROM idempotency_keys AS k WHERE k.producer_id = r.producer_id AND k.idempotency_key = r.claim_key;
+        END IF;
+        out_outcome := 'replayed-signature';
+        RETURN NEXT;
+        CONTINUE;
+      END IF;
+
+      INSERT INTO signals
+        (id, producer_id, idempotency_key, instrument, side, status, message, body, received_at, decided_at, decided_by)
+      VALUES (r.id, r.producer_id, r.idempotency_key, r.instrument, r.side, r.status, r.message, r.body,
+              r.received_at, r.decided_at, r.decided_by);
+      out_outcome := 'stored';
+      RETURN NEXT;
+    END LOOP;
+  END
+  $fn$;
+  `,
+]);

@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { redactUrl } from './common.js';
+import { openStore } from './open.js';
+import type { Store } from './store.js';
+import { acceptRequest } from './test-helpers/fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sigpost-open-'));
+const stores: Store[] = [];
+
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// Nothing listens on port 1 of the loopback interface: the connection is refused at once.
+const REFUSED = '127.0.0.1:1';
+
+describe('openStore', () => {
+  it('opens and migrates SQLite at dbPath, creating its directory', async () => {
+    const dbPath = join(dir, 'data', 'sigpost.db');
+    const store = await openStore({ dbPath });
+    stores.push(store);
+    expect(store.kind).toBe('sqlite');
+    expect(existsSync(dbPath)).toBe(true);
+    expect(await store.acceptBatch([acceptRequest({ id: 'one' })])).toEqual([{ outcome: 'stored' }]);
+  });
+
+  it('refuses options that name no database', async () => {
+    await expect(openStore({})).rejects.toThrow(
+      new TypeError('Expected `dbPath` (a SQLite file) or `databaseUrl` (a postgres:// URL)'),
+    );
+  });
+
+  it('refuses a databaseUrl that is not postgres://, without echoing it', async () => {
+    await expect(openStore({ databaseUrl: 'mysql://root:hunter2@db/x' })).rejects.toThrow(
+      new TypeError('Expected `databaseUrl` to start with postgres:// or postgresql://'),
+    );
+  });
+
+  it('names host:port and how to start PostgreSQL when it is unreachable, never the password', async () => {
+    const error = await openStore({ databaseUrl: `postgres://alice:hunter2@${REFUSED}/sigpost` }).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code: string },
+    );
+    expect(error).toMatchObject({
+      name: 'StoreUnavailableError',
+      code: 'STORE_UNAVAILABLE',
+      message:
+        'Cannot connect to PostgreSQL at 127.0.0.1:1 (ECONNREFUSED): is the server running? ' +
+        'Start it (e.g. `pg_ctlcluster <version> main start`, or `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:16`) ' +
+        'or fix the database URL postgres://alice:***@127.0.0.1:1/sigpost',
+    });
+    expect(error?.cause).toBeDefined();
+    expect(error?.message).not.toContain('hunter2');
+  });
+
+  it('treats a postgres:// dbPath as a PostgreSQL URL', async () => {
+    await expect(openStore({ dbPath: `postgresql://${REFUSED}/sigpost` })).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    });
+  });
+
+  it('never loads pg for SQLite', () => {
+    const child = fileURLToPath(new URL('./test-helpers/open-sqlite-list-modules.ts', import.meta.url));
+    const run = spawnSync(
+      process.execPath,
+      ['--conditions=@sigpost/source', '--import', 'tsx', child, join(dir, 'child', 'sigpost.db')],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const loaded = JSON.parse(run.stdout) as string[];
+    // The probe sees CommonJS modules: better-sqlite3 proves it works, pg must be absent.
+    expect(loaded.some((path) => path.includes('/node_modules/better-sqlite3/'))).toBe(true);
+    expect(loaded.filter((path) => /\/node_modules\/pg(-[a-z]+)?\//.test(path))).toEqual([]);
+  });
+});
+
+describe('redactUrl', () => {
+  it.each([
+    ['postgres://alice:hunter2@db:5432/sigpost', 'postgres://alice:***@db:5432/sigpost'],
+    ['postgres://db/sigpost?user=alice&password=hunter2', 'postgres://db/sigpost?user=alice&password=***'],
+    ['postgres://alice@db/sigpost', 'postgres://alice@db/sigpost'],
+    ['not a url hunter2', '<unparseable database URL>'],
+  ])('%s → %s', (url, expected) => {
+    expect(redactUrl(url)).toBe(expected);
+  });
+});
