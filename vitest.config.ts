@@ -1,10 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  resolve: {
-    // Run tests against each workspace package's TypeScript source, not its build output.
-    conditions: ['@sigpost/source'],
-  },
+  // Run tests against each workspace package's TypeScript source, not its build output. Tests run in
+  // Vite's SSR (Node) pipeline, which takes its conditions from `ssr.resolve`.
+  resolve: { conditions: ['@sigpost/source'] },
+  ssr: { resolve: { conditions: ['@sigpost/source'], externalConditions: ['@sigpost/source'] } },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
     testTimeout: 20_000,

@@ -34,10 +34,10 @@ export function buildCanonicalString(timestamp: string, producerId: string, body
   return `METHOD:POST\nENDPOINT:${INGEST_PATH}\nTIMESTAMP:${timestamp}\nPRODUCER_ID:${producerId}\nBODY_SHA256:${bodySha256(body)}`;
 }
 
-function hmac(input: SignatureInput): Buffer {
-  return createHmac('sha256', input.secret)
-    .update(buildCanonicalString(input.timestamp, input.producerId, input.body))
-    .digest();
+function hmac(input: SignatureInput) {
+  return createHmac('sha256', input.secret).update(
+    buildCanonicalString(input.timestamp, input.producerId, input.body),
+  );
 }
 
 /**
@@ -47,7 +47,7 @@ function hmac(input: SignatureInput): Buffer {
  * const signature = buildSignature({ secret, body, timestamp: currentTimestamp(), producerId: 'my-producer' });
  */
 export function buildSignature(input: SignatureInput): string {
-  return hmac(input).toString('base64');
+  return hmac(input).digest('base64');
 }
 
 const BASE64 = /^[A-Za-z0-9+/]{43}=$/;
@@ -64,7 +64,7 @@ export function verifySignature(input: VerifyInput): boolean {
     if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) return false;
     if (typeof body !== 'string' && !(body instanceof Uint8Array)) return false;
     const provided = Buffer.from(providedSignature, 'base64');
-    const expected = hmac(input);
+    const expected = hmac(input).digest();
     // A 43-char base64 string can decode to 32 bytes with non-zero padding bits; re-encoding catches
     // such non-canonical spellings so one signature has exactly one accepted text form.
     if (provided.length !== expected.length || provided.toString('base64') !== providedSignature) {

@@ -1,0 +1,54 @@
+// @sigpost/outbound: the producer SDK. Signs trading signals (HMAC-SHA256, wire protocol v1) and posts
+// them to a Sigpost ingest server with retries. The durable outbox is the `@sigpost/outbound/outbox` subpath.
+
+export type { ProblemDetails, SignalCandidate, SignalIngestResponse, SignalStatus } from '@sigpost/protocol';
+export {
+  buildSignature,
+  currentTimestamp,
+  formatTimestamp,
+  INGEST_PATH,
+  verifySignature,
+} from '@sigpost/protocol';
+export type { HmacClientOptions, PostSignalOptions, SignalInput } from './client.js';
+// Client
+export { HmacClient, MAX_RESPONSE_BYTES } from './client.js';
+export type { OutboundConfigOptions } from './config.js';
+// Configuration
+export { DEFAULTS, ENV, LIMITS, OutboundConfig } from './config.js';
+export type {
+  ConfigIssue,
+  ConfigIssueCode,
+  OutboundClientErrorCode,
+  OutboundClientErrorOptions,
+  OutboundErrorCode,
+} from './errors.js';
+// Errors
+export {
+  formatConfigIssues,
+  isOutboundError,
+  OUTBOUND_ERROR_CODES,
+  OutboundClientError,
+  OutboundConfigError,
+  OutboundDisabledError,
+  OutboundError,
+  OutboundSignatureError,
+  OutboundTimeoutError,
+  SignalValidationError,
+} from './errors.js';
+export type { OutboundLogFields, OutboundLogger } from './logger.js';
+// Logging
+export { LOG_FIELDS } from './logger.js';
+export type { RetryDecision, RetryInput, RetryOptions } from './retry.js';
+// Retry policy
+export {
+  backoffDelay,
+  DEFAULT_RETRY,
+  decideRetry,
+  isPermanent,
+  isRetryable,
+  parseRetryAfter,
+  resolveRetryOptions,
+} from './retry.js';
+export type { SignedHeaders, SignRequestInput } from './signing.js';
+// Signing (the protocol's functions, re-exported so producers need one import)
+export { assertSignature, signRequest } from './signing.js';

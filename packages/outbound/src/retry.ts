@@ -1,0 +1,282 @@
+// Retry policy: whether to retry and how long to wait. Pure (no timers, no I/O); the transport
+// (client.ts) and the outbox own the waiting. Like ky's core/retry-timing.ts, kept apart from the
+// transport so it can be tested exhaustively without a clock.
+import { isOutboundError } from './errors.js';
+
+/**
+ * How `postSignal` retries a failed delivery.
+ *
+ * @example
+ * new HmacClient(config, logger, { retry: { limit: 3, deadlineMs: 10_000 } });
+ */
+export interface RetryOptions {
+  /**
+   * Attempts at most, the first one included (1 = never retry).
+   * @default 5
+   */
+  limit: number;
+  /**
+   * Base of the exponential backoff: the wait before retry n is random in [0, baseDelayMs·2^(n-1)).
+   * @default 200
+   */
+  baseDelayMs: number;
+  /**
+   * Cap on one backoff wait, in ms.
+   * @default 10_000
+   */
+  maxDelayMs: number;
+  /**
+   * Cap on a server's `Retry-After`, in ms: a longer ask is shortened to this.
+   * @default 60_000
+   */
+  maxRetryAfterMs: number;
+  /**
+   * Overall deadline across all attempts and waits, in ms; `undefined` for none.
+   * No retry is scheduled that would start after it, and each attempt's timeout is cut to what is left.
+   * @default 60_000
+   */
+  deadlineMs: number | undefined;
+}
+
+/** The retry defaults (ms). */
+export const DEFAULT_RETRY: Readonly<RetryOptions> = Object.freeze({
+  limit: 5, // attempts, the first included
+  baseDelayMs: 200, // ms
+  maxDelayMs: 10_000, // ms, cap per wait
+  maxRetryAfterMs: 60_000, // ms, cap on Retry-After
+  deadlineMs: 60_000, // ms, across all attempts
+});
+
+const RETRY_KEYS: readonly (keyof RetryOptions)[] = [
+  'limit',
+  'baseDelayMs',
+  'maxDelayMs',
+  'maxRetryAfterMs',
+  'deadlineMs',
+];
+
+/** Names other retry libraries use, and ours. */
+const RENAMED_RETRY_OPTIONS: Readonly<Record<string, keyof RetryOptions>> = {
+  retries: 'limit',
+  maxRetries: 'limit',
+  attempts: 'limit',
+  minTimeout: 'baseDelayMs',
+  baseDelay: 'baseDelayMs',
+  maxTimeout: 'maxDelayMs',
+  backoffLimit: 'maxDelayMs',
+  maxDelay: 'maxDelayMs',
+  maxRetryAfter: 'maxRetryAfterMs',
+  totalTimeout: 'deadlineMs',
+  deadline: 'deadlineMs',
+  maxRetryTime: 'deadlineMs',
+};
+
+function checkNumber(name: string, value: unknown, min: number, integer = false): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`Expected \`${name}\` to be a number, received ${describe(value)}`);
+  }
+  if (!Number.isFinite(value)) throw new RangeError(`Expected \`${name}\` to be a finite number`);
+  if (integer && !Number.isInteger(value)) throw new RangeError(`Expected \`${name}\` to be an integer`);
+  if (value < min) throw new RangeError(`Expected \`${name}\` to be ≥ ${min}`);
+  return value;
+}
+
+function describe(value: unknown): string {
+  return value === null ? 'null' : typeof value;
+}
+
+/**
+ * Applies `partial` over `base` (the defaults unless given) and validates the result.
+ * An explicit `deadlineMs: undefined` removes the deadline; a missing one keeps the base's.
+ *
+ * @throws {TypeError} a value of the wrong type, or an unknown/renamed option (the message names the replacement)
+ * @throws {RangeError} a value out of range, naming the option: ``Expected `limit` to be ≥ 1``
+ * @example
+ * resolveRetryOptions({ limit: 3 }); // { limit: 3, baseDelayMs: 200, … }
+ */
+export function resolveRetryOptions(
+  partial: Partial<RetryOptions> = {},
+  base: Readonly<RetryOptions> = DEFAULT_RETRY,
+): RetryOptions {
+  if (typeof partial !== 'object' || partial === null) {
+    throw new TypeError(`Expected retry options to be an object, received ${describe(partial)}`);
+  }
+  for (const key of Object.keys(partial)) {
+    if ((RETRY_KEYS as readonly string[]).includes(key)) continue;
+    const replacement = RENAMED_RETRY_OPTIONS[key];
+    throw new TypeError(
+      replacement
+        ? `Unknown retry option \`${key}\`; use \`${replacement}\``
+        : `Unknown retry option \`${key}\`; expected one of ${RETRY_KEYS.map((k) => `\`${k}\``).join(', ')}`,
+    );
+  }
+  const pick = <K extends keyof RetryOptions>(key: K): RetryOptions[K] =>
+    Object.hasOwn(partial, key) ? (partial[key] as RetryOptions[K]) : base[key];
+  const deadline = pick('deadlineMs');
+  return {
+    limit: checkNumber('limit', pick('limit'), 1, true),
+    baseDelayMs: checkNumber('baseDelayMs', pick('baseDelayMs'), 0),
+    maxDelayMs: checkNumber('maxDelayMs', pick('maxDelayMs'), 0),
+    maxRetryAfterMs: checkNumber('maxRetryAfterMs', pick('maxRetryAfterMs'), 0),
+    deadlineMs: deadline === undefined ? undefined : checkNumber('deadlineMs', deadline, 1),
+  };
+}
+
+/**
+ * The wait before the next attempt, with full jitter:
+ * `random() · min(maxDelayMs, baseDelayMs · 2^(attempt-1))`, floored to whole ms.
+ *
+ * @param attempt attempts made so far (1 after the first failure)
+ * @param random a source of numbers in [0, 1) (`Math.random`; tests inject their own)
+ */
+export function backoffDelay(attempt: number, options: RetryOptions, random: () => number): number {
+  if (!Number.isInteger(attempt) || attempt < 1) {
+    throw new RangeError(`Expected \`attempt\` to be an integer ≥ 1, received ${attempt}`);
+  }
+  if (options.baseDelayMs === 0 || options.maxDelayMs === 0) return 0;
+  // 2 ** 1100 is Infinity; min() still caps it.
+  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1));
+  const r = random();
+  // A misbehaving random source must not produce a negative or over-cap wait.
+  const unit = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0;
+  return Math.min(Math.floor(unit * ceiling), ceiling);
+}
+
+// RFC 9110 §5.6.7: IMF-fixdate, plus the obsolete RFC 850 and asctime forms recipients must accept.
+const IMF_FIXDATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+const RFC850_DATE = /^[A-Z][a-z]+, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT$/;
+const ASCTIME_DATE = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
+
+/**
+ * Parses a `Retry-After` header (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+ * Returns the wait in ms (≥ 0; a date in the past is 0), or `undefined` when absent or malformed.
+ *
+ * @example
+ * parseRetryAfter('120', Date.now()); // 120000
+ */
+export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  if (/^\d{1,12}$/.test(text)) return Number(text) * 1000;
+  if (!IMF_FIXDATE.test(text) && !RFC850_DATE.test(text) && !ASCTIME_DATE.test(text)) return undefined;
+  // asctime carries no zone; it is GMT by definition.
+  const at = Date.parse(ASCTIME_DATE.test(text) ? `${text} GMT` : text);
+  if (!Number.isFinite(at)) return undefined;
+  return Math.max(0, Math.ceil(at - nowMs));
+}
+
+/** Statuses worth another attempt: the server or the path may recover (RFC 9110, RFC 6585). */
+const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 409, 429]);
+
+/** Error codes Node and undici give to transient network failures (for errors not wrapped by the client). */
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+function isRetryableStatus(status: number | undefined): boolean {
+  return status !== undefined && (RETRYABLE_STATUSES.has(status) || (status >= 500 && status <= 599));
+}
+
+/**
+ * True when another attempt may succeed: network errors, timeouts, 408, 409, 429 and 5xx.
+ * False for 400/401/413/415/422 and other 4xx, local refusals (body too large, invalid signal),
+ * an invalid 2xx body (the server stored the signal; a repeat gets the same answer), the caller's
+ * abort, a closed or disabled client, and programmer errors (TypeError/RangeError not from the network).
+ */
+export function isRetryable(error: unknown): boolean {
+  if (isOutboundError(error)) {
+    switch (error.code) {
+      case 'OUTBOUND_NETWORK_ERROR':
+      case 'OUTBOUND_TIMEOUT':
+        return true;
+      case 'OUTBOUND_HTTP_ERROR':
+        return isRetryableStatus((error as { httpCode?: number }).httpCode);
+      default:
+        return false;
+    }
+  }
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
+  // fetch() reports network failures as TypeError('fetch failed') with the socket error as cause.
+  if (error instanceof TypeError && error.message === 'fetch failed') return true;
+  return false;
+}
+
+/**
+ * True when sending the same request again can never succeed: a 4xx other than 408/409/429, or a
+ * local refusal (body too large, invalid signal, invalid 2xx body, invalid config or signature).
+ * Neither retryable nor permanent: the caller's abort, a closed client and a disabled client (the
+ * request was stopped, not refused), and anything that is not an `OutboundError`.
+ */
+export function isPermanent(error: unknown): boolean {
+  if (!isOutboundError(error)) return false;
+  switch (error.code) {
+    case 'OUTBOUND_HTTP_ERROR': {
+      const status = (error as { httpCode?: number }).httpCode;
+      return status !== undefined && status >= 400 && status <= 499 && !isRetryableStatus(status);
+    }
+    case 'OUTBOUND_BODY_TOO_LARGE':
+    case 'OUTBOUND_INVALID_SIGNAL':
+    case 'OUTBOUND_INVALID_RESPONSE':
+    case 'OUTBOUND_CONFIG_INVALID':
+    case 'OUTBOUND_SIGNATURE_INVALID':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** What to do after a failed attempt. */
+export type RetryDecision =
+  | { readonly retry: true; readonly delayMs: number }
+  | { readonly retry: false; readonly reason: 'not-retryable' | 'attempts-exhausted' | 'deadline' };
+
+export interface RetryInput {
+  /** The error of the attempt that just failed. */
+  readonly error: unknown;
+  /** Attempts made so far, the failed one included (1-based). */
+  readonly attempt: number;
+  /** Time since the first attempt started, in ms. */
+  readonly elapsedMs: number;
+  readonly options: RetryOptions;
+  readonly random: () => number;
+}
+
+/**
+ * Decides whether to retry after a failed attempt and how long to wait first.
+ * A server's `retryAfterMs` (from `Retry-After`) replaces the backoff, capped at `maxRetryAfterMs`;
+ * a retry whose wait would end past `deadlineMs` is refused.
+ *
+ * @example
+ * const d = decideRetry({ error, attempt: 1, elapsedMs: 120, options: DEFAULT_RETRY, random: Math.random });
+ * if (d.retry) await sleep(d.delayMs);
+ */
+export function decideRetry(input: RetryInput): RetryDecision {
+  const { error, attempt, elapsedMs, options, random } = input;
+  if (!isRetryable(error)) return { retry: false, reason: 'not-retryable' };
+  if (attempt >= options.limit) return { retry: false, reason: 'attempts-exhausted' };
+  const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs;
+  const delayMs =
+    typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) && retryAfterMs >= 0
+      ? Math.min(retryAfterMs, options.maxRetryAfterMs)
+      : backoffDelay(attempt, options, random);
+  if (options.deadlineMs !== undefined && elapsedMs + delayMs >= options.deadlineMs) {
+    return { retry: false, reason: 'deadline' };
+  }
+  return { retry: true, delayMs };
+}
