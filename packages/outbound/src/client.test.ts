@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { parseTimestamp } from '@sigpost/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { goldenVectors } from '../../../test-support/golden.js';
 import { HmacClient, type HmacClientOptions, type SignalInput } from './client.js';
 import { OutboundConfig, type OutboundConfigOptions } from './config.js';
@@ -177,6 +177,23 @@ describe('HmacClient.postSignal on the wire', () => {
     expect(req.body.toString('utf8')).toBe(vector.body);
     expect(req.headers['x-timestamp']).toBe(vector.timestamp);
     expect(req.headers['x-signature']).toBe(vector.signature);
+  });
+
+  it('stamps X-Timestamp from the wall clock by default, also after the system clock steps', async () => {
+    const server = await serve(created);
+    const client = makeClient(server.url);
+    // Only Date is faked: performance.now() runs on, as a monotonic clock does across an NTP step or a suspend.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const stepped = Date.now() + 3_600_000;
+      vi.setSystemTime(stepped);
+      await client.postSignal(SIGNAL);
+      const sent = parseTimestamp(server.requests[0]!.headers['x-timestamp'])!;
+      expect(sent - stepped).toBeGreaterThanOrEqual(0);
+      expect(sent - stepped).toBeLessThanOrEqual(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps the base URL path prefix but signs the bare route', async () => {
@@ -414,6 +431,40 @@ describe('HmacClient.postSignal retries', () => {
     expect(logger.lines.at(-1)).toMatchObject({ level: 'error', obj: { retry_stop_reason: 'deadline' } });
   });
 
+  it('gives the first attempt its full timeout even when it is longer than the deadline', async () => {
+    // Answers after 150 ms: past the 50 ms deadline, well within the 1 s timeout.
+    const server = await serve((req, res, i) => {
+      setTimeout(() => created(req, res, i), 150);
+    });
+    const { sleep, time } = fakeTime();
+    const client = makeClient(server.url, { sleep, retry: { deadlineMs: 50 } });
+    await expect(client.postSignal(SIGNAL, { timeoutSeconds: 1 })).resolves.toEqual(INGEST_RESPONSE);
+    expect(server.requests).toHaveLength(1);
+    expect(time.delays).toEqual([]);
+  });
+
+  it('cuts the timeout of a retry to what is left of the deadline', async () => {
+    const server = await serve((req, res, i) =>
+      i === 0 ? sendProblem(res, 503, { type: 'about:blank', title: 'Busy' }) : never(req, res, i),
+    );
+    const { clock, sleep, time } = fakeTime();
+    const client = makeClient(server.url, {
+      clock,
+      sleep,
+      random: () => 0.99,
+      retry: { baseDelayMs: 400, deadlineMs: 450 },
+    });
+    const error = (await failure(client.postSignal(SIGNAL, { timeoutSeconds: 1 }))) as OutboundTimeoutError;
+    // The wait of 396 ms leaves 54 ms of the deadline to the second attempt (instead of its 1000 ms).
+    expect(time.delays).toEqual([396]);
+    expect(error).toBeInstanceOf(OutboundTimeoutError);
+    expect([error.timeoutMs, error.attempts]).toEqual([54, 2]);
+    expect(error.message).toBe(
+      `POST ${server.url}/api/v1/signals/ingest timed out after 54 ms (attempt 2/5)`,
+    );
+    expect(server.requests).toHaveLength(2);
+  });
+
   it('overrides the client retry policy per call, and retry: false sends once', async () => {
     const server = await serve((_req, res) => sendProblem(res, 503, { type: 'about:blank', title: 'Busy' }));
     const { clock, sleep } = fakeTime();
@@ -623,6 +674,17 @@ describe('HmacClient.postSignal local refusals', () => {
     expect(error.errors).toEqual(['timestamp: expected a valid Date, received Invalid Date']);
   });
 
+  it('refuses a Date timestamp outside the years 0000–9999 as an invalid signal', async () => {
+    const server = await serve(created);
+    const error = (await failure(
+      makeClient(server.url).postSignal({ ...SIGNAL, timestamp: new Date(Date.UTC(10_000, 0, 1)) }),
+    )) as SignalValidationError;
+    expect(error).toBeInstanceOf(SignalValidationError);
+    expect(error.errors).toEqual(['timestamp: expected a Date in the years 0000–9999']);
+    expect(error.cause).toBeInstanceOf(RangeError);
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('refuses a payload that JSON cannot serialise', async () => {
     const server = await serve(created);
     const error = (await failure(
@@ -720,6 +782,24 @@ describe('HmacClient lifecycle', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it('keeps the failure that led to the wait as the cause when closed during it', async () => {
+    const server = await serve((_req, res) => sendProblem(res, 503, { type: 'about:blank', title: 'Busy' }));
+    let client: HmacClient | undefined;
+    const sleep = (_ms: number, signal?: AbortSignal) =>
+      new Promise<void>((_resolve, reject) => {
+        signal?.addEventListener('abort', () => reject(new Error('sleep aborted')));
+        void client?.close();
+      });
+    client = makeClient(server.url, { sleep });
+    const error = (await failure(client.postSignal(SIGNAL))) as OutboundClientError;
+    expect(error.code).toBe('OUTBOUND_CLIENT_CLOSED');
+    expect(error.cause).toBeInstanceOf(OutboundClientError);
+    expect([
+      (error.cause as OutboundClientError).code,
+      (error.cause as OutboundClientError).httpCode,
+    ]).toEqual(['OUTBOUND_HTTP_ERROR', 503]);
+  });
+
   it('waits between attempts with real timers by default, ended at once by close()', async () => {
     const server = await serve((_req, res) => sendProblem(res, 503, { type: 'about:blank', title: 'Busy' }));
     // A 10-minute backoff that close() must cut short: the test would time out otherwise.
@@ -733,32 +813,45 @@ describe('HmacClient lifecycle', () => {
     expect(((await pending) as OutboundClientError).code).toBe('OUTBOUND_CLIENT_CLOSED');
   });
 
+  // Never contacted: each of these clients fails at construction, before it opens a pool.
+  const UNUSED_URL = 'http://127.0.0.1:9';
   it.each<[string, () => HmacClient, string]>([
     [
       'a logger without fatal()',
       () =>
-        new HmacClient(new OutboundConfig({ producerId: 'p', producerSecret: SECRET }), {
-          debug() {},
-          info() {},
-          warn() {},
-          error() {},
-        } as unknown as OutboundLogger),
+        new HmacClient(
+          new OutboundConfig({ producerId: 'p', producerSecret: SECRET, serverBaseUrl: UNUSED_URL }),
+          {
+            debug() {},
+            info() {},
+            warn() {},
+            error() {},
+          } as unknown as OutboundLogger,
+        ),
       'Expected `logger` to be a pino-compatible logger, missing fatal()',
     ],
     [
       '0 connections',
       () =>
-        new HmacClient(new OutboundConfig({ producerId: 'p', producerSecret: SECRET }), recordingLogger(), {
-          connections: 0,
-        }),
+        new HmacClient(
+          new OutboundConfig({ producerId: 'p', producerSecret: SECRET, serverBaseUrl: UNUSED_URL }),
+          recordingLogger(),
+          {
+            connections: 0,
+          },
+        ),
       'Expected `connections` to be an integer ≥ 1, received 0',
     ],
     [
       'a retry limit of 0',
       () =>
-        new HmacClient(new OutboundConfig({ producerId: 'p', producerSecret: SECRET }), recordingLogger(), {
-          retry: { limit: 0 },
-        }),
+        new HmacClient(
+          new OutboundConfig({ producerId: 'p', producerSecret: SECRET, serverBaseUrl: UNUSED_URL }),
+          recordingLogger(),
+          {
+            retry: { limit: 0 },
+          },
+        ),
       'Expected `limit` to be ≥ 1',
     ],
   ])('refuses %s at construction', (_name, build, message) => {

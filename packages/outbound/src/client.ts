@@ -7,6 +7,7 @@ import {
   INGEST_PATH,
   isProblemDetails,
   isValidIdempotencyKey,
+  nowMs,
   type ProblemDetails,
   parseIngestResponse,
   type SignalCandidate,
@@ -54,7 +55,7 @@ export interface HmacClientOptions {
   readonly retry?: Partial<RetryOptions> | false;
   /**
    * Wall clock in ms since the epoch (fractions give microseconds): stamps `X-Timestamp` and measures durations.
-   * @default () => performance.timeOrigin + performance.now()
+   * @default nowMs from @sigpost/protocol (Date.now() with the sub-ms digits of performance.now())
    */
   readonly clock?: () => number;
   /**
@@ -95,7 +96,9 @@ export interface PostSignalOptions {
   readonly retry?: Partial<RetryOptions> | false;
 }
 
-const defaultClock = (): number => performance.timeOrigin + performance.now();
+// Not performance.timeOrigin + performance.now() alone: that clock drifts from the wall clock in a
+// long-lived process (clock steps, suspend), and the server refuses X-Timestamps outside ±300 s.
+const defaultClock = nowMs;
 const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   delay(ms, undefined, signal ? { signal } : {});
 
@@ -323,8 +326,10 @@ export class HmacClient {
         throw this.#refusal('OUTBOUND_CLIENT_CLOSED', 'stopped: the client was closed', attempt - 1);
       }
       const elapsed = this.#clock() - started;
-      // Each attempt gets its timeout, cut to what is left of the overall deadline.
-      const left = retry.deadlineMs === undefined ? timeoutMs : Math.ceil(retry.deadlineMs - elapsed);
+      // The first attempt always gets its full timeout (so OUTBOUND_TIMEOUT_SECONDS up to 300 s means what
+      // it says); retries get their timeout cut to what is left of the overall deadline.
+      const left =
+        retry.deadlineMs === undefined || attempt === 1 ? timeoutMs : Math.ceil(retry.deadlineMs - elapsed);
       const attemptStarted = this.#clock();
       try {
         const response = await this.#attempt({
@@ -390,7 +395,7 @@ export class HmacClient {
           logFields({ ...failure, delay_ms: decision.delayMs }),
           'Signal delivery attempt failed; retrying',
         );
-        await this.#wait(decision.delayMs, abortSignal, attempt, retry.limit);
+        await this.#wait(decision.delayMs, abortSignal, attempt, retry.limit, error);
       }
     }
   }
@@ -418,7 +423,14 @@ export class HmacClient {
       const time = signal.timestamp.getTime();
       if (!Number.isFinite(time))
         this.#invalid(['timestamp: expected a valid Date, received Invalid Date'], fields);
-      wire = { ...signal, timestamp: formatTimestamp(time) };
+      let timestamp: string;
+      try {
+        timestamp = formatTimestamp(time);
+      } catch (cause) {
+        // RFC 3339 has 4-digit years: a Date outside 0000–9999 is bad data, not a programmer error.
+        return this.#invalid(['timestamp: expected a Date in the years 0000–9999'], fields, cause);
+      }
+      wire = { ...signal, timestamp };
     }
     let valid: SignalCandidate;
     if (isValidSignalFast(wire)) valid = wire;
@@ -591,6 +603,7 @@ export class HmacClient {
     abortSignal: AbortSignal | undefined,
     attempt: number,
     limit: number,
+    lastError: unknown,
   ): Promise<void> {
     // One signal for both the caller's abort and close().
     const both = new AbortController();
@@ -607,8 +620,10 @@ export class HmacClient {
       this.#lifetime.signal.removeEventListener('abort', stop);
     }
     if (abortSignal?.aborted) throw this.#aborted(abortSignal, attempt, limit);
-    if (this.#closing)
-      throw this.#refusal('OUTBOUND_CLIENT_CLOSED', 'stopped: the client was closed', attempt);
+    if (this.#closing) {
+      // The failure that led to the wait is the underlying error of giving up.
+      throw this.#refusal('OUTBOUND_CLIENT_CLOSED', 'stopped: the client was closed', attempt, lastError);
+    }
   }
 
   #aborted(signal: AbortSignal, attempts: number, limit: number): OutboundClientError {

@@ -9,7 +9,13 @@ const VALID: OutboundConfigOptions = {
   producerSecret: SECRET,
   serverBaseUrl: 'https://api.example.com',
 };
-const VALID_ENV = { HMAC_PRODUCER_SECRET: SECRET, PRODUCER_ID: 'test-producer' };
+const VALID_ENV = {
+  HMAC_PRODUCER_SECRET: SECRET,
+  PRODUCER_ID: 'test-producer',
+  OUTBOUND_SERVER_URL: 'https://api.example.com',
+};
+const URL_REQUIRED =
+  'expected an absolute http: or https: URL without query, fragment or credentials, received nothing';
 
 function configError(fn: () => unknown): OutboundConfigError {
   try {
@@ -23,18 +29,37 @@ function configError(fn: () => unknown): OutboundConfigError {
 
 describe('new OutboundConfig', () => {
   it('applies the defaults to a minimal valid config', () => {
-    const config = new OutboundConfig({ producerId: 'test-producer', producerSecret: SECRET });
+    const config = new OutboundConfig(VALID);
     expect(config.toJSON()).toEqual({
       producerId: 'test-producer',
       producerSecret: '[redacted]',
-      serverBaseUrl: 'https://api.external.com',
+      serverBaseUrl: 'https://api.example.com',
       enabled: true,
       timeoutSeconds: 30,
       maxBodySize: 65_536,
     });
     expect(config.producerSecret).toBe(SECRET);
-    expect(config.ingestUrl).toBe('https://api.external.com/api/v1/signals/ingest');
+    expect(config.ingestUrl).toBe('https://api.example.com/api/v1/signals/ingest');
     expect(Object.isFrozen(DEFAULTS)).toBe(true);
+  });
+
+  it('has no default server URL, so that a forgotten one sends nothing anywhere', () => {
+    expect(DEFAULTS).toEqual({ enabled: true, timeoutSeconds: 30, maxBodySize: 65_536 });
+    const error = configError(
+      () =>
+        new OutboundConfig({ producerId: 'test-producer', producerSecret: SECRET } as OutboundConfigOptions),
+    );
+    expect(error.message).toBe(
+      `Invalid outbound configuration (1 problem):\n✖ ${URL_REQUIRED}\n  → at serverBaseUrl`,
+    );
+    expect(error.issues).toEqual([
+      {
+        key: 'serverBaseUrl',
+        code: 'required',
+        expected: 'an absolute http: or https: URL without query, fragment or credentials',
+        received: 'nothing',
+      },
+    ]);
   });
 
   it('keeps every given setting', () => {
@@ -122,6 +147,11 @@ describe('new OutboundConfig', () => {
       'a Buffer secret',
       { producerSecret: Buffer.from(SECRET) },
       '✖ expected a string of ≥ 16 bytes (UTF-8), received a value of type object\n  → at producerSecret',
+    ],
+    [
+      'an empty base URL',
+      { serverBaseUrl: '' },
+      '✖ expected an absolute http: or https: URL without query, fragment or credentials, received an empty string\n  → at serverBaseUrl',
     ],
     [
       'an ftp URL',
@@ -261,7 +291,7 @@ describe('OutboundConfig.fromEnv', () => {
     expect(OutboundConfig.fromEnv(VALID_ENV).toJSON()).toEqual({
       producerId: 'test-producer',
       producerSecret: '[redacted]',
-      serverBaseUrl: 'https://api.external.com',
+      serverBaseUrl: 'https://api.example.com',
       enabled: true,
       timeoutSeconds: 30,
       maxBodySize: 65_536,
@@ -306,9 +336,14 @@ describe('OutboundConfig.fromEnv', () => {
     try {
       process.env.PRODUCER_ID = 'from-process-env';
       process.env.HMAC_PRODUCER_SECRET = SECRET;
-      expect(OutboundConfig.fromEnv().producerId).toBe('from-process-env');
+      process.env.OUTBOUND_SERVER_URL = 'http://127.0.0.1:8080';
+      const config = OutboundConfig.fromEnv();
+      expect([config.producerId, config.serverBaseUrl]).toEqual([
+        'from-process-env',
+        'http://127.0.0.1:8080',
+      ]);
     } finally {
-      for (const key of ['PRODUCER_ID', 'HMAC_PRODUCER_SECRET']) {
+      for (const key of ['PRODUCER_ID', 'HMAC_PRODUCER_SECRET', 'OUTBOUND_SERVER_URL']) {
         if (saved[key] === undefined) delete process.env[key];
         else process.env[key] = saved[key];
       }
@@ -377,6 +412,16 @@ describe('OutboundConfig.fromEnv', () => {
       '✖ expected 1024–10485760 bytes (a whole number), received 512\n  → at OUTBOUND_MAX_BODY_SIZE',
     ],
     [
+      'a missing OUTBOUND_SERVER_URL',
+      { OUTBOUND_SERVER_URL: undefined },
+      `✖ ${URL_REQUIRED}\n  → at OUTBOUND_SERVER_URL`,
+    ],
+    [
+      'an empty OUTBOUND_SERVER_URL',
+      { OUTBOUND_SERVER_URL: '' },
+      '✖ expected an absolute http: or https: URL without query, fragment or credentials, received an empty string\n  → at OUTBOUND_SERVER_URL',
+    ],
+    [
       'a ws: OUTBOUND_SERVER_URL',
       { OUTBOUND_SERVER_URL: 'ws://x' },
       '✖ expected an absolute http: or https: URL without query, fragment or credentials, received a ws: URL\n  → at OUTBOUND_SERVER_URL',
@@ -407,6 +452,21 @@ describe('OutboundConfig.fromEnv', () => {
     expect(error.message).toBe(`Invalid outbound configuration (1 problem):\n${rendered}`);
   });
 
+  it('reports a missing OUTBOUND_SERVER_URL as required, even when OUTBOUND_URL is set', () => {
+    const error = configError(() =>
+      OutboundConfig.fromEnv({ ...VALID_ENV, OUTBOUND_SERVER_URL: undefined, OUTBOUND_URL: 'http://x' }),
+    );
+    expect(error.issues).toEqual([
+      { key: 'OUTBOUND_URL', code: 'renamed', expected: 'OUTBOUND_SERVER_URL', received: 'set' },
+      {
+        key: 'OUTBOUND_SERVER_URL',
+        code: 'required',
+        expected: 'an absolute http: or https: URL without query, fragment or credentials',
+        received: 'nothing',
+      },
+    ]);
+  });
+
   it('reports every problem at once, at the variable names, never showing the secret', () => {
     const error = configError(() =>
       OutboundConfig.fromEnv({
@@ -419,7 +479,7 @@ describe('OutboundConfig.fromEnv', () => {
     );
     expect(error.message).toBe(
       [
-        'Invalid outbound configuration (6 problems):',
+        'Invalid outbound configuration (7 problems):',
         '✖ HMAC_SECRET is not read; use HMAC_PRODUCER_SECRET',
         '  → at HMAC_SECRET',
         '✖ expected true, false, 1, 0, yes or no, received "on"',
@@ -430,6 +490,8 @@ describe('OutboundConfig.fromEnv', () => {
         '  → at PRODUCER_ID',
         '✖ expected ≥ 16 bytes (UTF-8), received 9 bytes',
         '  → at HMAC_PRODUCER_SECRET',
+        `✖ ${URL_REQUIRED}`,
+        '  → at OUTBOUND_SERVER_URL',
         '✖ expected 5–300 seconds, received 2',
         '  → at OUTBOUND_TIMEOUT_SECONDS',
       ].join('\n'),

@@ -2,10 +2,13 @@ import { inspect } from 'node:util';
 import { INGEST_PATH, MIN_SECRET_BYTES, PRODUCER_ID_PATTERN } from '@sigpost/protocol';
 import { type ConfigIssue, OutboundConfigError } from './errors.js';
 
-/** Defaults of the optional settings (the seed's values). */
+/**
+ * Defaults of the optional settings (the seed's values). The server URL has none: the seed's example
+ * default (`https://api.external.com`) is a host nobody here controls, and a forgotten setting must not
+ * send signed trading signals to a third party.
+ */
 export const DEFAULTS = Object.freeze({
   enabled: true,
-  serverBaseUrl: 'https://api.external.com',
   timeoutSeconds: 30, // s, per attempt
   maxBodySize: 65_536, // bytes (64 KiB)
 });
@@ -70,9 +73,9 @@ export interface OutboundConfigOptions {
   readonly producerSecret: string;
   /**
    * Base URL of the ingest server, `http:` or `https:`, no query or fragment; a path prefix is kept.
-   * @default 'https://api.external.com'
+   * Required: there is deliberately no default (see `DEFAULTS`).
    */
-  readonly serverBaseUrl?: string;
+  readonly serverBaseUrl: string;
   /**
    * `false` turns delivery off: `postSignal` throws `OutboundDisabledError` and sends nothing.
    * @default true
@@ -159,7 +162,7 @@ function validate(
     issues.push({ key: keys[key], code, expected, received: got });
 
   const { producerId, producerSecret, enabled, timeoutSeconds, maxBodySize } = values;
-  const serverBaseUrl = values.serverBaseUrl ?? DEFAULTS.serverBaseUrl;
+  const serverBaseUrl = values.serverBaseUrl;
 
   if (!skip.has('producerId')) {
     if (producerId === undefined) add('producerId', 'required', PRODUCER_ID_EXPECTED, 'nothing');
@@ -182,7 +185,8 @@ function validate(
   }
   let url: string | undefined;
   if (!skip.has('serverBaseUrl')) {
-    if (typeof serverBaseUrl !== 'string') {
+    if (serverBaseUrl === undefined) add('serverBaseUrl', 'required', URL_EXPECTED, 'nothing');
+    else if (typeof serverBaseUrl !== 'string') {
       add('serverBaseUrl', 'invalid_type', URL_EXPECTED, received(serverBaseUrl));
     } else {
       const checked = checkUrl(serverBaseUrl);
@@ -293,7 +297,7 @@ export class OutboundConfig {
    * @default env process.env
    * @throws {OutboundConfigError} every problem at once, each at its variable's name
    * @example
-   * const config = OutboundConfig.fromEnv({ PRODUCER_ID: 'desk-1', HMAC_PRODUCER_SECRET: secret });
+   * const config = OutboundConfig.fromEnv({ PRODUCER_ID: 'desk-1', HMAC_PRODUCER_SECRET: secret, OUTBOUND_SERVER_URL: 'https://ingest.example.com' });
    */
   static fromEnv(env: Readonly<Record<string, string | undefined>> = process.env): OutboundConfig {
     const issues: ConfigIssue[] = [];
@@ -343,7 +347,7 @@ export class OutboundConfig {
     return new OutboundConfig(valid);
   }
 
-  /** The settings without the secret (its length only), for logs and JSON.stringify. */
+  /** The settings with the secret replaced by `[redacted]`, for logs and JSON.stringify. */
   toJSON(): Record<string, unknown> {
     return {
       producerId: this.producerId,

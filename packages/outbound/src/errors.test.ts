@@ -107,7 +107,11 @@ describe('isOutboundError', () => {
   });
 
   it('does not list the brand among the enumerable fields', () => {
-    expect(Object.keys(new OutboundDisabledError())).not.toContain(Symbol.for('sigpost.outbound.error'));
+    // Object.keys never lists symbols: Reflect.ownKeys does, so this can fail if the brand moves onto instances.
+    expect(Reflect.ownKeys(new OutboundDisabledError())).not.toContain(Symbol.for('sigpost.outbound.error'));
+    expect(
+      Object.getOwnPropertyDescriptor(OutboundError.prototype, Symbol.for('sigpost.outbound.error')),
+    ).toMatchObject({ value: true, enumerable: false });
     expect(JSON.stringify(new OutboundDisabledError())).toBe(
       '{"name":"OutboundDisabledError","code":"OUTBOUND_DISABLED"}',
     );

@@ -84,6 +84,9 @@ describe('resolveRetryOptions', () => {
     [{ baseDelayMs: -1 }, RangeError, 'Expected `baseDelayMs` to be ≥ 0'],
     [{ maxDelayMs: Number.NaN }, TypeError, 'Expected `maxDelayMs` to be a number, received number'],
     [{ maxRetryAfterMs: -5 }, RangeError, 'Expected `maxRetryAfterMs` to be ≥ 0'],
+    // setTimeout fires a longer wait after 1 ms: the cap would turn into a tight retry loop.
+    [{ maxDelayMs: 2 ** 31 }, RangeError, 'Expected `maxDelayMs` to be ≤ 2147483647'],
+    [{ maxRetryAfterMs: 2 ** 31 }, RangeError, 'Expected `maxRetryAfterMs` to be ≤ 2147483647'],
     [{ deadlineMs: 0 }, RangeError, 'Expected `deadlineMs` to be ≥ 1'],
     [{ deadlineMs: null }, TypeError, 'Expected `deadlineMs` to be a number, received null'],
     [{ retries: 3 }, TypeError, 'Unknown retry option `retries`; use `limit`'],

@@ -21,12 +21,12 @@ export interface RetryOptions {
    */
   baseDelayMs: number;
   /**
-   * Cap on one backoff wait, in ms.
+   * Cap on one backoff wait, in ms (at most 2^31 - 1, setTimeout's limit).
    * @default 10_000
    */
   maxDelayMs: number;
   /**
-   * Cap on a server's `Retry-After`, in ms: a longer ask is shortened to this.
+   * Cap on a server's `Retry-After`, in ms: a longer ask is shortened to this (at most 2^31 - 1).
    * @default 60_000
    */
   maxRetryAfterMs: number;
@@ -71,13 +71,17 @@ const RENAMED_RETRY_OPTIONS: Readonly<Record<string, keyof RetryOptions>> = {
   maxRetryTime: 'deadlineMs',
 };
 
-function checkNumber(name: string, value: unknown, min: number, integer = false): number {
+/** The longest wait setTimeout can schedule: a longer one fires after 1 ms instead (with a warning). */
+const MAX_TIMER_MS = 2_147_483_647; // ms (2^31 - 1, about 24.8 days)
+
+function checkNumber(name: string, value: unknown, min: number, integer = false, max = Infinity): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
     throw new TypeError(`Expected \`${name}\` to be a number, received ${describe(value)}`);
   }
   if (!Number.isFinite(value)) throw new RangeError(`Expected \`${name}\` to be a finite number`);
   if (integer && !Number.isInteger(value)) throw new RangeError(`Expected \`${name}\` to be an integer`);
   if (value < min) throw new RangeError(`Expected \`${name}\` to be ≥ ${min}`);
+  if (value > max) throw new RangeError(`Expected \`${name}\` to be ≤ ${max}`);
   return value;
 }
 
@@ -116,8 +120,9 @@ export function resolveRetryOptions(
   return {
     limit: checkNumber('limit', pick('limit'), 1, true),
     baseDelayMs: checkNumber('baseDelayMs', pick('baseDelayMs'), 0),
-    maxDelayMs: checkNumber('maxDelayMs', pick('maxDelayMs'), 0),
-    maxRetryAfterMs: checkNumber('maxRetryAfterMs', pick('maxRetryAfterMs'), 0),
+    // Both cap a wait that a timer schedules.
+    maxDelayMs: checkNumber('maxDelayMs', pick('maxDelayMs'), 0, false, MAX_TIMER_MS),
+    maxRetryAfterMs: checkNumber('maxRetryAfterMs', pick('maxRetryAfterMs'), 0, false, MAX_TIMER_MS),
     deadlineMs: deadline === undefined ? undefined : checkNumber('deadlineMs', deadline, 1),
   };
 }

@@ -31,4 +31,4 @@ export type { Body, SignatureInput, VerifyInput } from './signature.js';
 // Signing
 export { bodySha256, buildCanonicalString, buildSignature, verifySignature } from './signature.js';
 // Time
-export { currentTimestamp, formatTimestamp, parseTimestamp } from './time.js';
+export { currentTimestamp, formatTimestamp, nowMs, parseTimestamp } from './time.js';

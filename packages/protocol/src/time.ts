@@ -34,13 +34,38 @@ export function formatTimestamp(epochMs: number | Date): string {
   );
 }
 
+/**
+ * The wall clock in ms since the epoch, with a sub-millisecond fraction.
+ *
+ * `performance.timeOrigin + performance.now()` alone is monotonic: it misses clock steps (NTP) and time
+ * spent suspended, so in a long-lived process it drifts away from the wall clock, and a server with a
+ * ±300 s window then refuses every request. Its fraction is kept only while it agrees with `Date.now()`.
+ *
+ * @example
+ * formatTimestamp(nowMs()); // '2025-10-25T14:30:45.123456Z'
+ */
+export function nowMs(): number {
+  const wall = Date.now();
+  const precise = performance.timeOrigin + performance.now();
+  return precise > wall - 1 && precise < wall + 2 ? precise : wall + (precise % 1);
+}
+
 /** The current time with microseconds, as `formatTimestamp` writes it. */
 export function currentTimestamp(): string {
-  return formatTimestamp(performance.timeOrigin + performance.now());
+  return formatTimestamp(nowMs());
+}
+
+/** Date.UTC with a 1-based month, for any year: Date.UTC maps years 0–99 to 1900–1999. */
+function utc(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
+  if (year >= 100) return Date.UTC(year, month - 1, day, hour, minute, second);
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, 0);
+  return date.getTime();
 }
 
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return new Date(utc(year, month + 1, 0)).getUTCDate();
 }
 
 /**
@@ -69,8 +94,5 @@ export function parseTimestamp(value: unknown): number | undefined {
     offsetMinutes = (sign === '-' ? -1 : 1) * (offH * 60 + offM);
   }
   const fractionMs = frac ? Number(`0.${frac}`) * 1000 : 0;
-  const utc = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMinutes * 60_000;
-  // Date.UTC maps years 0–99 to 1900–1999.
-  const fixed = year < 100 ? new Date(utc).setUTCFullYear(year) : utc;
-  return fixed + fractionMs;
+  return utc(year, month, day, hour, minute, second) - offsetMinutes * 60_000 + fractionMs;
 }
