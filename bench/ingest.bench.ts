@@ -1,0 +1,352 @@
+// Full ingest (verify + rate limit + validation + idempotency + replay guard + group-commit durable
+// store) accepted signals/s at 50 connections, against a bare node:http server answering 201, with
+// the same load generator (autocannon, unique pre-signed requests) on the same machine, 127.0.0.1 only.
+// Each server runs in its own child process; its CPU time is read over IPC before and after the run.
+// Prints the ratio (target ≥ 0.5 on SQLite), CPU µs per accepted signal, p50/p99, then PostgreSQL
+// (skipped with a message when unreachable).
+//   npx tsc -b packages/ingest && npm run bench -- ingest
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Admin, openStore, SecretBox, type Store, startServer } from '@sigpost/ingest';
+import { buildSignature } from '@sigpost/protocol';
+
+// autocannon ships no types; this is the part of its programmatic API used here.
+interface AutocannonResult {
+  '2xx': number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  latency: { p50: number; p99: number };
+}
+type Autocannon = (options: {
+  url: string;
+  connections: number;
+  amount: number;
+  timeout: number;
+  requests: { setupRequest: () => unknown }[];
+}) => Promise<AutocannonResult>;
+const AUTOCANNON = 'autocannon';
+const autocannon = (await import(AUTOCANNON)).default as Autocannon;
+
+const TARGET = 0.5;
+export const CONNECTIONS = 50;
+const AMOUNT = Number(process.env.BENCH_INGEST_AMOUNT ?? 40_000); // measured requests per side
+const ONLY_SQLITE = process.env.BENCH_INGEST_ONLY === 'sqlite';
+const WARMUP = 5_000;
+const PRODUCER = 'bench-producer';
+const SECRET = 'bench-secret-key-min-16-bytes-long';
+const PG_URL = process.env.SIGPOST_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SELF = fileURLToPath(import.meta.url);
+
+export type Cpu = { user: number; system: number; rss: number; heapUsed: number };
+type ChildMessage = { type: 'listening'; url: string } | ({ type: 'cpu' } & Cpu);
+
+// ---------------------------------------------------------------------------------------------
+// Child side: `bench/ingest.bench.ts --serve ingest <sqlite path | postgres url> <schema> <key>`
+// or `--serve bare`. Answers {type:'cpu'} over IPC and exits on 'exit'.
+// ---------------------------------------------------------------------------------------------
+async function serveChild(args: string[]): Promise<void> {
+  const [kind, target = '', schema = '', key = ''] = args;
+  let url: string;
+  let close: () => Promise<void>;
+  if (kind === 'bare') {
+    const body = JSON.stringify({
+      signal_id: 'sig_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
+      status: 'received',
+      server_timestamp: '2025-10-25T14:30:46.123456Z',
+      message: null,
+      errors: null,
+    });
+    const headers = {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+    };
+    const server = createServer((req, res) => {
+      req.on('data', () => {});
+      req.on('end', () => {
+        res.writeHead(201, headers);
+        res.end(body);
+      });
+    });
+    server.keepAliveTimeout = 72_000;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address() as { port: number };
+    url = `http://127.0.0.1:${address.port}`;
+    close = () => new Promise((resolve) => server.close(() => resolve()));
+  } else {
+    const store = target.startsWith('postgres')
+      ? await openStore({ databaseUrl: target, schema })
+      : await openStore({ dbPath: target });
+    const server = await startServer({
+      store,
+      secretBox: SecretBox.fromEnv({ SIGPOST_SECRET_KEY: key }),
+      handleSignals: false,
+      processMetrics: false,
+      config: { host: '127.0.0.1', port: 0, rateLimit: { perSecond: 1e9, burst: 1e9 } },
+    });
+    url = server.url;
+    close = server.close;
+  }
+  process.on('message', async (message: string) => {
+    if (message === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      const { rss, heapUsed } = process.memoryUsage();
+      process.send?.({ type: 'cpu', user, system, rss, heapUsed } satisfies ChildMessage);
+    } else if (message === 'exit') {
+      await close();
+      process.exit(0);
+    }
+  });
+  process.send?.({ type: 'listening', url } satisfies ChildMessage);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent side
+// ---------------------------------------------------------------------------------------------
+/** A server in a child process, driven over IPC. */
+export class Child {
+  readonly #child: ChildProcess;
+  constructor(args: string[]) {
+    // BENCH_PROFILE_DIR=/tmp/prof writes a V8 CPU profile of each server process there.
+    const profile = process.env.BENCH_PROFILE_DIR
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+      : [];
+    this.#child = fork(SELF, ['--serve', ...args], {
+      execArgv: ['--import', 'tsx', ...profile],
+      stdio: 'inherit',
+    });
+  }
+  next(): Promise<ChildMessage> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: unknown) => {
+        this.#child.off('exit', onExit);
+        resolve(m as ChildMessage);
+      };
+      const onExit = (code: number | null) => {
+        this.#child.off('message', onMessage);
+        reject(new Error(`bench server exited with ${code}`));
+      };
+      this.#child.once('message', onMessage);
+      this.#child.once('exit', onExit);
+    });
+  }
+  async url(): Promise<string> {
+    const m = await this.next();
+    if (m.type !== 'listening') throw new Error('expected the listening message');
+    return m.url;
+  }
+  async cpu(): Promise<Cpu> {
+    const reply = this.next();
+    this.#child.send('cpu');
+    const m = await reply;
+    if (m.type !== 'cpu') throw new Error('expected a cpu message');
+    return m;
+  }
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.#child.once('exit', resolve));
+    this.#child.send('exit');
+    await exited;
+  }
+}
+
+export interface PreSigned {
+  method: 'POST';
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Unique, validly signed requests with the current time (each has its own body, key and signature). */
+export function preSign(n: number, tag: string): PreSigned[] {
+  const out: PreSigned[] = [];
+  const timestamp = new Date().toISOString();
+  for (let i = 0; i < n; i++) {
+    const body = JSON.stringify({
+      instrument: 'GOLD',
+      side: 'buy',
+      entry_price: 1950.5,
+      stop_loss: 1945,
+      take_profit: 1960,
+      confidence: 0.85,
+      reason: `bench ${tag} ${i}`,
+      timestamp,
+      payload: { rsi: 35, atr: 5.5 },
+    });
+    out.push({
+      method: 'POST',
+      path: '/api/v1/signals/ingest',
+      headers: {
+        'content-type': 'application/json',
+        'x-producer-id': PRODUCER,
+        'x-timestamp': timestamp,
+        'x-signature': buildSignature({ secret: SECRET, body, timestamp, producerId: PRODUCER }),
+        'x-idempotency-key': randomUUID(),
+      },
+      body,
+    });
+  }
+  return out;
+}
+
+export interface Run {
+  accepted: number;
+  other: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  cpuMicrosPerRequest: number;
+  sysMicrosPerRequest: number;
+  /** Mean requests per transaction (group commit), from the server's /metrics; undefined for bare. */
+  batch?: number;
+}
+
+async function meanBatch(url: string): Promise<number | undefined> {
+  const res = await fetch(`${url}/metrics`);
+  if (res.status !== 200) return undefined;
+  const text = await res.text();
+  const sum = /^sigpost_commit_batch_size_sum (\S+)$/m.exec(text)?.[1];
+  const count = /^sigpost_commit_batch_size_count (\S+)$/m.exec(text)?.[1];
+  return sum && count ? Number(sum) / Number(count) : undefined;
+}
+
+export async function load(child: Child, url: string, requests: PreSigned[], amount: number): Promise<Run> {
+  let next = 0;
+  const before = await child.cpu();
+  const started = process.hrtime.bigint();
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    amount,
+    timeout: 30,
+    requests: [
+      {
+        // Hands each request out once; the pool is larger than `amount` + one per connection.
+        setupRequest: () => requests[next++ % requests.length] as PreSigned,
+      },
+    ],
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const after = await child.cpu();
+  const accepted = result['2xx'];
+  const cpu = after.user + after.system - before.user - before.system;
+  return {
+    accepted,
+    other: result.non2xx + result.errors + result.timeouts,
+    perSecond: accepted / seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    cpuMicrosPerRequest: cpu / Math.max(1, accepted),
+    sysMicrosPerRequest: (after.system - before.system) / Math.max(1, accepted),
+  };
+}
+
+async function measure(label: string, args: string[]): Promise<Run> {
+  const child = new Child(args);
+  const url = await child.url();
+  try {
+    await load(child, url, preSign(WARMUP + CONNECTIONS * 2, `${label}-warmup`), WARMUP);
+    const run = await load(child, url, preSign(AMOUNT + CONNECTIONS * 2, label), AMOUNT);
+    const batch = args[0] === 'ingest' ? await meanBatch(url) : undefined;
+    return batch === undefined ? run : { ...run, batch };
+  } finally {
+    await child.stop();
+  }
+}
+
+export async function setupProducer(store: Store, key: string): Promise<void> {
+  await new Admin(store, SecretBox.fromEnv({ SIGPOST_SECRET_KEY: key })).addProducer({
+    id: PRODUCER,
+    secret: SECRET,
+  });
+}
+
+export const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+function line(name: string, run: Run): string {
+  return (
+    `${name.padEnd(26)} ${fmt(run.perSecond).padStart(7)} accepted/s   p50 ${fmt(run.p50, 1).padStart(5)} ms   ` +
+    `p99 ${fmt(run.p99, 1).padStart(5)} ms   CPU ${fmt(run.cpuMicrosPerRequest, 1).padStart(6)} µs/request (${fmt(run.sysMicrosPerRequest, 1)} sys)` +
+    (run.batch === undefined ? '' : `   ${fmt(run.batch, 1)} signals/commit`) +
+    (run.other > 0 ? `   (${run.other} not 2xx!)` : '')
+  );
+}
+
+async function pgReachable(): Promise<boolean> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await client.end();
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `POST /api/v1/signals/ingest, ${CONNECTIONS} connections, ${fmt(AMOUNT)} unique pre-signed requests per side ` +
+      `(after ${fmt(WARMUP)} warm-up), autocannon, 127.0.0.1`,
+  );
+  const key = randomBytes(32).toString('base64');
+  const dir = mkdtempSync(join(tmpdir(), 'sigpost-bench-'));
+  try {
+    const dbPath = join(dir, 'bench.db');
+    const setup = await openStore({ dbPath });
+    await setupProducer(setup, key);
+    await setup.close();
+
+    const bare = await measure('bare', ['bare']);
+    const sqlite = await measure('sqlite', ['ingest', dbPath, '', key]);
+    console.log(line('bare node:http (201)', bare));
+    console.log(line('ingest, SQLite (WAL, FULL)', sqlite));
+    const ratio = sqlite.perSecond / bare.perSecond;
+    console.log(
+      `ratio SQLite/bare: ${fmt(ratio, 2)} (target ≥ ${TARGET}) ${ratio >= TARGET ? 'OK' : 'BELOW TARGET'}; ` +
+        `every request accepted: ${sqlite.accepted === AMOUNT ? 'yes' : `no (${sqlite.accepted}/${AMOUNT})`}`,
+    );
+
+    if (ONLY_SQLITE) {
+      console.log('BENCH_INGEST_ONLY=sqlite: PostgreSQL figure skipped');
+    } else if (await pgReachable()) {
+      const schema = `bench_${randomBytes(4).toString('hex')}`;
+      try {
+        const pgStore = await openStore({ databaseUrl: PG_URL, schema });
+        await setupProducer(pgStore, key);
+        await pgStore.close();
+        const pgRun = await measure('postgres', ['ingest', PG_URL, schema, key]);
+        console.log(line('ingest, PostgreSQL', pgRun));
+        console.log(`ratio PostgreSQL/bare: ${fmt(pgRun.perSecond / bare.perSecond, 2)}`);
+      } finally {
+        await dropSchema(schema);
+      }
+    } else {
+      console.log(
+        `PostgreSQL at ${PG_URL.replace(/:[^:@/]*@/, ':***@')} is unreachable: PostgreSQL figure skipped`,
+      );
+    }
+    if (ratio < TARGET) process.exitCode = 1;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Run as a script (not when bench/ingest-rss.bench.ts imports the helpers above).
+if (process.argv[1] === SELF) {
+  if (process.argv[2] === '--serve') await serveChild(process.argv.slice(3));
+  else await main();
+}

@@ -1,0 +1,279 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as args from './args.js';
+import { FlagValueError } from './args.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sigpost-args-'));
+const file = join(dir, 'body.json');
+writeFileSync(file, '{}');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The message a parser throws for a value (fails the test when it does not throw). */
+function messageOf(parse: (value: string) => unknown, value: string): string {
+  try {
+    parse(value);
+  } catch (error) {
+    expect(error).toBeInstanceOf(FlagValueError);
+    return (error as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(value)} to be refused`);
+}
+
+describe('flag parsers refuse a bad value with one line naming the flag and what it expects', () => {
+  const cases: [string, (value: string) => unknown, string, string][] = [
+    [
+      'price: a word',
+      args.positiveNumber('--entry-price'),
+      'abc',
+      '--entry-price expects a number > 0, received "abc"',
+    ],
+    [
+      'price: zero',
+      args.positiveNumber('--stop-loss'),
+      '0',
+      '--stop-loss expects a number > 0, received "0"',
+    ],
+    [
+      'price: negative',
+      args.positiveNumber('--stop-loss'),
+      '-1',
+      '--stop-loss expects a number > 0, received "-1"',
+    ],
+    [
+      'price: empty',
+      args.positiveNumber('--take-profit'),
+      '',
+      '--take-profit expects a number > 0, received ""',
+    ],
+    [
+      'price: hex',
+      args.positiveNumber('--take-profit'),
+      '0x10',
+      '--take-profit expects a number > 0, received "0x10"',
+    ],
+    [
+      'price: Infinity',
+      args.positiveNumber('--take-profit'),
+      'Infinity',
+      '--take-profit expects a number > 0, received "Infinity"',
+    ],
+    [
+      'price: overflow',
+      args.positiveNumber('--take-profit'),
+      '1e999',
+      '--take-profit expects a number > 0, received "1e999"',
+    ],
+    [
+      'range: a word',
+      args.numberInRange('--confidence', 0, 1),
+      'high',
+      '--confidence expects a number from 0 to 1, received "high"',
+    ],
+    [
+      'range: above',
+      args.numberInRange('--confidence', 0, 1),
+      '1.01',
+      '--confidence expects a number from 0 to 1, received "1.01"',
+    ],
+    [
+      'range: unit',
+      args.numberInRange('--timeout', 5, 300, ' of seconds'),
+      '2',
+      '--timeout expects a number of seconds from 5 to 300, received "2"',
+    ],
+    [
+      'integer: fraction',
+      args.integerInRange('--concurrency', 1, 64),
+      '1.5',
+      '--concurrency expects an integer from 1 to 64, received "1.5"',
+    ],
+    [
+      'integer: zero',
+      args.integerInRange('--concurrency', 1, 64),
+      '0',
+      '--concurrency expects an integer from 1 to 64, received "0"',
+    ],
+    [
+      'choice of two',
+      args.oneOf('--side', ['buy', 'sell']),
+      'long',
+      '--side expects "buy" or "sell", received "long"',
+    ],
+    [
+      'choice of three',
+      args.oneOf('--mode', ['a', 'b', 'c']),
+      'd',
+      '--mode expects one of "a", "b" or "c", received "d"',
+    ],
+    [
+      'text: empty',
+      args.textOfLength('--reason', 1, 500),
+      '',
+      '--reason expects 1–500 characters, received ""',
+    ],
+    [
+      'text: too long',
+      args.textOfLength('--reason', 1, 500),
+      'x'.repeat(501),
+      '--reason expects 1–500 characters, received 501 characters',
+    ],
+    [
+      'json: not JSON',
+      args.jsonObject('--payload'),
+      '{rsi:35}',
+      '--payload expects a JSON object such as {"rsi":35}, received "{rsi:35}", which is not valid JSON',
+    ],
+    [
+      'json: an array',
+      args.jsonObject('--payload'),
+      '[1,2]',
+      '--payload expects a JSON object such as {"rsi":35}, received "[1,2]"',
+    ],
+    [
+      'json: null',
+      args.jsonObject('--payload'),
+      'null',
+      '--payload expects a JSON object such as {"rsi":35}, received "null"',
+    ],
+    [
+      'file: missing',
+      args.readableFile('--body-file'),
+      join(dir, 'nope.json'),
+      `--body-file expects a readable file, received ${JSON.stringify(join(dir, 'nope.json'))} (no such file)`,
+    ],
+    [
+      'file: a directory',
+      args.readableFile('--body-file'),
+      dir,
+      `--body-file expects a readable file, received ${JSON.stringify(dir)} (not a regular file)`,
+    ],
+    [
+      'timestamp',
+      args.timestamp('--timestamp'),
+      'yesterday',
+      '--timestamp expects an RFC 3339 date-time such as 2025-10-25T14:30:45.123456Z, received "yesterday"',
+    ],
+    [
+      'timestamp: no zone',
+      args.timestamp('--timestamp'),
+      '2025-10-25T14:30:45',
+      '--timestamp expects an RFC 3339 date-time such as 2025-10-25T14:30:45.123456Z, received "2025-10-25T14:30:45"',
+    ],
+    [
+      'producer id',
+      args.producerId('--producer-id'),
+      'desk 1',
+      '--producer-id expects 1–64 characters of A-Z a-z 0-9 . _ -, received "desk 1"',
+    ],
+    [
+      'idempotency key',
+      args.idempotencyKey('--idempotency-key'),
+      'a b',
+      '--idempotency-key expects 1–255 visible ASCII characters, received "a b"',
+    ],
+    [
+      'instrument',
+      args.instrument('--instrument'),
+      'GO LD',
+      '--instrument expects 1–32 characters of A-Z a-z 0-9 . _ / -, received "GO LD"',
+    ],
+    [
+      'secret: by its length only',
+      args.secret('--secret'),
+      'hunter2-ü',
+      '--secret expects at least 16 bytes, received 10 bytes',
+    ],
+    [
+      'control characters shown escaped',
+      args.positiveNumber('--entry-price'),
+      '1\n2',
+      '--entry-price expects a number > 0, received "1\\n2"',
+    ],
+    [
+      'a long value shortened',
+      args.positiveNumber('--entry-price'),
+      'x'.repeat(50),
+      `--entry-price expects a number > 0, received "${'x'.repeat(40)}"… (50 characters)`,
+    ],
+  ];
+  it.each(cases)('%s', (_name, parse, value, message) => {
+    expect(messageOf(parse, value)).toBe(message);
+  });
+
+  it('carries the flag, what it expects and what it received as fields, with exit code 2', () => {
+    try {
+      args.numberInRange('--confidence', 0, 1)('high');
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toMatchObject({
+        code: 'CLI_INVALID_FLAG',
+        exitCode: 2,
+        flag: '--confidence',
+        expected: 'a number from 0 to 1',
+        received: '"high"',
+      });
+    }
+  });
+});
+
+describe('flag parsers accept a good value', () => {
+  const cases: [string, (value: string) => unknown, string, unknown][] = [
+    ['price with decimals', args.positiveNumber('--entry-price'), '1950.5', 1950.5],
+    ['price in exponent form', args.positiveNumber('--entry-price'), '1.5e3', 1500],
+    ['range bounds are inclusive', args.numberInRange('--confidence', 0, 1), '1', 1],
+    ['integer', args.integerInRange('--concurrency', 1, 64), '64', 64],
+    ['choice', args.oneOf('--side', ['buy', 'sell']), 'sell', 'sell'],
+    ['JSON object', args.jsonObject('--payload'), '{"rsi":35}', { rsi: 35 }],
+    ['file', args.readableFile('--body-file'), file, file],
+    [
+      'timestamp with an offset, kept byte for byte',
+      args.timestamp('--timestamp'),
+      '2025-10-25T16:30:45+02:00',
+      '2025-10-25T16:30:45+02:00',
+    ],
+    ['secret of exactly 16 bytes', args.secret('--secret'), '0123456789abcdef', '0123456789abcdef'],
+    ['text of 500 characters', args.textOfLength('--reason', 1, 500), 'é'.repeat(500), 'é'.repeat(500)],
+  ];
+  it.each(cases)('%s', (_name, parse, value, parsed) => {
+    expect(parse(value)).toEqual(parsed);
+  });
+});
+
+describe('fromFlagOrEnv', () => {
+  it('prefers the flag over the environment variable', () => {
+    const value = args.fromFlagOrEnv(
+      'from-flag',
+      { PRODUCER_ID: 'from-env' },
+      'PRODUCER_ID',
+      '--producer-id <id>',
+      args.producerId,
+    );
+    expect(value).toBe('from-flag');
+  });
+
+  it('validates a value from the environment under the variable name', () => {
+    expect(() =>
+      args.fromFlagOrEnv(
+        undefined,
+        { PRODUCER_ID: 'desk 1' },
+        'PRODUCER_ID',
+        '--producer-id <id>',
+        args.producerId,
+      ),
+    ).toThrow('PRODUCER_ID expects 1–64 characters of A-Z a-z 0-9 . _ -, received "desk 1"');
+  });
+
+  it('names both the flag and the variable when neither is set', () => {
+    expect(() =>
+      args.fromFlagOrEnv(
+        undefined,
+        { PRODUCER_ID: '' },
+        'PRODUCER_ID',
+        '--producer-id <id>',
+        args.producerId,
+      ),
+    ).toThrow("required option '--producer-id <id>' not specified (or set PRODUCER_ID)");
+  });
+});

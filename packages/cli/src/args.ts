@@ -1,0 +1,216 @@
+// Shared parsers for flag values, used by every command through commander's `.argParser()`.
+//
+// Each parser is made for one flag and throws a `FlagValueError` whose message is one line naming the
+// flag, what it expects and what it received: `--confidence expects a number from 0 to 1, received "high"`.
+// It deliberately does not extend commander's `InvalidArgumentError`: commander would wrap that in its
+// own `error: option '--confidence <number>' argument 'high' is invalid.` prefix, which repeats the
+// value. Commander rethrows any other error from a parser, and `main()` prints it as `error: <message>`
+// with exit code 2.
+import { statSync } from 'node:fs';
+import {
+  INSTRUMENT_PATTERN,
+  isValidIdempotencyKey,
+  isValidProducerId,
+  MIN_SECRET_BYTES,
+  parseTimestamp,
+} from '@sigpost/protocol';
+import { UsageError } from './errors.js';
+
+/** A bad flag (or environment variable) value; exit code 2. */
+export class FlagValueError extends UsageError {
+  override readonly name = 'FlagValueError' as const;
+  /** The flag (`--confidence`) or environment variable (`HMAC_PRODUCER_SECRET`) at fault. */
+  readonly flag: string;
+  /** What would be valid, in words. */
+  readonly expected: string;
+  /** What was given, in words (quoted, shortened; a secret by its byte length only). */
+  readonly received: string;
+
+  constructor(flag: string, expected: string, received: string) {
+    super(`${flag} expects ${expected}, received ${received}`, { code: 'CLI_INVALID_FLAG' });
+    this.flag = flag;
+    this.expected = expected;
+    this.received = received;
+  }
+}
+
+/** Parses one flag's text into its value, or throws a `FlagValueError`. */
+export type FlagParser<T> = (value: string) => T;
+
+const MAX_SHOWN = 40;
+
+/** The value as the message shows it: JSON-quoted (control characters visible), shortened. */
+export function quote(value: string): string {
+  const chars = [...value];
+  return chars.length <= MAX_SHOWN
+    ? JSON.stringify(value)
+    : `${JSON.stringify(chars.slice(0, MAX_SHOWN).join(''))}… (${chars.length} characters)`;
+}
+
+// Plain decimal notation only: Number() would also take "", " ", "0x10", "Infinity" and "1_000".
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+function parseDecimal(value: string): number | undefined {
+  if (!DECIMAL.test(value)) return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/**
+ * A finite number > 0 (prices).
+ * @example .option('--entry-price <price>', 'entry price', positiveNumber('--entry-price'))
+ */
+export function positiveNumber(flag: string): FlagParser<number> {
+  return (value) => {
+    const n = parseDecimal(value);
+    if (n === undefined || n <= 0) throw new FlagValueError(flag, 'a number > 0', quote(value));
+    return n;
+  };
+}
+
+/** A number in `[min, max]`. */
+export function numberInRange(flag: string, min: number, max: number, unit = ''): FlagParser<number> {
+  const expected = `a number${unit} from ${min} to ${max}`;
+  return (value) => {
+    const n = parseDecimal(value);
+    if (n === undefined || n < min || n > max) throw new FlagValueError(flag, expected, quote(value));
+    return n;
+  };
+}
+
+/** An integer in `[min, max]`. */
+export function integerInRange(flag: string, min: number, max: number): FlagParser<number> {
+  return (value) => {
+    const n = /^[+-]?\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new FlagValueError(flag, `an integer from ${min} to ${max}`, quote(value));
+    }
+    return n;
+  };
+}
+
+/** One of a fixed set of words. */
+export function oneOf<const T extends string>(flag: string, choices: readonly T[]): FlagParser<T> {
+  const words = choices.map((c) => JSON.stringify(c));
+  const expected =
+    words.length <= 2 ? words.join(' or ') : `one of ${words.slice(0, -1).join(', ')} or ${words.at(-1)}`;
+  return (value) => {
+    if (!(choices as readonly string[]).includes(value))
+      throw new FlagValueError(flag, expected, quote(value));
+    return value as T;
+  };
+}
+
+/** A string matching a pattern; `expected` says what the pattern allows, in words. */
+export function matching(flag: string, pattern: RegExp, expected: string): FlagParser<string> {
+  return (value) => {
+    if (!pattern.test(value)) throw new FlagValueError(flag, expected, quote(value));
+    return value;
+  };
+}
+
+/** Text of `min`–`max` characters (code points). */
+export function textOfLength(flag: string, min: number, max: number): FlagParser<string> {
+  return (value) => {
+    const length = [...value].length;
+    if (length < min || length > max) {
+      const received = length > MAX_SHOWN ? `${length} characters` : quote(value);
+      throw new FlagValueError(flag, `${min}–${max} characters`, received);
+    }
+    return value;
+  };
+}
+
+/** A JSON object (`{...}`), parsed. */
+export function jsonObject(flag: string): FlagParser<Record<string, unknown>> {
+  const expected = 'a JSON object such as {"rsi":35}';
+  return (value) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      throw new FlagValueError(flag, expected, `${quote(value)}, which is not valid JSON`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new FlagValueError(flag, expected, quote(value));
+    }
+    return parsed as Record<string, unknown>;
+  };
+}
+
+/** The path of an existing regular file that this process may read. */
+export function readableFile(flag: string): FlagParser<string> {
+  return (value) => {
+    let why: string | undefined;
+    try {
+      if (!statSync(value).isFile()) why = 'not a regular file';
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code);
+    }
+    if (why !== undefined) throw new FlagValueError(flag, 'a readable file', `${quote(value)} (${why})`);
+    return value;
+  };
+}
+
+/** An RFC 3339 date-time, kept byte for byte (it is signed as given). */
+export function timestamp(flag: string): FlagParser<string> {
+  return matchingBy(
+    flag,
+    (v) => parseTimestamp(v) !== undefined,
+    'an RFC 3339 date-time such as 2025-10-25T14:30:45.123456Z',
+  );
+}
+
+/** An `X-Producer-Id`: 1–64 characters of `[A-Za-z0-9._-]`. */
+export function producerId(flag: string): FlagParser<string> {
+  return matchingBy(flag, isValidProducerId, '1–64 characters of A-Z a-z 0-9 . _ -');
+}
+
+/** An `X-Idempotency-Key`: 1–255 visible ASCII characters. */
+export function idempotencyKey(flag: string): FlagParser<string> {
+  return matchingBy(flag, isValidIdempotencyKey, '1–255 visible ASCII characters');
+}
+
+/** An instrument symbol: 1–32 characters of `[A-Za-z0-9._/-]`. */
+export function instrument(flag: string): FlagParser<string> {
+  return matching(flag, INSTRUMENT_PATTERN, '1–32 characters of A-Z a-z 0-9 . _ / -');
+}
+
+/** A shared secret of at least 16 bytes (UTF-8). A bad one is reported by its byte length only. */
+export function secret(flag: string): FlagParser<string> {
+  return (value) => {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes < MIN_SECRET_BYTES) {
+      throw new FlagValueError(flag, `at least ${MIN_SECRET_BYTES} bytes`, `${bytes} bytes`);
+    }
+    return value;
+  };
+}
+
+function matchingBy(flag: string, test: (value: string) => boolean, expected: string): FlagParser<string> {
+  return (value) => {
+    if (!test(value)) throw new FlagValueError(flag, expected, quote(value));
+    return value;
+  };
+}
+
+/**
+ * A flag's value, or else an environment variable's (validated under the variable's name), or else
+ * a usage error saying both ways to give it.
+ *
+ * @example
+ * const key = fromFlagOrEnv(opts.secret, io.env, 'HMAC_PRODUCER_SECRET', "--secret <secret>", secret);
+ */
+export function fromFlagOrEnv<T>(
+  flagValue: T | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  variable: string,
+  flagSpec: string,
+  parser: (flag: string) => FlagParser<T>,
+): T {
+  if (flagValue !== undefined) return flagValue;
+  const raw = env[variable];
+  if (raw !== undefined && raw !== '') return parser(variable)(raw);
+  throw new UsageError(`required option '${flagSpec}' not specified (or set ${variable})`);
+}

@@ -1,0 +1,318 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type IngestServer, type Script, startIngestServer } from '../test-helpers/ingest-server.js';
+import { captureIO, run } from '../test-helpers/io.js';
+import { drainOutbox } from './outbox.js';
+
+const SECRET = 'outbox-cli-secret-of-enough-bytes';
+const PRODUCER = 'desk-1';
+const NOW = Date.UTC(2025, 9, 25, 14, 30, 45);
+const now = () => NOW;
+const CLEAR = '\r\x1b[2K';
+
+const root = mkdtempSync(join(tmpdir(), 'sigpost-outbox-cli-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let dir: string;
+let db: string;
+let server: IngestServer;
+let script: Script | undefined;
+let counter = 0;
+
+beforeEach(async () => {
+  dir = join(root, String(counter++));
+  db = join(dir, 'outbox.db');
+  script = undefined;
+  server = await startIngestServer({ secret: SECRET, script: (request) => script?.(request) });
+});
+afterEach(() => server.close());
+
+function env(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    HMAC_PRODUCER_SECRET: SECRET,
+    PRODUCER_ID: PRODUCER,
+    OUTBOUND_SERVER_URL: server.url,
+    SIGPOST_LOG_LEVEL: 'silent',
+    ...overrides,
+  };
+}
+
+const signal = (reason: string, extra: Record<string, unknown> = {}) => ({
+  instrument: 'GOLD',
+  side: 'buy',
+  entry_price: 1950.5,
+  stop_loss: 1945,
+  take_profit: 1960,
+  confidence: 0.85,
+  reason,
+  timestamp: '2025-10-25T14:30:45.123456Z',
+  ...extra,
+});
+
+function signalsFile(lines: readonly unknown[]): string {
+  const path = join(root, `signals-${counter}-${Math.random().toString(36).slice(2)}.jsonl`);
+  writeFileSync(path, `${lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n')}\n`);
+  return path;
+}
+
+const outbox = (...argv: string[]) => ['outbox', ...argv, '--db', db];
+
+describe('sigpost outbox enqueue', () => {
+  it('stores every line and prints one JSON result per line', async () => {
+    const file = signalsFile([signal('a'), signal('b', { idempotency_key: 'key-b' }), '', signal('c')]);
+    const result = await run(outbox('enqueue', '--file', file), { env: env() });
+    expect(result.code).toBe(0);
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toEqual([
+      { line: 1, id: 1, idempotency_key: expect.any(String), duplicate: false },
+      { line: 2, id: 2, idempotency_key: 'key-b', duplicate: false },
+      { line: 4, id: 3, idempotency_key: expect.any(String), duplicate: false },
+    ]);
+    expect(result.stderr).toBe(`enqueued 3 of 3 signals into ${db}\n`);
+    const status = await run(outbox('status', '--json'), { env: env() });
+    expect(JSON.parse(status.stdout)).toEqual({
+      pending: 3,
+      inFlight: 0,
+      delivered: 0,
+      dead: 0,
+      oldestPendingAgeMs: expect.any(Number),
+    });
+  });
+
+  it('reports lines already in the outbox under their key as duplicates', async () => {
+    const file = signalsFile([signal('a', { idempotency_key: 'key-a' })]);
+    await run(outbox('enqueue', '--file', file), { env: env() });
+    const again = await run(outbox('enqueue', '--file', file), { env: env() });
+    expect(JSON.parse(again.stdout)).toEqual({ line: 1, id: 1, idempotency_key: 'key-a', duplicate: true });
+    expect(again.stderr).toBe(`enqueued 0 of 1 signals (1 already there) into ${db}\n`);
+  });
+
+  it('refuses a file with an invalid line as a whole, naming each problem by line', async () => {
+    const file = signalsFile([signal('a'), signal('b', { stop_loss: 1955 }), '[1]', signal('d')]);
+    const result = await run(outbox('enqueue', '--file', file), { env: env() });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `error: --file ${file} has 2 invalid lines; nothing was enqueued:\n` +
+        '  line 2: stop_loss: expected below entry_price for a buy\n' +
+        '  line 3: expected a JSON object (one signal per line)\n',
+    });
+    const status = await run(outbox('status', '--json'), { env: env() });
+    expect(JSON.parse(status.stdout).pending).toBe(0);
+  });
+});
+
+describe('sigpost outbox drain', () => {
+  it('delivers every pending entry and prints the summary', async () => {
+    const file = signalsFile([
+      signal('a', { idempotency_key: 'key-a' }),
+      signal('b', { idempotency_key: 'key-b' }),
+    ]);
+    await run(outbox('enqueue', '--file', file), { env: env() });
+    const result = await run(outbox('drain'), { env: env(), now });
+    expect(result).toEqual({
+      code: 0,
+      stdout: '{"delivered":2,"dead":0,"retried":0,"remaining":0,"aborted":false}\n',
+      stderr: 'delivered 2, dead 0, retried 0, remaining 0 in 0.0s\n',
+    });
+    expect(server.requests.map((r) => [r.headers['x-idempotency-key'], r.verified]).sort()).toEqual([
+      ['key-a', true],
+      ['key-b', true],
+    ]);
+  });
+
+  it('draws a progress bar on a terminal and replaces it with the summary', async () => {
+    await run(outbox('enqueue', '--file', signalsFile([signal('a')])), { env: env() });
+    const result = await run(outbox('drain'), { env: env(), now, isTTY: true });
+    expect(result.stderr).toBe(
+      `${CLEAR}[########################] 1/1  –/s  ETA 0s${CLEAR}delivered 1, dead 0, retried 0, remaining 0 in 0.0s\n`,
+    );
+  });
+
+  it('exits 1 when an entry goes to dead-letter; dead lists it and retry-dead puts it back', async () => {
+    await run(outbox('enqueue', '--file', signalsFile([signal('a', { idempotency_key: 'key-a' })])), {
+      env: env(),
+    });
+    script = () => ({
+      status: 422,
+      body: {
+        type: 'urn:sigpost:problem:idempotency-key-reused',
+        title: 'Idempotency key reused',
+        status: 422,
+      },
+    });
+    const drained = await run(outbox('drain'), { env: env(), now });
+    expect(drained.code).toBe(1);
+    expect(drained.stdout).toBe('{"delivered":0,"dead":1,"retried":0,"remaining":0,"aborted":false}\n');
+    expect(drained.stderr).toBe(
+      'delivered 0, dead 1, retried 0, remaining 0 in 0.0s\n' +
+        'some signals were moved to dead-letter: see `sigpost outbox dead`\n',
+    );
+
+    const dead = await run(outbox('dead'), { env: env() });
+    expect(dead.stdout).toMatch(
+      new RegExp(
+        `^#1  GOLD  key key-a  1 attempts  \\S+Z\\n  POST ${server.url}/api/v1/signals/ingest failed with 422 Unprocessable Entity \\(attempt 1/1\\): Idempotency key reused\\n$`,
+      ),
+    );
+    expect(dead.stderr).toBe('1 dead entry\n');
+
+    const retried = await run(outbox('retry-dead'), { env: env() });
+    expect(retried.stdout).toBe(
+      'moved 1 dead entry back to pending; run `sigpost outbox drain` to deliver\n',
+    );
+    script = undefined;
+    const again = await run(outbox('drain'), { env: env(), now });
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ delivered: 1, dead: 0 });
+  });
+
+  it('is a usage error (exit 2) when the producer config is missing, naming every variable', async () => {
+    const result = await run(outbox('drain'), { env: {} });
+    expect(result).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'error: Invalid outbound configuration (3 problems):\n' +
+        '✖ expected 1–64 characters of A-Z a-z 0-9 . _ -, received nothing\n' +
+        '  → at PRODUCER_ID\n' +
+        '✖ expected ≥ 16 bytes (UTF-8), received nothing\n' +
+        '  → at HMAC_PRODUCER_SECRET\n' +
+        '✖ expected an absolute http: or https: URL without query, fragment or credentials, received nothing\n' +
+        '  → at OUTBOUND_SERVER_URL\n',
+    });
+  });
+
+  it('logs nothing by default, and JSON lines before the summary with SIGPOST_LOG_LEVEL=warn', async () => {
+    script = () => ({ status: 422, body: { type: 'about:blank', title: 'Unprocessable', status: 422 } });
+    await run(outbox('enqueue', '--file', signalsFile([signal('a')])), { env: env() });
+    const quiet = await run(outbox('drain'), { env: env({ SIGPOST_LOG_LEVEL: undefined }), now });
+    expect([quiet.code, quiet.stderr]).toEqual([
+      1,
+      'delivered 0, dead 1, retried 0, remaining 0 in 0.0s\n' +
+        'some signals were moved to dead-letter: see `sigpost outbox dead`\n',
+    ]);
+
+    await run(outbox('retry-dead'), { env: env() });
+    const logged = await run(outbox('drain'), { env: env({ SIGPOST_LOG_LEVEL: 'warn' }), now });
+    const lines = logged.stderr.trimEnd().split('\n');
+    expect(lines.slice(-2)).toEqual([
+      'delivered 0, dead 1, retried 0, remaining 0 in 0.0s',
+      'some signals were moved to dead-letter: see `sigpost outbox dead`',
+    ]);
+    const logs = lines.slice(0, -2).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logs.map(({ level, name, msg }) => ({ level, name, msg }))).toEqual([
+      { level: 50, name: 'sigpost', msg: 'Signal delivery failed' },
+      { level: 50, name: 'sigpost', msg: 'outbox entry moved to dead-letter' },
+    ]);
+  });
+
+  it('fails (exit 1) with the SDK message when delivery is disabled, leaving entries pending', async () => {
+    await run(outbox('enqueue', '--file', signalsFile([signal('a')])), { env: env() });
+    const result = await run(outbox('drain'), { env: env({ HMAC_PRODUCER_ENABLED: 'false' }) });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'error: Signal not sent: delivery is disabled by HMAC_PRODUCER_ENABLED=false (enabled: false); nothing was sent\n',
+    });
+    const status = await run(outbox('status', '--json'), { env: env() });
+    expect(JSON.parse(status.stdout)).toMatchObject({ pending: 1, inFlight: 0 });
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('refuses a concurrency out of range, naming the flag', async () => {
+    const result = await run(outbox('drain', '--concurrency', '0'), { env: env() });
+    expect(result).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'error: --concurrency expects an integer from 1 to 256, received "0"\n',
+    });
+  });
+
+  it('sends a Telegram alert for a dead-lettered signal when the Telegram variables are set', async () => {
+    const messages: { url: string; body: { chat_id: unknown; text: string } }[] = [];
+    const bot: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        messages.push({ url: req.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end('{"ok":true,"result":{"message_id":1}}');
+      });
+    });
+    await new Promise<void>((resolve) => bot.listen(0, '127.0.0.1', resolve));
+    try {
+      await run(outbox('enqueue', '--file', signalsFile([signal('a', { idempotency_key: 'key-a' })])), {
+        env: env(),
+      });
+      script = () => ({
+        status: 400,
+        body: { type: 'urn:sigpost:problem:invalid-signal', title: 'Bad', status: 400 },
+      });
+      const token = '123456:telegram-test-token';
+      const result = await run(outbox('drain'), {
+        env: env({
+          SIGPOST_TELEGRAM_BOT_TOKEN: token,
+          SIGPOST_TELEGRAM_CHAT_ID: '-100123',
+          SIGPOST_TELEGRAM_API_URL: `http://127.0.0.1:${(bot.address() as AddressInfo).port}`,
+        }),
+      });
+      expect(result.code).toBe(1);
+      expect(messages).toHaveLength(1);
+      expect(messages[0]!.url).toBe(`/bot${token}/sendMessage`);
+      expect(messages[0]!.body.chat_id).toBe('-100123');
+      expect(messages[0]!.body.text).toMatch(
+        /^🚨 Sigpost: Signal moved to dead-letter after 1 attempt: GOLD, idempotency key key-a; last error: POST .* failed with 400 Bad Request/,
+      );
+    } finally {
+      bot.closeAllConnections();
+      await new Promise<void>((resolve) => bot.close(() => resolve()));
+    }
+  });
+
+  it('serves /metrics on 127.0.0.1 while it watches, until stopped', async () => {
+    await run(outbox('enqueue', '--file', signalsFile([signal('a')])), { env: env() });
+    const io = captureIO({ env: env(), now });
+    const stop = new AbortController();
+    const drained = drainOutbox(io, { db, metricsPort: 0, watch: true }, stop.signal);
+    let url: string | undefined;
+    while (url === undefined) {
+      url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(io.err.join(''))?.[1];
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    while (server.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    let text = '';
+    while (!text.includes('sigpost_outbox_entries{state="delivered"} 1')) {
+      const response = await fetch(url);
+      expect(response.status).toBe(200);
+      text = await response.text();
+    }
+    expect(text).toContain('sigpost_outbound_attempts_total{status="201",outcome="delivered"} 1');
+    expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404);
+    stop.abort();
+    await drained;
+    expect(io.out.join('')).toBe('{"delivered":1,"dead":0,"retried":0,"remaining":0,"aborted":true}\n');
+  });
+});
+
+describe('sigpost outbox status', () => {
+  it('prints the counts per state and the oldest pending age', async () => {
+    const result = await run(outbox('status'), { env: env() });
+    expect(result).toEqual({
+      code: 0,
+      stdout:
+        'pending          0\nin flight        0\ndelivered        0\ndead             0\noldest pending   –\n',
+      stderr: '',
+    });
+  });
+});

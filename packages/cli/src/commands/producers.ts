@@ -1,0 +1,276 @@
+import { INSTRUMENT_PATTERN } from '@sigpost/protocol';
+import { type Command, Option } from 'commander';
+import { formatTime, printFields, printRecords, withAdmin } from '../admin-session.js';
+import * as args from '../args.js';
+import type { CliIO } from '../io.js';
+import { databaseOption, describeLocation } from '../store-options.js';
+
+interface StoreFlags {
+  readonly db?: string;
+}
+interface AddOptions extends StoreFlags {
+  readonly id: string;
+  readonly secret?: string;
+  readonly approval?: 'auto' | 'manual';
+  readonly instruments?: string[];
+  readonly json?: true;
+}
+interface ListOptions extends StoreFlags {
+  readonly json?: true;
+}
+interface RotateOptions extends StoreFlags {
+  readonly id: string;
+  readonly secret?: string;
+  readonly json?: true;
+}
+interface RetireOptions extends StoreFlags {
+  readonly id: string;
+  readonly secretId: string;
+}
+interface RemoveOptions extends StoreFlags {
+  readonly id: string;
+}
+
+/** Secret ids as `Admin` issues them (`sec_` and a ULID). */
+export const SECRET_ID_PATTERN = /^sec_[0-9A-Z]{26}$/;
+
+const SECRET_SHOWN_ONCE =
+  'warning: the secret is shown once and cannot be shown again (the database keeps it encrypted); ' +
+  'give it to the producer as HMAC_PRODUCER_SECRET now\n';
+
+const STORE_HELP = `
+Store (as for \`sigpost serve\`):
+  --db <path>            a SQLite file (default: ./data/sigpost.db); a postgres:// URL also works
+  DATABASE_URL           a postgres:// URL, used when --db is not given
+  SIGPOST_DB_SCHEMA      the PostgreSQL schema of Sigpost's tables (default: the search_path)
+  SIGPOST_SECRET_KEY     the key that seals producer secrets, base64 of 32 bytes; required with
+                         PostgreSQL. With SQLite and no variable, the key file beside the database
+                         (data/sigpost.db → data/sigpost.key) is used, created by the first \`producers add\`.`;
+
+/** A comma-separated list of instruments (spaces around the commas are ignored; duplicates dropped). */
+export function instrumentList(flag: string): args.FlagParser<string[]> {
+  const expected = 'a comma-separated list of instruments, each 1–32 characters of A-Z a-z 0-9 . _ / -';
+  return (value) => {
+    const items = value.split(',').map((item) => item.trim());
+    items.forEach((item, i) => {
+      if (!INSTRUMENT_PATTERN.test(item)) {
+        throw new args.FlagValueError(
+          flag,
+          expected,
+          `${args.quote(item)} (item ${i + 1} of ${items.length})`,
+        );
+      }
+    });
+    return [...new Set(items)];
+  };
+}
+
+/** `sigpost producers add|list|rotate|retire-secret|remove`: the producers and secrets in the server's store. */
+export function register(program: Command, io: CliIO): void {
+  const producers = program
+    .command('producers')
+    .summary('manage the producers and their secrets')
+    .description(
+      "Manage the producers in the ingest server's store: add one, list them, rotate a secret with no " +
+        'failed request (rotate, switch the producer over, then retire-secret), remove one.',
+    )
+    .addHelpText('after', STORE_HELP);
+
+  producers
+    .command('add')
+    .summary('add a producer; prints its secret once')
+    .description(
+      'Add a producer with one secret. Without --secret, a random 32-byte secret is generated and printed ' +
+        'once on stdout; the store keeps it only encrypted.',
+    )
+    .addOption(
+      new Option('--id <producer>', 'the X-Producer-Id, 1–64 characters of A-Z a-z 0-9 . _ -')
+        .argParser(args.producerId('--id'))
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option(
+        '--secret <secret>',
+        'use this secret (16–1024 bytes) instead of a generated one. A secret typed on the command line is ' +
+          'kept in your shell history',
+      ).argParser(args.secret('--secret')),
+    )
+    .addOption(
+      new Option(
+        '--approval <mode>',
+        'auto: signals are received; manual: they wait for an operator',
+      ).argParser(args.oneOf('--approval', ['auto', 'manual'])),
+    )
+    .addOption(
+      new Option(
+        '--instruments <list>',
+        'allowed instruments, comma-separated (default: any); others are stored as rejected',
+      ).argParser(instrumentList('--instruments')),
+    )
+    .addOption(databaseOption())
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText(
+      'after',
+      '\nExample:\n  sigpost producers add --id desk-1 --approval manual --instruments GOLD,EUR/USD',
+    )
+    .action((options: AddOptions) =>
+      withAdmin(
+        options.db,
+        io,
+        { createStore: true, sealing: 'create-if-first' },
+        async ({ admin, location }) => {
+          const approval = options.approval ?? 'auto';
+          const instruments = options.instruments ?? null;
+          const issued = await admin.addProducer({
+            id: options.id,
+            approval,
+            instruments,
+            ...(options.secret === undefined ? {} : { secret: options.secret }),
+          });
+          printFields(io, options.json === true, {
+            producer_id: issued.producerId,
+            secret_id: issued.secretId,
+            ...(issued.generated ? { secret: issued.secret } : {}),
+          });
+          const allowed = instruments === null ? 'any instrument' : `instruments ${instruments.join(', ')}`;
+          io.stderr.write(
+            `added producer ${issued.producerId} (approval ${approval}, ${allowed}) to the ${describeLocation(location)}\n`,
+          );
+          if (issued.generated) io.stderr.write(SECRET_SHOWN_ONCE);
+        },
+      ),
+    );
+
+  producers
+    .command('list')
+    .summary('list the producers and their secret ids (never the secrets)')
+    .description(
+      'List the producers: id, approval mode, allowed instruments, the ids of their active secrets and when ' +
+        'they were added. A table on a terminal, tab-separated lines otherwise, or JSON with --json. ' +
+        'Secrets are never shown.',
+    )
+    .addOption(databaseOption())
+    .option('--json', 'print a JSON array')
+    .action((options: ListOptions) =>
+      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin, location }) => {
+        const list = await admin.listProducers();
+        printRecords(
+          io,
+          { json: options.json === true, empty: `no producers in the ${describeLocation(location)}` },
+          ['ID', 'APPROVAL', 'INSTRUMENTS', 'SECRET IDS', 'CREATED'],
+          list.map((p) => [
+            p.id,
+            p.approval,
+            p.instruments === null ? 'any' : p.instruments.join(','),
+            p.secrets.map((s) => s.id).join(','),
+            formatTime(p.createdAt),
+          ]),
+          list.map((p) => ({
+            id: p.id,
+            approval: p.approval,
+            instruments: p.instruments,
+            created_at: formatTime(p.createdAt),
+            secrets: p.secrets.map((s) => ({ id: s.id, created_at: formatTime(s.createdAt) })),
+          })),
+        );
+      }),
+    );
+
+  producers
+    .command('rotate')
+    .summary('add a new secret to a producer; prints it once (the old ones keep working)')
+    .description(
+      'Add a new active secret to a producer and print it once with its secret id. The older secrets keep ' +
+        'working, so the producer can switch with no failed request; then retire the old one with ' +
+        '`sigpost producers retire-secret`.',
+    )
+    .addOption(
+      new Option('--id <producer>', 'the producer').argParser(args.producerId('--id')).makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--secret <secret>', 'use this secret (16–1024 bytes) instead of a generated one').argParser(
+        args.secret('--secret'),
+      ),
+    )
+    .addOption(databaseOption())
+    .option('--json', 'print the result as one JSON object')
+    .action((options: RotateOptions) =>
+      withAdmin(options.db, io, { createStore: false, sealing: 'existing' }, async ({ admin, location }) => {
+        const issued = await admin.rotateSecret(options.id, options.secret);
+        const older = (await admin.getProducer(options.id)).secrets.filter((s) => s.id !== issued.secretId);
+        printFields(io, options.json === true, {
+          producer_id: issued.producerId,
+          secret_id: issued.secretId,
+          ...(issued.generated ? { secret: issued.secret } : {}),
+        });
+        // A PostgreSQL URL may hold a password: the hint names only a SQLite path.
+        const db =
+          options.db !== undefined && location.kind === 'sqlite' ? ` --db ${shellWord(options.db)}` : '';
+        io.stderr.write(
+          `added secret ${issued.secretId} to producer ${issued.producerId}; its older secrets keep working ` +
+            'until retired. Once the producer uses the new one:\n' +
+            older
+              .map(
+                (s) =>
+                  `  sigpost producers retire-secret --id ${issued.producerId} --secret-id ${s.id}${db}\n`,
+              )
+              .join(''),
+        );
+        if (issued.generated) io.stderr.write(SECRET_SHOWN_ONCE);
+      }),
+    );
+
+  producers
+    .command('retire-secret')
+    .summary('retire one secret of a producer (not its last one)')
+    .description(
+      'Retire one secret of a producer: requests signed with it are refused from then on (a running ' +
+        'server notices within its secret cache time, SIGPOST_SECRET_CACHE_MS, 5 s by default). A ' +
+        "producer's last active secret cannot be retired: rotate first.",
+    )
+    .addOption(
+      new Option('--id <producer>', 'the producer').argParser(args.producerId('--id')).makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--secret-id <id>', 'the secret to retire, as `producers list` shows it')
+        .argParser(
+          args.matching(
+            '--secret-id',
+            SECRET_ID_PATTERN,
+            'a secret id such as sec_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
+          ),
+        )
+        .makeOptionMandatory(),
+    )
+    .addOption(databaseOption())
+    .action((options: RetireOptions) =>
+      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin }) => {
+        await admin.retireSecret(options.id, options.secretId);
+        io.stderr.write(`retired secret ${options.secretId} of producer ${options.id}\n`);
+      }),
+    );
+
+  producers
+    .command('remove')
+    .summary('remove a producer (its stored signals are kept)')
+    .description(
+      'Remove a producer and its secrets: its requests are refused from then on. Its stored signals are kept.',
+    )
+    .addOption(
+      new Option('--id <producer>', 'the producer').argParser(args.producerId('--id')).makeOptionMandatory(),
+    )
+    .addOption(databaseOption())
+    .action((options: RemoveOptions) =>
+      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin, location }) => {
+        await admin.removeProducer(options.id);
+        io.stderr.write(
+          `removed producer ${options.id} from the ${describeLocation(location)}; its stored signals are kept\n`,
+        );
+      }),
+    );
+}
+
+/** A path as a shell word: as is when it is plain, else single-quoted. */
+function shellWord(value: string): string {
+  return /^[A-Za-z0-9_./:@%+=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}

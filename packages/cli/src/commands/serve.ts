@@ -1,0 +1,212 @@
+import type { ConfigError, DevelopmentCredentials, ServerConfigInput } from '@sigpost/ingest';
+import { type Command, Option } from 'commander';
+import * as args from '../args.js';
+import { CommandFailedError, UsageError } from '../errors.js';
+import type { CliIO } from '../io.js';
+import {
+  assertKeyAvailable,
+  databaseOption,
+  describeLocation,
+  loadSecretBox,
+  openStoreAt,
+  resolveStoreLocation,
+} from '../store-options.js';
+
+interface ServeOptions {
+  readonly port?: number;
+  readonly host?: string;
+  readonly db?: string;
+  readonly dev?: true;
+  readonly logLevel?: LogLevel;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+/** Environment variable for the log level when `--log-level` is not given. */
+export const LOG_LEVEL_ENV = 'SIGPOST_LOG_LEVEL';
+/** Host names and IPv4/IPv6 literals. */
+const HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]{2,45})$/;
+
+const HELP = `
+Store and key: --db <path>, else DATABASE_URL (postgres://…), else ./data/sigpost.db. Producer secrets are
+sealed with SIGPOST_SECRET_KEY, or for SQLite the key file beside the database (data/sigpost.key).
+
+Server settings (environment): SIGPOST_TOLERANCE_SECONDS (300), SIGPOST_MAX_BODY_BYTES (65536),
+SIGPOST_IDEMPOTENCY_TTL_SECONDS (86400), SIGPOST_RATE_LIMIT_PER_SECOND (50), SIGPOST_RATE_LIMIT_BURST (100),
+SIGPOST_SECRET_CACHE_MS (5000), SIGPOST_SHUTDOWN_TIMEOUT_MS (10000); SIGPOST_HOST and SIGPOST_PORT
+when the flags are not given. SIGPOST_LOG_LEVEL sets the log level (info).
+
+Routes: POST /api/v1/signals/ingest, /api/v1/operator/… (bearer token), /healthz, /readyz, /metrics,
+/openapi.json, /docs. SIGTERM or Ctrl-C: graceful shutdown.
+
+Examples:
+  sigpost serve --dev                       # what \`npm start\` runs: creates a dev producer on first start
+  sigpost serve --port 9000 --db /var/lib/sigpost/sigpost.db
+  DATABASE_URL=postgres://sigpost@db:5432/sigpost SIGPOST_SECRET_KEY=… sigpost serve --host 0.0.0.0`;
+
+/** `sigpost serve`: runs the ingest server until SIGTERM/SIGINT. */
+export function register(program: Command, io: CliIO): void {
+  program
+    .command('serve')
+    .summary('run the ingest server')
+    .description(
+      'Run the ingest server: verify, deduplicate, validate and durably store signed signals, and serve the ' +
+        'operator API, health, metrics and the API reference. Logs are JSON lines on stderr.',
+    )
+    .addOption(
+      new Option(
+        '--port <port>',
+        'TCP port; 0 picks a free one (default: $SIGPOST_PORT, else 8080)',
+      ).argParser(args.integerInRange('--port', 0, 65_535)),
+    )
+    .addOption(
+      new Option(
+        '--host <host>',
+        'interface to listen on (default: $SIGPOST_HOST, else 127.0.0.1)',
+      ).argParser(args.matching('--host', HOST, 'a host name or an IP address such as 127.0.0.1 or ::1')),
+    )
+    .addOption(databaseOption())
+    .option(
+      '--dev',
+      'on a store with no producer, create a development producer and operator token and print them',
+    )
+    .addOption(
+      new Option('--log-level <level>', `log level (default: $${LOG_LEVEL_ENV}, else info)`).argParser(
+        args.oneOf('--log-level', LOG_LEVELS),
+      ),
+    )
+    .addHelpText('after', HELP)
+    .action((options: ServeOptions) => serve(options, io));
+}
+
+async function serve(options: ServeOptions, io: CliIO): Promise<void> {
+  const level = options.logLevel ?? logLevelFromEnv(io.env);
+  const location = resolveStoreLocation(options.db, io.env);
+  assertKeyAvailable(location, io.env);
+  const ingest = await import('@sigpost/ingest');
+  let config: ReturnType<typeof ingest.resolveConfig>;
+  try {
+    const input: ServerConfigInput = {
+      ...ingest.readConfigEnv(io.env),
+      ...(options.port === undefined ? {} : { port: options.port }),
+      ...(options.host === undefined ? {} : { host: options.host }),
+    };
+    config = ingest.resolveConfig(input);
+  } catch (error) {
+    if (error instanceof ingest.ConfigError) throw configUsageError(error, options, ingest.ENV_NAMES);
+    throw error;
+  }
+
+  const { default: pino } = await import('pino');
+  const logger = pino(
+    { level, base: { service: 'sigpost-ingest' } },
+    { write: (line: string) => io.stderr.write(line) },
+  );
+  const store = await openStoreAt(location, { create: true });
+  let started = false;
+  try {
+    const producers = await store.listProducers();
+    const { box, createdKeyFile } = await loadSecretBox(location, io.env, { create: producers.length === 0 });
+    if (createdKeyFile !== undefined) {
+      io.stderr.write(
+        `created the secret key file ${createdKeyFile}: keep it with the database; without it the stored ` +
+          'producer secrets cannot be opened\n',
+      );
+    }
+    let credentials: DevelopmentCredentials | undefined;
+    if (options.dev) {
+      credentials = await ingest.bootstrapDevelopment(new ingest.Admin(store, box), store);
+      if (!credentials) {
+        io.stderr.write(`--dev: the ${describeLocation(location)} already has producers; none was created\n`);
+      }
+    }
+    const stopped = new Promise<unknown>((resolve) => {
+      void ingest
+        .startServer({
+          store,
+          secretBox: box,
+          logger,
+          config,
+          onSignalShutdown: (_signal, error) => resolve(error),
+        })
+        .then(
+          (server) => {
+            started = true;
+            io.stderr.write(
+              `sigpost: ingest server listening on ${server.url} (${describeLocation(location)})\n`,
+            );
+            if (credentials) io.stdout.write(developmentBanner(credentials, server.url));
+          },
+          (error: unknown) => resolve(new CommandFailedError(listenFailure(error, config), { cause: error })),
+        );
+    });
+    const outcome = await stopped;
+    if (outcome instanceof CommandFailedError) throw outcome;
+    if (outcome !== undefined) {
+      throw new CommandFailedError('the ingest server did not shut down cleanly (see the log)', {
+        cause: outcome,
+      });
+    }
+  } finally {
+    // Once started, the server owns the store and closes it on shutdown.
+    if (!started) await store.close();
+  }
+}
+
+function logLevelFromEnv(env: Readonly<Record<string, string | undefined>>): LogLevel {
+  const value = env[LOG_LEVEL_ENV];
+  if (value === undefined || value === '') return 'info';
+  return args.oneOf(LOG_LEVEL_ENV, LOG_LEVELS)(value);
+}
+
+/** Each configuration problem as `NAME expects …, received …` (the flag or variable that set it), on one line. */
+function configUsageError(
+  error: ConfigError,
+  options: ServeOptions,
+  env: Readonly<Record<string, string>>,
+): UsageError {
+  // Only the flags and the SIGPOST_* variables feed the configuration here.
+  const names: Readonly<Record<string, string | undefined>> = {
+    ...env,
+    'rateLimit.perSecond': env.rateLimitPerSecond,
+    'rateLimit.burst': env.rateLimitBurst,
+    ...(options.port === undefined ? {} : { port: '--port' }),
+    ...(options.host === undefined ? {} : { host: '--host' }),
+  };
+  const text = error.issues
+    .map((i) => `${names[i.key] ?? i.key} expects ${i.expected}, received ${i.received}`)
+    .join('; ');
+  return new UsageError(text, { code: 'CLI_INVALID_FLAG', cause: error });
+}
+
+function listenFailure(error: unknown, config: { host: string; port: number }): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE')
+    return `cannot listen on ${config.host}:${config.port}: the port is in use (try --port)`;
+  if (code === 'EACCES')
+    return `cannot listen on ${config.host}:${config.port}: permission denied (try a port ≥ 1024)`;
+  if (code === 'EADDRNOTAVAIL')
+    return `cannot listen on ${config.host}:${config.port}: no such local address (check --host)`;
+  return `cannot start the ingest server: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/** What `--dev` prints once on a fresh store: the producer's credentials and a command to try. */
+export function developmentBanner(credentials: DevelopmentCredentials, url: string): string {
+  const { producer, token } = credentials;
+  return `
+Development producer created. Its secret and the operator token are shown once.
+
+Send a signal (from this repository; elsewhere drop \`npx\` if sigpost is installed):
+
+  HMAC_PRODUCER_SECRET=${producer.secret} PRODUCER_ID=${producer.producerId} OUTBOUND_SERVER_URL=${url} \\
+    npx sigpost send --instrument GOLD --side buy --entry-price 1950.5 --stop-loss 1945 \\
+    --take-profit 1960 --confidence 0.85 --reason "first signal"
+
+List what arrived (operator token ${token.id}):
+
+  curl -H "Authorization: Bearer ${token.token}" ${url}/api/v1/operator/signals
+
+API reference: ${url}/docs
+`;
+}

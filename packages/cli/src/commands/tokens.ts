@@ -1,0 +1,117 @@
+import { type Command, Option } from 'commander';
+import { formatTime, printFields, printRecords, withAdmin } from '../admin-session.js';
+import * as args from '../args.js';
+import type { CliIO } from '../io.js';
+import { databaseOption, describeLocation } from '../store-options.js';
+
+interface CreateOptions {
+  readonly name: string;
+  readonly db?: string;
+  readonly json?: true;
+}
+interface ListOptions {
+  readonly db?: string;
+  readonly json?: true;
+}
+interface RevokeOptions {
+  readonly id: string;
+  readonly db?: string;
+}
+
+/** Operator token names, as `Admin` accepts them (its `TOKEN_NAME_PATTERN`; a test keeps the two equal). */
+export const TOKEN_NAME = /^[A-Za-z0-9._@ -]{1,64}$/;
+/** Operator token ids (`tok_` and a ULID). */
+export const TOKEN_ID_PATTERN = /^tok_[0-9A-HJKMNP-TV-Z]{26}$/;
+
+const STORE_HELP = `
+Store: --db <path>, DATABASE_URL and SIGPOST_DB_SCHEMA as for \`sigpost serve\` (see \`sigpost producers --help\`).
+Tokens are stored as SHA-256 hashes: no secret key is needed.`;
+
+/** `sigpost tokens create|list|revoke`: bearer tokens of the operator HTTP API. */
+export function register(program: Command, io: CliIO): void {
+  const tokens = program
+    .command('tokens')
+    .summary('manage the bearer tokens of the operator API')
+    .description(
+      'Manage the bearer tokens of the operator HTTP API (/api/v1/operator): create one (shown once), list ' +
+        'them, revoke one.',
+    )
+    .addHelpText('after', STORE_HELP);
+
+  tokens
+    .command('create')
+    .summary('create an operator token; prints it once')
+    .description(
+      'Create an operator token and print it once on stdout. The store keeps only its SHA-256. Send it as ' +
+        '`Authorization: Bearer <token>`.',
+    )
+    .addOption(
+      new Option(
+        '--name <name>',
+        'who or what uses the token, 1–64 characters of letters, digits, space and . _ @ -',
+      )
+        .argParser(
+          args.matching('--name', TOKEN_NAME, '1–64 characters of letters, digits, space and . _ @ -'),
+        )
+        .makeOptionMandatory(),
+    )
+    .addOption(databaseOption())
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText('after', '\nExample:\n  sigpost tokens create --name "ops console"')
+    .action((options: CreateOptions) =>
+      withAdmin(options.db, io, { createStore: true, sealing: 'none' }, async ({ admin, location }) => {
+        const issued = await admin.createToken(options.name);
+        printFields(io, options.json === true, {
+          token_id: issued.id,
+          name: issued.name,
+          token: issued.token,
+        });
+        io.stderr.write(`created operator token ${issued.id} in the ${describeLocation(location)}\n`);
+        io.stderr.write(
+          'warning: the token is shown once and cannot be shown again (the database keeps only its SHA-256); ' +
+            'store it now\n',
+        );
+      }),
+    );
+
+  tokens
+    .command('list')
+    .summary('list the operator tokens (never the tokens themselves)')
+    .description(
+      'List the operator tokens: id, name, when created. A table on a terminal, tab-separated lines ' +
+        'otherwise, or JSON with --json.',
+    )
+    .addOption(databaseOption())
+    .option('--json', 'print a JSON array')
+    .action((options: ListOptions) =>
+      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin, location }) => {
+        const list = await admin.listTokens();
+        printRecords(
+          io,
+          { json: options.json === true, empty: `no operator tokens in the ${describeLocation(location)}` },
+          ['ID', 'NAME', 'CREATED'],
+          list.map((t) => [t.id, t.name, formatTime(t.createdAt)]),
+          list.map((t) => ({ id: t.id, name: t.name, created_at: formatTime(t.createdAt) })),
+        );
+      }),
+    );
+
+  tokens
+    .command('revoke')
+    .summary('revoke an operator token')
+    .description('Revoke an operator token: requests bearing it are refused from then on.')
+    .addOption(
+      new Option('--id <id>', 'the token id, as `tokens list` shows it')
+        .argParser(
+          args.matching('--id', TOKEN_ID_PATTERN, 'a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD'),
+        )
+        .makeOptionMandatory(),
+    )
+    .addOption(databaseOption())
+    .action((options: RevokeOptions) =>
+      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin }) => {
+        await admin.revokeToken(options.id);
+        io.stderr.write(`revoked operator token ${options.id}\n`);
+      }),
+    );
+}

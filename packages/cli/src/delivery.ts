@@ -1,0 +1,264 @@
+// The work of `sigpost send`, loaded only when a signal is sent: it pulls in the SDK (undici) and pino.
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import {
+  HmacClient,
+  isOutboundError,
+  OutboundClientError,
+  OutboundConfig,
+  OutboundConfigError,
+  type PostSignalOptions,
+  type SignalInput,
+  SignalValidationError,
+} from '@sigpost/outbound';
+import { isValidIdempotencyKey } from '@sigpost/protocol';
+import { pino } from 'pino';
+import { oneOf } from './args.js';
+import { CommandFailedError, UsageError } from './errors.js';
+import { MAX_BODY_BYTES } from './input.js';
+import { type CliIO, nowOf } from './io.js';
+import { isContentLine, type Line, readLines } from './lines.js';
+import { formatDuration, ProgressBar } from './progress.js';
+
+/** How each signal is posted: the flags common to one signal and a file of them. */
+export interface DeliveryOptions {
+  /** Per-attempt timeout, in seconds; the config's `OUTBOUND_TIMEOUT_SECONDS` when absent. */
+  readonly timeoutSeconds?: number | undefined;
+  /** Attempts per signal, the first included; the SDK's default when absent. */
+  readonly attempts?: number | undefined;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * The SDK's logger: pino, JSON lines on stderr (stdout carries only results). Off unless
+ * SIGPOST_LOG_LEVEL asks: every failure is already printed for people, and a JSON line before it is noise.
+ */
+function createLogger(io: CliIO) {
+  const level =
+    io.env.SIGPOST_LOG_LEVEL === undefined
+      ? 'silent'
+      : oneOf('SIGPOST_LOG_LEVEL', LOG_LEVELS)(io.env.SIGPOST_LOG_LEVEL);
+  return pino(
+    {
+      name: 'sigpost',
+      level,
+      // The SDK logs allowlisted fields only; this is the second guard.
+      redact: { paths: ['secret', 'producerSecret', 'signature', 'headers', 'body'], censor: '[redacted]' },
+    },
+    { write: (line: string) => io.stderr.write(line) },
+  );
+}
+
+/** Reads the SDK config from the environment; an invalid one is a usage error (exit 2). */
+function createClient(io: CliIO, options: DeliveryOptions): HmacClient {
+  let config: OutboundConfig;
+  try {
+    config = OutboundConfig.fromEnv(io.env);
+  } catch (error) {
+    if (error instanceof OutboundConfigError) throw new UsageError(error.message, { cause: error });
+    throw error;
+  }
+  const logger = createLogger(io);
+  return new HmacClient(
+    config,
+    logger,
+    options.attempts === undefined ? {} : { retry: { limit: options.attempts } },
+  );
+}
+
+function postOptions(options: DeliveryOptions, idempotencyKey: string): PostSignalOptions {
+  return options.timeoutSeconds === undefined
+    ? { idempotencyKey }
+    : { idempotencyKey, timeoutSeconds: options.timeoutSeconds };
+}
+
+/** A failed delivery, as lines for people and as JSON for `send --file` results. */
+export interface FailureReport {
+  /** The first line says what failed; the next ones (indented) the problem's title, detail and field errors. */
+  readonly lines: readonly string[];
+  readonly json: Record<string, unknown>;
+}
+
+/** Describes an SDK error; anything else is not expected here and is rethrown by the caller. */
+export function describeFailure(error: unknown): FailureReport | undefined {
+  if (error instanceof OutboundClientError && error.code === 'OUTBOUND_HTTP_ERROR' && error.details) {
+    const { details } = error;
+    const status = error.httpCode ?? details.status;
+    const lines = [
+      `the server answered ${[status, STATUS_CODES[status]].filter(Boolean).join(' ')} (POST ${error.url})`,
+      `  title: ${details.title}`,
+    ];
+    if (typeof details.detail === 'string' && details.detail !== '')
+      lines.push(`  detail: ${details.detail}`);
+    const errors = Array.isArray(details.errors) ? details.errors.map(String) : [];
+    for (const line of errors) lines.push(`  - ${line}`);
+    return {
+      lines,
+      json: {
+        code: error.code,
+        status,
+        type: details.type,
+        title: details.title,
+        ...(details.detail === undefined ? {} : { detail: details.detail }),
+        ...(errors.length > 0 ? { errors } : {}),
+        message: error.message,
+      },
+    };
+  }
+  if (error instanceof SignalValidationError) {
+    return {
+      lines: ['the signal is invalid; nothing was sent', ...error.errors.map((e) => `  - ${e}`)],
+      json: { code: error.code, errors: error.errors, message: error.message },
+    };
+  }
+  if (isOutboundError(error)) {
+    const httpCode = error instanceof OutboundClientError ? error.httpCode : undefined;
+    return {
+      lines: [error.message],
+      json: {
+        code: error.code,
+        ...(httpCode === undefined ? {} : { status: httpCode }),
+        message: error.message,
+      },
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Sends one signal; prints the server's response as one JSON line on stdout.
+ * @throws {CommandFailedError} the delivery failed (exit 1)
+ */
+export async function sendOne(
+  io: CliIO,
+  signal: SignalInput,
+  idempotencyKey: string | undefined,
+  options: DeliveryOptions,
+): Promise<void> {
+  const client = createClient(io, options);
+  try {
+    const response = await client.postSignal(signal, postOptions(options, idempotencyKey ?? randomUUID()));
+    io.stdout.write(`${JSON.stringify(response)}\n`);
+  } catch (error) {
+    const report = describeFailure(error);
+    if (!report) throw error;
+    throw new CommandFailedError(report.lines.join('\n'), { cause: error });
+  } finally {
+    await client.close();
+  }
+}
+
+type LineResult =
+  | { readonly ok: true; readonly json: object }
+  | { readonly ok: false; readonly report: FailureReport };
+
+function lineFailure(code: string, message: string): LineResult {
+  return { ok: false, report: { lines: [message], json: { code, message } } };
+}
+
+/**
+ * Sends every signal of a JSON Lines file with `concurrency` requests in flight; prints one JSON
+ * result per line on stdout (in completion order), a progress bar on a terminal and a summary line.
+ * @throws {CommandFailedError} one line or more failed (exit 1), after the summary
+ */
+export async function sendMany(
+  io: CliIO,
+  path: string,
+  concurrency: number,
+  options: DeliveryOptions,
+): Promise<void> {
+  const client = createClient(io, options);
+  try {
+    // A first pass counts the lines, for the progress bar's total and the summary.
+    let total = 0;
+    for await (const line of fileLines(path)) if (isContentLine(line)) total += 1;
+
+    const bar = new ProgressBar({ total, stream: io.stderr, isTTY: io.isTTY, now: () => nowOf(io) });
+    let sent = 0;
+    let failed = 0;
+    const lines = fileLines(path);
+
+    const sendLine = async (line: Line): Promise<void> => {
+      const { idempotencyKey, result } = await deliverLine(client, line, options);
+      const key = idempotencyKey === undefined ? {} : { idempotency_key: idempotencyKey };
+      if (result.ok) {
+        sent += 1;
+        io.stdout.write(`${JSON.stringify({ line: line.number, ...key, ...result.json })}\n`);
+      } else {
+        failed += 1;
+        io.stdout.write(`${JSON.stringify({ line: line.number, ...key, error: result.report.json })}\n`);
+        const [first, ...rest] = result.report.lines;
+        bar.log([`line ${line.number}: ${first}`, ...rest].join('\n'));
+      }
+      bar.tick();
+    };
+
+    // Workers share one generator: each pulls the next line when its request is done, so at most
+    // `concurrency` lines are held in memory. Async generators queue concurrent next() calls.
+    const worker = async (): Promise<void> => {
+      for (let next = await lines.next(); !next.done; next = await lines.next()) {
+        if (isContentLine(next.value)) await sendLine(next.value);
+      }
+    };
+    const outcomes = await Promise.allSettled(Array.from({ length: concurrency }, worker));
+    // Settled, not Promise.all: the other workers' requests finish before the client closes.
+    const crashed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (crashed) throw crashed.reason;
+
+    bar.finish(`sent ${sent}, failed ${failed} of ${total} in ${formatDuration(bar.elapsedMs())}`);
+    if (failed > 0) throw CommandFailedError.reported();
+  } finally {
+    await client.close();
+  }
+}
+
+/** The lines of the `--file`, a read failure turned into a `CommandFailedError`. */
+async function* fileLines(path: string): AsyncGenerator<Line> {
+  try {
+    yield* readLines(path, MAX_BODY_BYTES);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw new CommandFailedError(`cannot read --file ${path} (${code})`, { cause: error });
+  }
+}
+
+async function deliverLine(
+  client: HmacClient,
+  line: Line,
+  options: DeliveryOptions,
+): Promise<{ idempotencyKey?: string; result: LineResult }> {
+  if ('tooLong' in line) {
+    return { result: lineFailure('CLI_INVALID_LINE', `longer than ${MAX_BODY_BYTES} bytes; skipped`) };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line.text);
+  } catch (error) {
+    return { result: lineFailure('CLI_INVALID_LINE', `not valid JSON (${(error as Error).message})`) };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { result: lineFailure('CLI_INVALID_LINE', 'expected a JSON object (one signal per line)') };
+  }
+  const { idempotency_key: given, ...signal } = parsed as Record<string, unknown>;
+  let idempotencyKey: string;
+  if (given === undefined) idempotencyKey = randomUUID();
+  else if (isValidIdempotencyKey(given)) idempotencyKey = given;
+  else {
+    return {
+      result: lineFailure('CLI_INVALID_LINE', 'idempotency_key: expected 1–255 visible ASCII characters'),
+    };
+  }
+  try {
+    // The SDK validates the signal (SignalValidationError) before sending anything.
+    const response = await client.postSignal(
+      signal as unknown as SignalInput,
+      postOptions(options, idempotencyKey),
+    );
+    return { idempotencyKey, result: { ok: true, json: response } };
+  } catch (error) {
+    const report = describeFailure(error);
+    if (!report) throw error;
+    return { idempotencyKey, result: { ok: false, report } };
+  }
+}

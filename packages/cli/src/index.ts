@@ -1,0 +1,10 @@
+// The `sigpost` command as a library: run it in process (tests, wrappers) with your own IO.
+
+export { FlagValueError } from './args.js';
+export type { RegisterCommand } from './commands/index.js';
+export { commands } from './commands/index.js';
+export type { CliErrorCode, ExitCode } from './errors.js';
+export { CliError, CommandFailedError, EXIT_CODES, UsageError } from './errors.js';
+export type { CliIO, TextSink } from './io.js';
+export { nodeIO } from './io.js';
+export { buildProgram, main } from './main.js';

@@ -1,0 +1,328 @@
+import { INSTRUMENT_PATTERN, isValidProducerId, MIN_SECRET_BYTES } from '@sigpost/protocol';
+import { type Clock, systemClock } from './clock.js';
+import { ConflictError, type InputIssue, InvalidInputError, NotFoundError } from './errors.js';
+import { newId } from './ids.js';
+import { generateSecret, hashToken } from './secrets.js';
+import {
+  type ApprovalMode,
+  type OperatorToken,
+  type Producer,
+  type Store,
+  StoreConflictError,
+  StoreNotFoundError,
+} from './store/store.js';
+
+/** What `Admin` needs from a `SecretBox`: sealing a secret for storage. */
+export interface SecretSealer {
+  seal(secret: string): string;
+}
+
+/** Longest accepted producer secret, in UTF-8 bytes. */
+export const MAX_SECRET_BYTES = 1024;
+/** Most instruments in one producer's allow-list. */
+export const MAX_INSTRUMENTS = 1000;
+/** Operator token names: 1–64 characters of letters, digits, `.`, `_`, `-`, `@` and space. */
+export const TOKEN_NAME_PATTERN = /^[A-Za-z0-9._@ -]{1,64}$/;
+
+/** Input of `Admin.addProducer`. */
+export interface AddProducerInput {
+  /** 1–64 characters of `[A-Za-z0-9._-]`. */
+  readonly id: string;
+  /** The shared secret (≥ 16 bytes). Omit it to have one generated (returned once). */
+  readonly secret?: string;
+  /** `auto` → signals are `received`; `manual` → `pending_approval`. @default 'auto' */
+  readonly approval?: ApprovalMode;
+  /** Allowed instruments; signals for others are stored as `rejected`. `null`/omitted: any. */
+  readonly instruments?: readonly string[] | null;
+}
+
+/** A producer as listed to operators: secrets by id and age only. */
+export interface ProducerSummary {
+  readonly id: string;
+  readonly approval: ApprovalMode;
+  readonly instruments: readonly string[] | null;
+  readonly createdAt: number;
+  readonly secrets: readonly { readonly id: string; readonly createdAt: number }[];
+}
+
+/** A secret shown once, at creation or rotation. */
+export interface IssuedSecret {
+  readonly producerId: string;
+  readonly secretId: string;
+  /** The secret itself: show it once; the store keeps only its sealed form. */
+  readonly secret: string;
+  /** True when the server generated it (false when the caller supplied it). */
+  readonly generated: boolean;
+}
+
+/** An operator token shown once, at creation. */
+export interface IssuedToken {
+  readonly id: string;
+  readonly name: string;
+  /** The bearer token: show it once; the store keeps only its SHA-256. */
+  readonly token: string;
+}
+
+function describeSecret(secret: unknown): string {
+  return typeof secret === 'string' ? `${Buffer.byteLength(secret, 'utf8')} bytes` : typeof secret;
+}
+
+function quoted(value: unknown): string {
+  if (typeof value !== 'string') return value === null ? 'null' : typeof value;
+  return JSON.stringify(value.length > 70 ? `${value.slice(0, 70)}…` : value);
+}
+
+/**
+ * Producer, secret and operator-token administration over a `Store`, shared by the CLI and the
+ * development bootstrap. Every input is validated (all problems reported at once, in
+ * `InvalidInputError.issues`); secrets are sealed before they reach the store and are returned to the
+ * caller only once.
+ *
+ * @example
+ * const admin = new Admin(store, SecretBox.fromKeyFile('./data/sigpost.key', { create: true }));
+ * const { secret } = await admin.addProducer({ id: 'desk-1', approval: 'manual' });
+ */
+export class Admin {
+  readonly #store: Store;
+  readonly #box: SecretSealer;
+  readonly #clock: Clock;
+
+  constructor(store: Store, box: SecretSealer, clock: Clock = systemClock) {
+    this.#store = store;
+    this.#box = box;
+    this.#clock = clock;
+  }
+
+  /** Creates a producer with one secret. Throws `ConflictError` when the id exists. */
+  async addProducer(input: AddProducerInput): Promise<IssuedSecret> {
+    const issues: InputIssue[] = [];
+    if (!isValidProducerId(input.id)) {
+      issues.push({
+        key: 'id',
+        expected: '1–64 characters of A-Z a-z 0-9 . _ -',
+        received: quoted(input.id),
+      });
+    }
+    if (input.secret !== undefined) this.#checkSecret(input.secret, issues);
+    const approval = input.approval ?? 'auto';
+    if (approval !== 'auto' && approval !== 'manual') {
+      issues.push({ key: 'approval', expected: '"auto" or "manual"', received: quoted(approval) });
+    }
+    const instruments = checkInstruments(input.instruments ?? null, issues);
+    if (issues.length > 0) throw new InvalidInputError('producer', issues);
+
+    const secret = input.secret ?? generateSecret();
+    const now = Math.floor(this.#clock.now());
+    const secretId = newId('sec', now);
+    try {
+      await this.#store.createProducer({
+        id: input.id,
+        approval,
+        instruments,
+        createdAt: now,
+        secret: { id: secretId, ciphertext: this.#box.seal(secret), createdAt: now },
+      });
+    } catch (error) {
+      if (error instanceof StoreConflictError) {
+        throw new ConflictError(`Producer ${input.id} already exists`, { cause: error });
+      }
+      throw error;
+    }
+    return { producerId: input.id, secretId, secret, generated: input.secret === undefined };
+  }
+
+  /** Every producer, with its active secrets by id and age (never the secrets). */
+  async listProducers(): Promise<ProducerSummary[]> {
+    return (await this.#store.listProducers()).map(summarize);
+  }
+
+  /** One producer's summary; throws `NotFoundError`. */
+  async getProducer(id: string): Promise<ProducerSummary> {
+    return summarize(await this.#producer(id));
+  }
+
+  /**
+   * Adds a new active secret to a producer; the old ones keep working until retired, so a producer
+   * can switch with no failed request. Returns the new secret once.
+   */
+  async rotateSecret(producerId: string, secret?: string): Promise<IssuedSecret> {
+    const issues: InputIssue[] = [];
+    if (!isValidProducerId(producerId)) {
+      issues.push({
+        key: 'id',
+        expected: '1–64 characters of A-Z a-z 0-9 . _ -',
+        received: quoted(producerId),
+      });
+    }
+    if (secret !== undefined) this.#checkSecret(secret, issues);
+    if (issues.length > 0) throw new InvalidInputError('secret rotation', issues);
+    const value = secret ?? generateSecret();
+    const now = Math.floor(this.#clock.now());
+    const secretId = newId('sec', now);
+    try {
+      await this.#store.addSecret(producerId, {
+        id: secretId,
+        ciphertext: this.#box.seal(value),
+        createdAt: now,
+      });
+    } catch (error) {
+      if (error instanceof StoreNotFoundError) {
+        throw new NotFoundError(`Producer ${producerId} does not exist`, { cause: error });
+      }
+      throw error;
+    }
+    return { producerId, secretId, secret: value, generated: secret === undefined };
+  }
+
+  /** Retires one secret. Throws `NotFoundError` (no such active secret) or `ConflictError` (its last one). */
+  async retireSecret(producerId: string, secretId: string): Promise<void> {
+    const issues: InputIssue[] = [];
+    if (!isValidProducerId(producerId)) {
+      issues.push({
+        key: 'id',
+        expected: '1–64 characters of A-Z a-z 0-9 . _ -',
+        received: quoted(producerId),
+      });
+    }
+    if (typeof secretId !== 'string' || !/^sec_[0-9A-Z]{26}$/.test(secretId)) {
+      issues.push({
+        key: 'secretId',
+        expected: 'a secret id such as sec_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
+        received: quoted(secretId),
+      });
+    }
+    if (issues.length > 0) throw new InvalidInputError('secret retirement', issues);
+    let retired: boolean;
+    try {
+      retired = await this.#store.retireSecret(producerId, secretId, Math.floor(this.#clock.now()));
+    } catch (error) {
+      if (error instanceof StoreConflictError) {
+        throw new ConflictError(
+          `Cannot retire secret ${secretId} of producer ${producerId}: it is its last active secret (rotate first)`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    if (!retired) {
+      await this.#producer(producerId);
+      throw new NotFoundError(`Producer ${producerId} has no active secret ${secretId}`);
+    }
+  }
+
+  /** Removes a producer (its stored signals are kept). Throws `NotFoundError`. */
+  async removeProducer(producerId: string): Promise<void> {
+    if (!isValidProducerId(producerId)) {
+      throw new InvalidInputError('producer', [
+        { key: 'id', expected: '1–64 characters of A-Z a-z 0-9 . _ -', received: quoted(producerId) },
+      ]);
+    }
+    if (!(await this.#store.removeProducer(producerId))) {
+      throw new NotFoundError(`Producer ${producerId} does not exist`);
+    }
+  }
+
+  /** Creates an operator token and returns it once; only its SHA-256 is stored. */
+  async createToken(name: string): Promise<IssuedToken> {
+    if (typeof name !== 'string' || !TOKEN_NAME_PATTERN.test(name)) {
+      throw new InvalidInputError('operator token', [
+        {
+          key: 'name',
+          expected: '1–64 characters of letters, digits, space and . _ @ -',
+          received: quoted(name),
+        },
+      ]);
+    }
+    const now = Math.floor(this.#clock.now());
+    const token = `sgp_${generateSecret()}`;
+    const id = newId('tok', now);
+    await this.#store.createToken({ id, name, hash: hashToken(token), createdAt: now });
+    return { id, name, token };
+  }
+
+  /** Every operator token (id, name, age; never the token). */
+  async listTokens(): Promise<Omit<OperatorToken, 'hash'>[]> {
+    return (await this.#store.listTokens()).map(({ id, name, createdAt }) => ({ id, name, createdAt }));
+  }
+
+  /** Revokes a token by id. Throws `NotFoundError`. */
+  async revokeToken(id: string): Promise<void> {
+    if (!(await this.#store.revokeToken(id))) throw new NotFoundError(`Operator token ${id} does not exist`);
+  }
+
+  async #producer(id: string): Promise<Producer> {
+    const producer = isValidProducerId(id) ? await this.#store.getProducer(id) : undefined;
+    if (!producer) throw new NotFoundError(`Producer ${JSON.stringify(id)} does not exist`);
+    return producer;
+  }
+
+  #checkSecret(secret: unknown, issues: InputIssue[]): void {
+    const bytes = typeof secret === 'string' ? Buffer.byteLength(secret, 'utf8') : -1;
+    if (bytes < MIN_SECRET_BYTES || bytes > MAX_SECRET_BYTES) {
+      issues.push({
+        key: 'secret',
+        expected: `${MIN_SECRET_BYTES}–${MAX_SECRET_BYTES} bytes`,
+        received: describeSecret(secret),
+      });
+    }
+  }
+}
+
+function summarize(p: Producer): ProducerSummary {
+  return {
+    id: p.id,
+    approval: p.approval,
+    instruments: p.instruments,
+    createdAt: p.createdAt,
+    secrets: p.secrets.map((s) => ({ id: s.id, createdAt: s.createdAt })),
+  };
+}
+
+function checkInstruments(value: unknown, issues: InputIssue[]): string[] | null {
+  if (value === null) return null;
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_INSTRUMENTS) {
+    issues.push({
+      key: 'instruments',
+      expected: `a list of 1–${MAX_INSTRUMENTS} instruments, or null for any`,
+      received: Array.isArray(value) ? `${value.length} instruments` : quoted(value),
+    });
+    return null;
+  }
+  value.forEach((instrument, i) => {
+    if (typeof instrument !== 'string' || !INSTRUMENT_PATTERN.test(instrument)) {
+      issues.push({
+        key: `instruments[${i}]`,
+        expected: '1–32 characters of A-Z a-z 0-9 . _ / -',
+        received: quoted(instrument),
+      });
+    }
+  });
+  return [...new Set(value as string[])];
+}
+
+/** What `bootstrapDevelopment` created, to print once. */
+export interface DevelopmentCredentials {
+  readonly producer: IssuedSecret;
+  readonly token: IssuedToken;
+}
+
+/** Id of the producer that `sigpost serve --dev` creates on an empty store. */
+export const DEV_PRODUCER_ID = 'dev-producer';
+
+/**
+ * On a store with no producers, creates a development producer (auto approval, any instrument) and an
+ * operator token, and returns both secrets once. Returns `undefined` when any producer exists.
+ *
+ * @example
+ * const creds = await bootstrapDevelopment(new Admin(store, box), store);
+ * if (creds) console.log(`PRODUCER_ID=${creds.producer.producerId} HMAC_PRODUCER_SECRET=${creds.producer.secret}`);
+ */
+export async function bootstrapDevelopment(
+  admin: Admin,
+  store: Store,
+): Promise<DevelopmentCredentials | undefined> {
+  if ((await store.listProducers()).length > 0) return undefined;
+  const producer = await admin.addProducer({ id: DEV_PRODUCER_ID, approval: 'auto' });
+  const token = await admin.createToken('dev');
+  return { producer, token };
+}

@@ -1,0 +1,210 @@
+import { HEADERS, INGEST_PATH } from '@sigpost/protocol';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { Batcher } from './batcher.js';
+import { type Clock, systemClock } from './clock.js';
+import { resolveConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import type { AppContext, RequestState } from './context.js';
+import { TokenBuckets } from './ingest/rate-limit.js';
+import { type SecretOpener, SignatureVerifier } from './ingest/verify-signature.js';
+import { IngestMetrics } from './metrics.js';
+import { makeErrorHandler, sendProblem } from './problems.js';
+import { registerDocsRoutes } from './routes/docs.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerIngestRoute } from './routes/ingest.js';
+import { registerOperatorRoutes } from './routes/operator.js';
+import type { Store } from './store/store.js';
+
+/** What `buildApp` needs. */
+export interface AppDeps {
+  /** Where producers, signals, idempotency records and tokens live. The app never closes it. */
+  readonly store: Store;
+  /** Opens the sealed producer secrets read from the store (a `SecretBox`). */
+  readonly secretBox: SecretOpener;
+  /** @default the system wall clock */
+  readonly clock?: Clock;
+  /** A pino logger. Signatures, secrets and tokens are redacted as a second guard; headers are never logged. @default no logging */
+  readonly logger?: FastifyBaseLogger;
+  /** Options over `DEFAULTS` (see `resolveConfig`). */
+  readonly config?: ServerConfigInput;
+}
+
+/** Log paths censored even if some code logged them by mistake. */
+const REDACT = [
+  'secret',
+  '*.secret',
+  'token',
+  '*.token',
+  'signature',
+  '*.signature',
+  'headers.authorization',
+  'headers["x-signature"]',
+  'req.headers.authorization',
+  'req.headers["x-signature"]',
+];
+
+/**
+ * Builds the ingest server's fastify app without listening: tests drive it with `app.inject()`,
+ * `startServer` listens. Routes: `POST /api/v1/signals/ingest`, the operator API under
+ * `/api/v1/operator`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
+ *
+ * @example
+ * const app = buildApp({ store, secretBox: SecretBox.fromEnv() });
+ * const res = await app.inject({ method: 'GET', url: '/healthz' });
+ * @see ../README.md
+ */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const config: ServerConfig = resolveConfig(deps.config);
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger?.child({}, { redact: { paths: REDACT, censor: '[redacted]' } });
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    bodyLimit: config.maxBodyBytes,
+    // One line per request is written by the onResponse hook below, with the seed's fields.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Our own draining answer (problem+json) replaces fastify's plain 503.
+    return503OnClosing: false,
+    // Errors raised before routing (a malformed URL) skip the error handler; answer them as problems too.
+    frameworkErrors: (error, _request, reply) => {
+      if (error.code === 'FST_ERR_BAD_URL') {
+        sendProblem(reply, 'invalid-request', 'the request URL is not valid (malformed percent-encoding)');
+      } else {
+        reply.log.error({ err: error }, 'request failed before routing');
+        sendProblem(reply, 'internal', 'the server failed to process the request; retry later');
+      }
+    },
+  }) as unknown as FastifyInstance;
+
+  const metrics = new IngestMetrics(deps.store);
+  const ctx: AppContext = {
+    store: deps.store,
+    config,
+    clock,
+    metrics,
+    batcher: new Batcher(deps.store, {
+      maxBatchSize: config.maxBatchSize,
+      observe: (size) => metrics.batchSize.observe(size),
+    }),
+    verifier: new SignatureVerifier({
+      store: deps.store,
+      opener: deps.secretBox,
+      cacheMs: config.secretCacheMs,
+      clock,
+      log: app.log,
+    }),
+    buckets: new TokenBuckets(config.rateLimit),
+    inFlight: new Set(),
+    draining: false,
+  };
+  app.decorate('sigpost', ctx);
+  app.decorateRequest('sigpost', null as unknown as RequestState);
+
+  // Every body is read as raw bytes under the body limit; JSON is parsed by the routes themselves,
+  // after the signature has been verified over exactly these bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  // Skips building the per-request log line when nothing would print it (no logger, or level > info).
+  const levels = logger as unknown as { isLevelEnabled?: (level: string) => boolean } | undefined;
+  const infoEnabled = () => levels?.isLevelEnabled?.('info') ?? false;
+
+  const routes: { pattern: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).map(String);
+    const source = route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+');
+    routes.push({ pattern: new RegExp(`^${source}$`), methods });
+  });
+
+  app.addHook('onRequest', (request, reply, done) => {
+    request.sigpost = {
+      contentType: undefined,
+      producerId: undefined,
+      signalId: undefined,
+      problem: undefined,
+      outcome: undefined,
+      operator: undefined,
+    };
+    if (ctx.draining) {
+      reply.header('connection', 'close');
+      sendProblem(
+        reply,
+        'store-unavailable',
+        'the server is shutting down; retry shortly',
+        {},
+        { [HEADERS.retryAfter]: '1' },
+      );
+      return;
+    }
+    done();
+  });
+
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    // Requests finishing during a graceful shutdown close their connection behind them.
+    if (ctx.draining) reply.header('connection', 'close');
+    done(null, payload);
+  });
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const state = request.sigpost;
+    const route = request.routeOptions.url ?? '(unmatched)';
+    const problem = state?.problem ?? '';
+    const outcome = state?.outcome ?? (problem === '' ? 'ok' : reply.statusCode >= 500 ? 'error' : 'refused');
+    metrics.countRequest(route, outcome, problem);
+    if (route === INGEST_PATH) metrics.observeIngest(outcome, reply.elapsedTime / 1000);
+    const failed = reply.statusCode >= 500;
+    if (failed || infoEnabled()) {
+      const fields = {
+        method: request.method,
+        route,
+        http_code: reply.statusCode,
+        duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+        ...(state?.producerId ? { producer_id: state.producerId } : {}),
+        ...(state?.signalId ? { signal_id: state.signalId } : {}),
+        ...(problem ? { problem } : {}),
+        ...(state?.operator ? { operator: state.operator } : {}),
+      };
+      if (failed) request.log.error(fields, 'request failed');
+      else request.log.info(fields, 'request completed');
+    }
+    done();
+  });
+
+  app.setErrorHandler(makeErrorHandler(config.maxBodyBytes));
+  app.setNotFoundHandler((request, reply) => {
+    const path = (request.url.split('?')[0] ?? '').slice(0, 200);
+    const allowed = routes.filter((r) => r.pattern.test(path)).flatMap((r) => r.methods);
+    if (allowed.length > 0) {
+      const list = [...new Set(allowed)].sort().join(', ');
+      sendProblem(
+        reply,
+        'method-not-allowed',
+        `${request.method} is not allowed on ${path}; allowed: ${list}`,
+        {},
+        { Allow: list },
+      );
+      return;
+    }
+    sendProblem(reply, 'not-found', `no route for ${request.method} ${path}`);
+  });
+
+  registerIngestRoute(app, ctx);
+  registerOperatorRoutes(app, ctx);
+  registerHealthRoutes(app, ctx);
+  registerDocsRoutes(app, ctx);
+
+  let purgeTimer: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    purgeTimer = setInterval(() => {
+      deps.store.purgeExpired(Math.floor(clock.now())).catch((error: unknown) => {
+        app.log.warn({ err: error }, 'purging expired idempotency records failed; will retry');
+      });
+    }, config.purgeIntervalSeconds * 1000);
+    purgeTimer.unref();
+  });
+  app.addHook('onClose', async () => {
+    clearInterval(purgeTimer);
+    // In-flight requests have completed by now (fastify runs onClose after them); this commits
+    // anything still queued for the group commit.
+    await ctx.batcher.drain();
+  });
+  return app;
+}

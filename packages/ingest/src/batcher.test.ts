@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Admin } from './admin.js';
+import { Batcher } from './batcher.js';
+import { SecretBox } from './secrets.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { AcceptRequest, Store } from './store/store.js';
+import { BODY, deferred, NOW, PRODUCER, SECRET, tempDir } from './test-helpers/fixtures.js';
+
+let store: SqliteStore;
+let cleanup: () => void;
+let calls: number[];
+
+beforeEach(async () => {
+  const tmp = tempDir();
+  cleanup = tmp.cleanup;
+  store = new SqliteStore({ path: join(tmp.dir, 'b.db') });
+  await store.migrate();
+  await new Admin(store, SecretBox.fromKey(randomBytes(32))).addProducer({ id: PRODUCER, secret: SECRET });
+  calls = [];
+});
+afterEach(async () => {
+  await store.close();
+  cleanup();
+});
+
+function accept(i: number, key: string | null = `key-${i}`): AcceptRequest {
+  return {
+    signal: {
+      id: `sig_${String(i).padStart(26, '0')}`,
+      producerId: PRODUCER,
+      idempotencyKey: key,
+      instrument: 'GOLD',
+      side: 'buy',
+      status: 'received',
+      message: null,
+      body: BODY,
+      receivedAt: NOW,
+      decidedAt: null,
+      decidedBy: null,
+    },
+    idempotencyKey: key,
+    requestHash: `hash-${i}`,
+    idempotencyExpiresAt: NOW + 86_400_000,
+    signature: `signature-${i}`,
+    signatureExpiresAt: NOW + 600_000,
+    response: { status: 201, body: `{"n":${i}}` },
+  };
+}
+
+/** The real store, counting the size of each committed batch; `hold` delays each commit. */
+function counting(hold?: () => Promise<void>): Store {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'acceptBatch') {
+        return async (batch: readonly AcceptRequest[]) => {
+          calls.push(batch.length);
+          if (hold) await hold();
+          return target.acceptBatch(batch);
+        };
+      }
+      const value = Reflect.get(target, property);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as Store;
+}
+
+describe('Batcher (group commit)', () => {
+  it('commits the requests of one event-loop turn in one acceptBatch call, in order', async () => {
+    const batcher = new Batcher(counting(), { maxBatchSize: 100 });
+    const results = await Promise.all([0, 1, 2, 3, 4].map((i) => batcher.accept(accept(i))));
+    expect(calls).toEqual([5]);
+    expect(results).toEqual(Array(5).fill({ outcome: 'stored' }));
+    expect((await store.listSignals({})).items).toHaveLength(5);
+  });
+
+  it('gives each request its own result, deciding later items against earlier ones', async () => {
+    const batcher = new Batcher(counting(), { maxBatchSize: 100 });
+    const twin = { ...accept(1, 'other-key'), signal: { ...accept(1).signal, id: `sig_${'9'.repeat(26)}` } };
+    const results = await Promise.all([batcher.accept(accept(1)), batcher.accept(twin)]);
+    expect(results).toEqual([{ outcome: 'stored' }, { outcome: 'replayed-signature' }]);
+  });
+
+  it('splits a queue longer than maxBatchSize into several transactions', async () => {
+    const batcher = new Batcher(counting(), { maxBatchSize: 2 });
+    await Promise.all([0, 1, 2, 3, 4].map((i) => batcher.accept(accept(i))));
+    expect(calls).toEqual([2, 2, 1]);
+  });
+
+  it('lets requests arriving during a commit form the next batch', async () => {
+    const gate = deferred();
+    let first = true;
+    const batcher = new Batcher(
+      counting(async () => {
+        if (first) {
+          first = false;
+          await gate.promise;
+        }
+      }),
+      { maxBatchSize: 100 },
+    );
+    const a = batcher.accept(accept(0));
+    await new Promise((r) => setImmediate(r));
+    const rest = [1, 2, 3].map((i) => batcher.accept(accept(i)));
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual([1]);
+    gate.resolve();
+    await Promise.all([a, ...rest]);
+    expect(calls).toEqual([1, 3]);
+  });
+
+  it('rejects every request of a failed batch, and only those', async () => {
+    let fail = true;
+    const failing = new Proxy(store, {
+      get(target, property) {
+        if (property === 'acceptBatch') {
+          return async (batch: readonly AcceptRequest[]) => {
+            if (fail) {
+              fail = false;
+              throw new Error('SQLITE_FULL');
+            }
+            return target.acceptBatch(batch);
+          };
+        }
+        const value = Reflect.get(target, property);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Store;
+    const batcher = new Batcher(failing, { maxBatchSize: 100 });
+    const failed = await Promise.allSettled([batcher.accept(accept(0)), batcher.accept(accept(1))]);
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(await batcher.accept(accept(2))).toEqual({ outcome: 'stored' });
+  });
+
+  it('drain resolves once everything queued is committed', async () => {
+    const batcher = new Batcher(counting(), { maxBatchSize: 1 });
+    const pending = [0, 1, 2].map((i) => batcher.accept(accept(i)));
+    await batcher.drain();
+    expect(batcher.queued).toBe(0);
+    expect((await store.listSignals({})).items).toHaveLength(3);
+    await Promise.all(pending);
+    await batcher.drain(); // idle: resolves at once
+  });
+});

@@ -1,0 +1,95 @@
+import type { AcceptRequest, AcceptResult, Store } from './store/store.js';
+
+interface Pending {
+  readonly request: AcceptRequest;
+  readonly resolve: (result: AcceptResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Observes each committed batch (for the batch-size metric). */
+export type BatchObserver = (size: number) => void;
+
+/**
+ * Group commit: requests accepted during one turn of the event loop are committed together with one
+ * `store.acceptBatch` call (one transaction, one fsync). Measured here at about twice the throughput
+ * of one transaction per request.
+ *
+ * At most one batch is being committed at a time; requests arriving meanwhile wait and form the next
+ * batch, so batches grow with load (and with the latency of a remote database) instead of
+ * transactions piling up. A failed commit rejects every request of its batch and nothing else.
+ */
+export class Batcher {
+  readonly #store: Store;
+  readonly #maxBatchSize: number;
+  readonly #observe: BatchObserver;
+  #queue: Pending[] = [];
+  #scheduled = false;
+  #committing: Promise<void> | undefined;
+  readonly #idleWaiters: (() => void)[] = [];
+
+  constructor(store: Store, options: { maxBatchSize: number; observe?: BatchObserver }) {
+    this.#store = store;
+    this.#maxBatchSize = options.maxBatchSize;
+    this.#observe = options.observe ?? (() => {});
+  }
+
+  /** Queues one request; resolves with the store's decision once its batch is committed. */
+  accept(request: AcceptRequest): Promise<AcceptResult> {
+    return new Promise<AcceptResult>((resolve, reject) => {
+      this.#queue.push({ request, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Requests queued and not yet committed (the current batch excluded). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Resolves once every queued request has been committed (or has failed). */
+  drain(): Promise<void> {
+    if (this.#queue.length === 0 && !this.#committing && !this.#scheduled) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#committing) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#commitNext();
+    });
+  }
+
+  #commitNext(): void {
+    if (this.#queue.length === 0) {
+      for (const wake of this.#idleWaiters.splice(0)) wake();
+      return;
+    }
+    const batch = this.#queue.splice(0, this.#maxBatchSize);
+    this.#committing = this.#commit(batch).finally(() => {
+      this.#committing = undefined;
+      if (this.#queue.length > 0) this.#schedule();
+      else for (const wake of this.#idleWaiters.splice(0)) wake();
+    });
+  }
+
+  async #commit(batch: readonly Pending[]): Promise<void> {
+    this.#observe(batch.length);
+    let results: AcceptResult[];
+    try {
+      results = await this.#store.acceptBatch(batch.map((p) => p.request));
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    batch.forEach((p, i) => {
+      const result = results[i];
+      if (result) p.resolve(result);
+      else
+        p.reject(
+          new Error(`store.acceptBatch returned ${results.length} results for ${batch.length} requests`),
+        );
+    });
+  }
+}

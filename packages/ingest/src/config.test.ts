@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, readConfigEnv, resolveConfig } from './config.js';
+import { ConfigError } from './errors.js';
+
+describe('resolveConfig', () => {
+  it('applies the defaults and freezes the result', () => {
+    const config = resolveConfig();
+    expect(config).toEqual(DEFAULTS);
+    expect(config).toMatchObject({
+      toleranceSeconds: 300,
+      maxBodyBytes: 65_536,
+      idempotencyTtlSeconds: 86_400,
+      rateLimit: { perSecond: 50, burst: 100 },
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.rateLimit)).toBe(true);
+  });
+
+  it('keeps the default of a rate-limit field that is not given', () => {
+    expect(resolveConfig({ rateLimit: { perSecond: 5 } }).rateLimit).toEqual({ perSecond: 5, burst: 100 });
+  });
+
+  it.each([
+    {
+      name: 'port',
+      input: { port: 70_000 },
+      message: '✖ expected an integer from 0 to 65535, received 70000\n  → at port',
+    },
+    {
+      name: 'toleranceSeconds',
+      input: { toleranceSeconds: 0 },
+      message: '✖ expected an integer from 1 to 3600 seconds, received 0\n  → at toleranceSeconds',
+    },
+    {
+      name: 'maxBodyBytes',
+      input: { maxBodyBytes: 1.5 },
+      message: '✖ expected an integer from 1024 to 10485760 bytes, received 1.5\n  → at maxBodyBytes',
+    },
+    {
+      name: 'rateLimit.perSecond',
+      input: { rateLimit: { perSecond: -1 } },
+      message:
+        '✖ expected a number from 0.001 to 1000000000 per second, received -1\n  → at rateLimit.perSecond',
+    },
+    {
+      name: 'a renamed option',
+      input: { bodyLimit: 10 } as never,
+      message: '✖ expected no `bodyLimit` option; use `maxBodyBytes`, received 10\n  → at bodyLimit',
+    },
+    {
+      name: 'an unknown option',
+      input: { colour: 'red' } as never,
+      message: '✖ expected no such option, received "red"\n  → at colour',
+    },
+  ])('refuses a bad $name, naming it', ({ input, message }) => {
+    expect(() => resolveConfig(input)).toThrow(ConfigError);
+    try {
+      resolveConfig(input);
+    } catch (error) {
+      expect((error as ConfigError).message).toBe(`Invalid ingest server configuration:\n${message}`);
+      expect((error as ConfigError).code).toBe('INGEST_CONFIG');
+    }
+  });
+
+  it('reports every problem at once', () => {
+    try {
+      resolveConfig({ port: -1, toleranceSeconds: 99_999, host: '' });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ConfigError).issues.map((i) => i.key)).toEqual(['host', 'port', 'toleranceSeconds']);
+    }
+  });
+});
+
+describe('readConfigEnv', () => {
+  it('reads the SIGPOST_* variables and leaves unset or empty ones out', () => {
+    expect(
+      readConfigEnv({
+        SIGPOST_PORT: '9090',
+        SIGPOST_HOST: '0.0.0.0',
+        SIGPOST_TOLERANCE_SECONDS: '',
+        SIGPOST_RATE_LIMIT_PER_SECOND: '2.5',
+        SIGPOST_MAX_BODY_BYTES: '4096',
+      }),
+    ).toEqual({ port: 9090, host: '0.0.0.0', rateLimit: { perSecond: 2.5 }, maxBodyBytes: 4096 });
+  });
+
+  it('refuses a malformed number and a renamed variable, naming each', () => {
+    try {
+      readConfigEnv({ SIGPOST_PORT: '80a', SIGPOST_TOLERANCE: '30' });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ConfigError).message).toBe(
+        'Invalid ingest server configuration:\n' +
+          '✖ expected no SIGPOST_TOLERANCE; use SIGPOST_TOLERANCE_SECONDS, received "30"\n  → at SIGPOST_TOLERANCE\n' +
+          '✖ expected an integer, received "80a"\n  → at SIGPOST_PORT',
+      );
+    }
+  });
+});

@@ -1,0 +1,242 @@
+import { ConfigError, type InputIssue } from './errors.js';
+
+/** Per-producer token bucket: `perSecond` tokens are added every second, up to `burst`. */
+export interface RateLimitConfig {
+  /** Sustained signals per second per producer. */
+  readonly perSecond: number;
+  /** Bucket size: how many signals a producer may send at once after a quiet period. */
+  readonly burst: number;
+}
+
+/** The ingest server's configuration (validated and frozen by `resolveConfig`). */
+export interface ServerConfig {
+  /** Interface to listen on. @default '127.0.0.1' */
+  readonly host: string;
+  /** TCP port; 0 picks a free one. @default 8080 */
+  readonly port: number;
+  /** Accepted clock skew of `X-Timestamp`, either way, in seconds. @default 300 */
+  readonly toleranceSeconds: number;
+  /** Largest accepted request body in bytes; larger ones get 413 before they are read. @default 65536 */
+  readonly maxBodyBytes: number;
+  /** How long an idempotency key (and its stored response) is kept, in seconds. @default 86400 */
+  readonly idempotencyTtlSeconds: number;
+  /** Per-producer rate limit. @default { perSecond: 50, burst: 100 } */
+  readonly rateLimit: RateLimitConfig;
+  /** How long decrypted producer secrets are cached in memory, in ms. A failed verification refetches at once. @default 5000 */
+  readonly secretCacheMs: number;
+  /** Most accepted requests committed in one transaction (group commit). @default 512 */
+  readonly maxBatchSize: number;
+  /** How often expired idempotency records and seen signatures are deleted, in seconds. @default 60 */
+  readonly purgeIntervalSeconds: number;
+  /** How long a graceful shutdown waits for in-flight requests before closing their connections, in ms. @default 10000 */
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Input of `resolveConfig`: any subset of `ServerConfig`; the rest comes from `DEFAULTS`. */
+export type ServerConfigInput = {
+  readonly [K in keyof ServerConfig]?: K extends 'rateLimit' ? Partial<RateLimitConfig> : ServerConfig[K];
+};
+
+/** Every default in one place, with units. */
+export const DEFAULTS: ServerConfig = Object.freeze({
+  host: '127.0.0.1',
+  port: 8080,
+  toleranceSeconds: 300, // s, either way
+  maxBodyBytes: 65_536, // bytes (64 KiB)
+  idempotencyTtlSeconds: 86_400, // s (24 h)
+  rateLimit: Object.freeze({
+    perSecond: 50, // signals/s per producer
+    burst: 100, // signals
+  }),
+  secretCacheMs: 5_000, // ms
+  maxBatchSize: 512, // requests per transaction
+  purgeIntervalSeconds: 60, // s
+  shutdownTimeoutMs: 10_000, // ms
+});
+
+/** Environment variables read by `readConfigEnv`, by option. */
+export const ENV_NAMES = Object.freeze({
+  host: 'SIGPOST_HOST',
+  port: 'SIGPOST_PORT',
+  toleranceSeconds: 'SIGPOST_TOLERANCE_SECONDS',
+  maxBodyBytes: 'SIGPOST_MAX_BODY_BYTES',
+  idempotencyTtlSeconds: 'SIGPOST_IDEMPOTENCY_TTL_SECONDS',
+  rateLimitPerSecond: 'SIGPOST_RATE_LIMIT_PER_SECOND',
+  rateLimitBurst: 'SIGPOST_RATE_LIMIT_BURST',
+  secretCacheMs: 'SIGPOST_SECRET_CACHE_MS',
+  maxBatchSize: 'SIGPOST_MAX_BATCH_SIZE',
+  purgeIntervalSeconds: 'SIGPOST_PURGE_INTERVAL_SECONDS',
+  shutdownTimeoutMs: 'SIGPOST_SHUTDOWN_TIMEOUT_MS',
+} as const);
+
+const RENAMED_OPTIONS: Readonly<Record<string, keyof ServerConfig>> = {
+  bodyLimit: 'maxBodyBytes',
+  maxBodySize: 'maxBodyBytes',
+  tolerance: 'toleranceSeconds',
+  toleranceMs: 'toleranceSeconds',
+  idempotencyTtl: 'idempotencyTtlSeconds',
+  idempotencyTtlMs: 'idempotencyTtlSeconds',
+};
+
+const RENAMED_ENV: Readonly<Record<string, string>> = {
+  SIGPOST_TOLERANCE: ENV_NAMES.toleranceSeconds,
+  SIGPOST_MAX_BODY_SIZE: ENV_NAMES.maxBodyBytes,
+  SIGPOST_BODY_LIMIT: ENV_NAMES.maxBodyBytes,
+  SIGPOST_IDEMPOTENCY_TTL: ENV_NAMES.idempotencyTtlSeconds,
+  SIGPOST_RATE_LIMIT: ENV_NAMES.rateLimitPerSecond,
+};
+
+interface Range {
+  readonly min: number;
+  readonly max: number;
+  readonly integer: boolean;
+  readonly unit: string;
+}
+
+const RANGES: Readonly<Record<Exclude<keyof ServerConfig, 'host' | 'rateLimit'>, Range>> = {
+  port: { min: 0, max: 65_535, integer: true, unit: '' },
+  toleranceSeconds: { min: 1, max: 3_600, integer: true, unit: ' seconds' },
+  maxBodyBytes: { min: 1_024, max: 10_485_760, integer: true, unit: ' bytes' },
+  idempotencyTtlSeconds: { min: 60, max: 2_592_000, integer: true, unit: ' seconds' },
+  secretCacheMs: { min: 0, max: 3_600_000, integer: true, unit: ' ms' },
+  maxBatchSize: { min: 1, max: 10_000, integer: true, unit: '' },
+  purgeIntervalSeconds: { min: 1, max: 86_400, integer: true, unit: ' seconds' },
+  shutdownTimeoutMs: { min: 0, max: 600_000, integer: true, unit: ' ms' },
+};
+const PER_SECOND: Range = { min: 0.001, max: 1e9, integer: false, unit: ' per second' };
+const BURST: Range = { min: 1, max: 1e9, integer: true, unit: '' };
+
+function describe(range: Range): string {
+  return `${range.integer ? 'an integer' : 'a number'} from ${range.min} to ${range.max}${range.unit}`;
+}
+
+function received(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  return Array.isArray(value) ? 'an array' : typeof value;
+}
+
+function checkNumber(key: string, value: unknown, range: Range, issues: InputIssue[]): void {
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (!range.integer || Number.isInteger(value)) &&
+    value >= range.min &&
+    value <= range.max;
+  if (!ok) issues.push({ key, expected: describe(range), received: received(value) });
+}
+
+/**
+ * Applies `DEFAULTS` to a partial configuration, validates every option, and returns it frozen.
+ * Throws `ConfigError` listing every problem at once.
+ *
+ * @example
+ * const config = resolveConfig({ port: 0, rateLimit: { perSecond: 10 } });
+ */
+export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
+  const issues: InputIssue[] = [];
+  const known = new Set<string>(Object.keys(DEFAULTS));
+  for (const key of Object.keys(input)) {
+    if (known.has(key)) continue;
+    const renamed = RENAMED_OPTIONS[key];
+    issues.push({
+      key,
+      expected: renamed ? `no \`${key}\` option; use \`${renamed}\`` : 'no such option',
+      received: received((input as Record<string, unknown>)[key]),
+    });
+  }
+  const rateInput = input.rateLimit ?? {};
+  if (typeof rateInput !== 'object' || rateInput === null) {
+    issues.push({
+      key: 'rateLimit',
+      expected: 'an object { perSecond, burst }',
+      received: received(rateInput),
+    });
+  } else {
+    for (const key of Object.keys(rateInput)) {
+      if (key !== 'perSecond' && key !== 'burst') {
+        issues.push({ key: `rateLimit.${key}`, expected: 'no such option', received: received(key) });
+      }
+    }
+  }
+  const rate = typeof rateInput === 'object' && rateInput !== null ? rateInput : {};
+  const config: ServerConfig = {
+    host: input.host ?? DEFAULTS.host,
+    port: input.port ?? DEFAULTS.port,
+    toleranceSeconds: input.toleranceSeconds ?? DEFAULTS.toleranceSeconds,
+    maxBodyBytes: input.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
+    idempotencyTtlSeconds: input.idempotencyTtlSeconds ?? DEFAULTS.idempotencyTtlSeconds,
+    rateLimit: Object.freeze({
+      perSecond: rate.perSecond ?? DEFAULTS.rateLimit.perSecond,
+      burst: rate.burst ?? DEFAULTS.rateLimit.burst,
+    }),
+    secretCacheMs: input.secretCacheMs ?? DEFAULTS.secretCacheMs,
+    maxBatchSize: input.maxBatchSize ?? DEFAULTS.maxBatchSize,
+    purgeIntervalSeconds: input.purgeIntervalSeconds ?? DEFAULTS.purgeIntervalSeconds,
+    shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+  };
+  if (typeof config.host !== 'string' || config.host.length === 0 || config.host.length > 255) {
+    issues.push({ key: 'host', expected: 'a host name or IP address', received: received(config.host) });
+  }
+  for (const [key, range] of Object.entries(RANGES) as [keyof typeof RANGES, Range][]) {
+    checkNumber(key, config[key], range, issues);
+  }
+  checkNumber('rateLimit.perSecond', config.rateLimit.perSecond, PER_SECOND, issues);
+  checkNumber('rateLimit.burst', config.rateLimit.burst, BURST, issues);
+  if (issues.length > 0) throw new ConfigError(issues);
+  return Object.freeze(config);
+}
+
+/**
+ * Reads the `SIGPOST_*` server options from an environment (see `ENV_NAMES`). Unset or empty
+ * variables are left out, so the result can be spread under command-line flags and given to
+ * `resolveConfig`. Throws `ConfigError` naming each malformed or renamed variable.
+ *
+ * @example
+ * const config = resolveConfig({ ...readConfigEnv(process.env), port: 0 });
+ */
+export function readConfigEnv(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ServerConfigInput {
+  const issues: InputIssue[] = [];
+  for (const [old, replacement] of Object.entries(RENAMED_ENV)) {
+    if (env[old] !== undefined && env[old] !== '') {
+      issues.push({ key: old, expected: `no ${old}; use ${replacement}`, received: received(env[old]) });
+    }
+  }
+  const num = (name: string, integer: boolean): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const pattern = integer ? /^\d{1,15}$/ : /^\d{1,15}(?:\.\d{1,9})?$/;
+    if (!pattern.test(raw.trim())) {
+      issues.push({ key: name, expected: integer ? 'an integer' : 'a number', received: received(raw) });
+      return undefined;
+    }
+    return Number(raw.trim());
+  };
+  const out: { -readonly [K in keyof ServerConfigInput]: ServerConfigInput[K] } = {};
+  const host = env[ENV_NAMES.host];
+  if (host !== undefined && host !== '') out.host = host;
+  const set = <K extends Exclude<keyof ServerConfig, 'host' | 'rateLimit'>>(key: K) => {
+    const value = num(ENV_NAMES[key], true);
+    if (value !== undefined) out[key] = value;
+  };
+  set('port');
+  set('toleranceSeconds');
+  set('maxBodyBytes');
+  set('idempotencyTtlSeconds');
+  set('secretCacheMs');
+  set('maxBatchSize');
+  set('purgeIntervalSeconds');
+  set('shutdownTimeoutMs');
+  const perSecond = num(ENV_NAMES.rateLimitPerSecond, false);
+  const burst = num(ENV_NAMES.rateLimitBurst, true);
+  if (perSecond !== undefined || burst !== undefined) {
+    out.rateLimit = {
+      ...(perSecond === undefined ? {} : { perSecond }),
+      ...(burst === undefined ? {} : { burst }),
+    };
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return out;
+}

@@ -1,0 +1,173 @@
+// SIGKILL durability with real processes: every signal that got a 201 is in the store after a crash at
+// a random moment. The server runs as a child process (node + tsx on the TypeScript source).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { INGEST_PATH } from '@sigpost/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Admin } from './admin.js';
+import { SecretBox } from './secrets.js';
+import { SqliteStore } from './store/sqlite.js';
+import { PRODUCER, SECRET, SIGNAL, signed, tempDir } from './test-helpers/fixtures.js';
+
+const CHILD = fileURLToPath(new URL('./test-helpers/serve-child.ts', import.meta.url));
+const children: ChildProcess[] = [];
+const cleanups: (() => void)[] = [];
+
+afterEach(() => {
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+async function spawnServer(dbPath: string, key: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--conditions=@sigpost/source', '--import', 'tsx', CHILD, dbPath], {
+    env: { ...process.env, SIGPOST_SECRET_KEY: key },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stderr = '';
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d) => {
+      out += d;
+      const m = /LISTENING (\S+)\n/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`server exited with ${code} before listening:\n${stderr}`)),
+    );
+  });
+  return { child, url };
+}
+
+/** Posts distinct signals with `concurrency` workers until `stop()`; collects the ids answered 201. */
+function load(url: string, concurrency: number, secret: () => string = () => SECRET) {
+  const accepted: string[] = [];
+  const refused: number[] = [];
+  let networkErrors = 0;
+  let running = true;
+  let n = 0;
+  const worker = async () => {
+    while (running) {
+      const { headers, body } = signed({
+        body: JSON.stringify({ ...SIGNAL, reason: `durable ${n++}` }),
+        timestamp: new Date().toISOString(),
+        secret: secret(),
+      });
+      try {
+        const res = await fetch(`${url}${INGEST_PATH}`, { method: 'POST', headers, body });
+        const text = await res.text();
+        if (res.status === 201) accepted.push((JSON.parse(text) as { signal_id: string }).signal_id);
+        else refused.push(res.status);
+      } catch {
+        // The connection died with the server; this request got no 201, so it promised nothing.
+        networkErrors++;
+        if (!running) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  return {
+    accepted,
+    refused,
+    get networkErrors() {
+      return networkErrors;
+    },
+    async stop() {
+      running = false;
+      await Promise.all(workers);
+    },
+  };
+}
+
+/** Resolves once `list` has at least `n` items. */
+async function until(list: readonly unknown[], n: number): Promise<void> {
+  while (list.length < n) await new Promise((r) => setTimeout(r, 5));
+}
+
+describe('durability', () => {
+  it('keeps every signal that got a 201 when the server is SIGKILLed at a random moment', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const dbPath = join(dir, 'durable.db');
+    const key = randomBytes(32).toString('base64');
+    const setup = new SqliteStore({ path: dbPath });
+    await setup.migrate();
+    await new Admin(setup, SecretBox.fromEnv({ SIGPOST_SECRET_KEY: key })).addProducer({
+      id: PRODUCER,
+      secret: SECRET,
+    });
+    await setup.close();
+
+    const allAccepted: string[] = [];
+    for (let round = 0; round < 2; round++) {
+      const { child, url } = await spawnServer(dbPath, key);
+      const traffic = load(url, 16);
+      // Kill once some signals were accepted, after a random extra delay, with requests in flight.
+      while (traffic.accepted.length < 20) await new Promise((r) => setTimeout(r, 5));
+      const delay = 20 + Math.floor(Math.random() * 200);
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      await traffic.stop();
+      expect(traffic.accepted.length, `round ${round}, killed after ${delay} ms`).toBeGreaterThan(20);
+      allAccepted.push(...traffic.accepted);
+    }
+
+    // Restart, and check through the restarted server's own store file.
+    const { child, url } = await spawnServer(dbPath, key);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    const store = new SqliteStore({ path: dbPath });
+    try {
+      const missing: string[] = [];
+      for (const id of allAccepted) if (!(await store.getSignal(id))) missing.push(id);
+      expect(missing).toEqual([]);
+      expect(new Set(allAccepted).size).toBe(allAccepted.length);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('lets a producer switch secrets while sending continuously with zero failed requests', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const dbPath = join(dir, 'rotation.db');
+    const key = randomBytes(32).toString('base64');
+    const box = SecretBox.fromEnv({ SIGPOST_SECRET_KEY: key });
+    const operator = new SqliteStore({ path: dbPath });
+    await operator.migrate();
+    const admin = new Admin(operator, box);
+    const first = await admin.addProducer({ id: PRODUCER, secret: SECRET });
+    const { child, url } = await spawnServer(dbPath, key);
+
+    let current = SECRET;
+    const traffic = load(url, 4, () => current);
+    await until(traffic.accepted, 30);
+    // Another process (this one, with its own connection) rotates; the producer switches at once.
+    const rotated = await admin.rotateSecret(PRODUCER);
+    current = rotated.secret;
+    const switched = traffic.accepted.length;
+    await until(traffic.accepted, switched + 30);
+    await admin.retireSecret(PRODUCER, first.secretId);
+    const retired = traffic.accepted.length;
+    await until(traffic.accepted, retired + 30);
+    await traffic.stop();
+    await operator.close();
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+
+    expect(traffic.refused).toEqual([]);
+    expect(traffic.networkErrors).toBe(0);
+    expect(traffic.accepted.length).toBeGreaterThanOrEqual(90);
+  }, 60_000);
+});

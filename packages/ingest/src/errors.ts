@@ -1,0 +1,89 @@
+/**
+ * Errors of `@sigpost/ingest` that callers (the CLI, embedding code) branch on, in one table.
+ *
+ * HTTP refusals are not thrown as errors: they are problem+json answers built from the protocol's
+ * `PROBLEMS` table (see ./problems.ts). The classes here are for the programmatic API: bad
+ * configuration, bad admin input, conflicts and unknown ids. Store failures keep their own classes
+ * (`StoreError` in ./store/store.ts) and arrive here as `cause`.
+ */
+
+export type IngestErrorCode =
+  | 'INGEST_CONFIG'
+  | 'INGEST_INVALID_INPUT'
+  | 'INGEST_CONFLICT'
+  | 'INGEST_NOT_FOUND';
+
+/** Base class of every error this package throws on purpose. Branch on `code`. */
+export class IngestError extends Error {
+  override readonly name: string = 'IngestError';
+  readonly code: IngestErrorCode;
+
+  constructor(code: IngestErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** One problem found while validating configuration or input, as data. */
+export interface InputIssue {
+  /** The option, flag, environment variable or field at fault (`toleranceSeconds`, `SIGPOST_PORT`, `id`). */
+  readonly key: string;
+  /** What is accepted, in words (`an integer from 1 to 3600`). */
+  readonly expected: string;
+  /** What was received, rendered safely (a secret is given by its byte length only). */
+  readonly received: string;
+}
+
+/** Renders issues in zod's `✖ … → at KEY` style, one issue per two lines. */
+export function renderIssues(issues: readonly InputIssue[]): string {
+  return issues.map((i) => `✖ expected ${i.expected}, received ${i.received}\n  → at ${i.key}`).join('\n');
+}
+
+/** Server configuration is invalid; `issues` lists every problem at once. */
+export class ConfigError extends IngestError {
+  override readonly name = 'ConfigError' as const;
+  readonly issues: readonly InputIssue[];
+
+  constructor(issues: readonly InputIssue[]) {
+    super('INGEST_CONFIG', `Invalid ingest server configuration:\n${renderIssues(issues)}`);
+    this.issues = issues;
+  }
+}
+
+/** An admin or operator input (producer id, secret, instruments, token name, filter) is invalid. */
+export class InvalidInputError extends IngestError {
+  override readonly name = 'InvalidInputError' as const;
+  readonly issues: readonly InputIssue[];
+
+  constructor(what: string, issues: readonly InputIssue[]) {
+    super('INGEST_INVALID_INPUT', `Invalid ${what}:\n${renderIssues(issues)}`);
+    this.issues = issues;
+  }
+}
+
+/** The operation conflicts with the stored state (producer exists, last secret, signal not pending). */
+export class ConflictError extends IngestError {
+  override readonly name = 'ConflictError' as const;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INGEST_CONFLICT', message, options);
+  }
+}
+
+/** The named producer, secret, token or signal does not exist. */
+export class NotFoundError extends IngestError {
+  override readonly name = 'NotFoundError' as const;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INGEST_NOT_FOUND', message, options);
+  }
+}
+
+/** True for any error thrown on purpose by this package (matches on `code`, so it works across copies). */
+export function isIngestError(error: unknown): error is IngestError {
+  return (
+    error instanceof Error &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    (error as unknown as { code: string }).code.startsWith('INGEST_')
+  );
+}

@@ -1,0 +1,96 @@
+// @sigpost/ingest: the receiving side of wire protocol v1. PostgreSQL lives in the
+// `@sigpost/ingest/postgres` subpath so SQLite users never load `pg` (openStore imports it lazily).
+
+// Administration (producers, secrets, operator tokens) and signal decisions
+export type {
+  AddProducerInput,
+  DevelopmentCredentials,
+  IssuedSecret,
+  IssuedToken,
+  ProducerSummary,
+  SecretSealer,
+} from './admin.js';
+export {
+  Admin,
+  bootstrapDevelopment,
+  DEV_PRODUCER_ID,
+  MAX_SECRET_BYTES,
+  TOKEN_NAME_PATTERN,
+} from './admin.js';
+// App and server
+export type { AppDeps } from './app.js';
+export { buildApp } from './app.js';
+export type { Clock } from './clock.js';
+export { systemClock } from './clock.js';
+
+// Configuration
+export type { RateLimitConfig, ServerConfig, ServerConfigInput } from './config.js';
+export { DEFAULTS, ENV_NAMES, readConfigEnv, resolveConfig } from './config.js';
+
+// Errors
+export type { IngestErrorCode, InputIssue } from './errors.js';
+export {
+  ConfigError,
+  ConflictError,
+  IngestError,
+  InvalidInputError,
+  isIngestError,
+  NotFoundError,
+  renderIssues,
+} from './errors.js';
+export type { SecretOpener } from './ingest/verify-signature.js';
+// OpenAPI
+export type { OpenApiOptions } from './openapi.js';
+export { buildOpenApiDocument, renderDocsHtml } from './openapi.js';
+// Stores and secrets at rest
+export type { KeyFileOptions, SecretBoxErrorCode } from './secrets.js';
+export {
+  generateSecret,
+  hashToken,
+  isSealedSecret,
+  SECRET_KEY_ENV,
+  SecretBox,
+  SecretBoxError,
+} from './secrets.js';
+export type { RunningServer, StartServerOptions } from './server.js';
+export { startServer } from './server.js';
+export type { SignalView } from './signals.js';
+export {
+  ApproveBodySchema,
+  decideSignal,
+  getSignalView,
+  parseSignalQuery,
+  RejectBodySchema,
+  SignalListQuerySchema,
+  STORED_SIGNAL_STATUSES,
+  toSignalView,
+} from './signals.js';
+export type { OpenStoreOptions } from './store/open.js';
+export { openStore } from './store/open.js';
+export type { SqliteStoreOptions } from './store/sqlite.js';
+export { SqliteStore } from './store/sqlite.js';
+export type {
+  AcceptRequest,
+  AcceptResult,
+  ApprovalMode,
+  DecisionResult,
+  NewProducer,
+  OperatorToken,
+  Producer,
+  ProducerSecret,
+  SignalFilter,
+  SignalPage,
+  SignalRecord,
+  Store,
+  StoredResponse,
+  StoredSignalStatus,
+  StoreErrorCode,
+} from './store/store.js';
+export {
+  StoreConflictError,
+  StoreError,
+  StoreInvalidCursorError,
+  StoreNotFoundError,
+  StoreSchemaTooNewError,
+  StoreUnavailableError,
+} from './store/store.js';

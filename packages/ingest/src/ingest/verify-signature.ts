@@ -1,0 +1,210 @@
+import {
+  formatTimestamp,
+  HEADERS,
+  isValidIdempotencyKey,
+  isValidProducerId,
+  parseTimestamp,
+  verifySignature,
+} from '@sigpost/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Clock } from '../clock.js';
+import type { Producer, Store } from '../store/store.js';
+
+/** What the verifier needs from a `SecretBox`: turning stored ciphertext back into the secret. */
+export interface SecretOpener {
+  open(ciphertext: string): string;
+}
+
+/** The authentication headers of an ingest request, checked for presence and form. */
+export interface AuthHeaders {
+  readonly producerId: string;
+  readonly timestamp: string;
+  /** `timestamp` parsed, in epoch ms. */
+  readonly timestampMs: number;
+  readonly signature: string;
+}
+
+type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
+
+function single(headers: HeaderBag, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  // Node joins repeated custom headers with ", "; an array only appears for a few standard names.
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+/**
+ * Checks that `X-Producer-Id`, `X-Timestamp` and `X-Signature` are present and well-formed. The
+ * signature is only checked for presence here: a malformed one fails verification like a wrong one.
+ * Returns one detail line per problem, or the parsed headers.
+ */
+export function readAuthHeaders(
+  headers: HeaderBag,
+): { readonly ok: true; readonly value: AuthHeaders } | { readonly ok: false; readonly problems: string[] } {
+  const problems: string[] = [];
+  const producerId = single(headers, HEADERS.producerId);
+  const timestamp = single(headers, HEADERS.timestamp);
+  const signature = single(headers, HEADERS.signature);
+  const missing = [
+    producerId === undefined ? HEADERS.producerId : undefined,
+    timestamp === undefined ? HEADERS.timestamp : undefined,
+    signature === undefined ? HEADERS.signature : undefined,
+  ].filter((n) => n !== undefined);
+  if (missing.length > 0)
+    problems.push(`missing ${missing.join(', ')} header${missing.length > 1 ? 's' : ''}`);
+  if (producerId !== undefined && !isValidProducerId(producerId)) {
+    problems.push(`${HEADERS.producerId} must be 1–64 characters of A-Z a-z 0-9 . _ -`);
+  }
+  const timestampMs = timestamp === undefined ? undefined : parseTimestamp(timestamp);
+  if (timestamp !== undefined && timestampMs === undefined) {
+    problems.push(`${HEADERS.timestamp} must be an RFC 3339 date-time such as 2025-10-25T14:30:45.123456Z`);
+  }
+  if (problems.length > 0 || producerId === undefined || timestamp === undefined || signature === undefined) {
+    return { ok: false, problems };
+  }
+  return { ok: true, value: { producerId, timestamp, timestampMs: timestampMs as number, signature } };
+}
+
+/** Reads `X-Idempotency-Key`: absent → null; present but malformed → 'invalid'. */
+export function readIdempotencyKey(headers: HeaderBag): string | null | 'invalid' {
+  const raw = headers[HEADERS.idempotencyKey.toLowerCase()];
+  if (raw === undefined) return null;
+  return isValidIdempotencyKey(raw) ? raw : 'invalid';
+}
+
+/**
+ * Checks `X-Timestamp` against the server clock. Returns undefined when within ±tolerance, otherwise
+ * the detail (which way, by how much, and the server's time: clock skew is the commonest failure).
+ */
+export function checkTimestampWindow(
+  timestampMs: number,
+  nowMs: number,
+  toleranceSeconds: number,
+): { readonly detail: string; readonly extensions: Readonly<Record<string, unknown>> } | undefined {
+  const skewMs = timestampMs - nowMs;
+  if (Math.abs(skewMs) <= toleranceSeconds * 1000) return undefined;
+  const seconds = Math.ceil(Math.abs(skewMs) / 1000);
+  const serverTimestamp = formatTimestamp(nowMs);
+  const way = skewMs > 0 ? 'ahead of' : 'behind';
+  return {
+    detail:
+      `X-Timestamp is ${seconds} s ${way} server time ${serverTimestamp}; ` +
+      `the accepted window is ±${toleranceSeconds} s. Check the producer's clock (NTP) and sign each attempt afresh.`,
+    extensions: { server_timestamp: serverTimestamp, skew_seconds: skewMs > 0 ? seconds : -seconds },
+  };
+}
+
+interface CacheEntry {
+  readonly producer: Producer;
+  readonly secrets: readonly string[];
+  readonly fetchedAt: number;
+}
+
+// Verified against when the producer is unknown, so that answer costs about as much as a wrong signature.
+const DUMMY_SECRET = 'sigpost-unknown-producer-dummy-secret';
+
+/**
+ * Verifies a request's signature against any active secret of its producer.
+ *
+ * Decrypted secrets are cached per producer for `cacheMs`. A failed verification (or an unknown
+ * producer) always re-reads the producer from the store before answering, so a secret just added
+ * by `producers rotate` in another process works on its first request. Concurrent re-reads of one
+ * producer share one store query.
+ */
+export class SignatureVerifier {
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #loading = new Map<string, Promise<CacheEntry | undefined>>();
+  readonly #store: Store;
+  readonly #opener: SecretOpener;
+  readonly #cacheMs: number;
+  readonly #clock: Clock;
+  readonly #log: FastifyBaseLogger;
+
+  constructor(deps: {
+    store: Store;
+    opener: SecretOpener;
+    cacheMs: number;
+    clock: Clock;
+    log: FastifyBaseLogger;
+  }) {
+    this.#store = deps.store;
+    this.#opener = deps.opener;
+    this.#cacheMs = deps.cacheMs;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+  }
+
+  /** Resolves to the producer when the signature is valid, `undefined` otherwise (unknown producer included). */
+  async verify(auth: AuthHeaders, body: Uint8Array): Promise<Producer | undefined> {
+    const cached = this.#cache.get(auth.producerId);
+    if (
+      cached &&
+      this.#clock.now() - cached.fetchedAt < this.#cacheMs &&
+      matches(cached.secrets, auth, body)
+    ) {
+      return cached.producer;
+    }
+    const fresh = await this.#load(auth.producerId);
+    if (!fresh) {
+      matches([DUMMY_SECRET], auth, body);
+      return undefined;
+    }
+    return matches(fresh.secrets, auth, body) ? fresh.producer : undefined;
+  }
+
+  /** Forgets a producer's cached secrets (after a local rotation or removal). */
+  invalidate(producerId: string): void {
+    this.#cache.delete(producerId);
+  }
+
+  #load(producerId: string): Promise<CacheEntry | undefined> {
+    const pending = this.#loading.get(producerId);
+    if (pending) return pending;
+    const load = (async () => {
+      try {
+        const producer = await this.#store.getProducer(producerId);
+        if (!producer) {
+          this.#cache.delete(producerId);
+          return undefined;
+        }
+        const secrets: string[] = [];
+        for (const secret of producer.secrets) {
+          try {
+            secrets.push(this.#opener.open(secret.ciphertext));
+          } catch (error) {
+            // A secret sealed under another key: the server's key file or SIGPOST_SECRET_KEY is wrong.
+            this.#log.error(
+              { err: error, producer_id: producerId, secret_id: secret.id },
+              'cannot decrypt a stored producer secret; check the server secret key',
+            );
+          }
+        }
+        const entry: CacheEntry = { producer, secrets, fetchedAt: this.#clock.now() };
+        this.#cache.set(producerId, entry);
+        return entry;
+      } finally {
+        this.#loading.delete(producerId);
+      }
+    })();
+    this.#loading.set(producerId, load);
+    return load;
+  }
+}
+
+function matches(secrets: readonly string[], auth: AuthHeaders, body: Uint8Array): boolean {
+  let ok = false;
+  for (const secret of secrets) {
+    // No early exit: every active secret is tried, so timing does not tell which one matched.
+    if (
+      verifySignature({
+        secret,
+        body,
+        timestamp: auth.timestamp,
+        producerId: auth.producerId,
+        providedSignature: auth.signature,
+      })
+    ) {
+      ok = true;
+    }
+  }
+  return ok;
+}

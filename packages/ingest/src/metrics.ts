@@ -1,0 +1,83 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Store, StoredSignalStatus } from './store/store.js';
+
+/** How an ingest request ended, as a metric label. */
+export type IngestOutcome = 'accepted' | 'replayed' | 'refused' | 'error';
+
+const STATUSES: readonly StoredSignalStatus[] = ['received', 'pending_approval', 'approved', 'rejected'];
+
+/**
+ * The app's Prometheus metrics, on a registry of its own (two apps in one process never share
+ * counters; the process-wide default registry is left alone).
+ */
+export class IngestMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'route' | 'outcome' | 'problem'>;
+  readonly verificationFailures: Counter<'reason'>;
+  readonly ingestDuration: Histogram<'outcome'>;
+  readonly batchSize: Histogram;
+
+  // Label sets seen so far, bound once: prom-client hashes the label object on every call otherwise.
+  readonly #requestChildren = new Map<string, { inc(): void }>();
+  readonly #durationChildren = new Map<string, { observe(value: number): void }>();
+
+  constructor(store: Store) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'sigpost_requests_total',
+      help: 'HTTP requests by route, outcome (accepted, replayed, refused, error, ok) and problem type ("" when none).',
+      labelNames: ['route', 'outcome', 'problem'] as const,
+      registers,
+    });
+    this.verificationFailures = new Counter({
+      name: 'sigpost_verification_failures_total',
+      help: 'Ingest requests refused by authentication: missing-auth-headers, timestamp-out-of-window, invalid-signature.',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    this.ingestDuration = new Histogram({
+      name: 'sigpost_ingest_duration_seconds',
+      help: 'Time from request start to response for POST /api/v1/signals/ingest, by outcome.',
+      labelNames: ['outcome'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: 'sigpost_commit_batch_size',
+      help: 'Accepted requests committed per transaction (group commit).',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers,
+    });
+    new Gauge({
+      name: 'sigpost_signals',
+      help: 'Stored signals by status (read from the store at scrape time).',
+      labelNames: ['status'] as const,
+      registers,
+      async collect() {
+        const counts = await store.countSignalsByStatus();
+        for (const status of STATUSES) this.set({ status }, counts[status] ?? 0);
+      },
+    });
+  }
+
+  /** Counts one finished request. Label values are bounded: routes, outcomes and problem codes are fixed sets. */
+  countRequest(route: string, outcome: IngestOutcome | 'ok', problem: string): void {
+    const key = `${route}\n${outcome}\n${problem}`;
+    let child = this.#requestChildren.get(key);
+    if (!child) {
+      child = this.requests.labels({ route, outcome, problem });
+      this.#requestChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  /** Records the duration of one ingest request, in seconds. */
+  observeIngest(outcome: IngestOutcome | 'ok', seconds: number): void {
+    let child = this.#durationChildren.get(outcome);
+    if (!child) {
+      child = this.ingestDuration.labels({ outcome });
+      this.#durationChildren.set(outcome, child);
+    }
+    child.observe(seconds);
+  }
+}

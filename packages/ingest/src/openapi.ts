@@ -1,0 +1,434 @@
+import {
+  HEADERS,
+  INGEST_PATH,
+  PROBLEM_CONTENT_TYPE,
+  PROBLEM_TYPE_PREFIX,
+  PROBLEMS,
+  type ProblemCode,
+  SignalCandidateSchema,
+  SignalIngestResponseSchema,
+} from '@sigpost/protocol';
+import { z } from 'zod';
+import { OPERATOR_PREFIX } from './routes/operator.js';
+import {
+  ApproveBodySchema,
+  RejectBodySchema,
+  SignalListQuerySchema,
+  STORED_SIGNAL_STATUSES,
+} from './signals.js';
+
+type Json = Record<string, unknown>;
+
+/** Documentation-only shape of every refusal (RFC 9457); the answers are built by `problem()` of the protocol. */
+const ProblemSchema = z
+  .object({
+    type: z
+      .enum(Object.keys(PROBLEMS).map((code) => `${PROBLEM_TYPE_PREFIX}${code}`) as [string, ...string[]])
+      .meta({ description: 'Stable problem type URI; see docs/errors.md.' }),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string().optional().meta({ description: 'What went wrong and how to fix it, for humans.' }),
+    errors: z
+      .array(z.string())
+      .optional()
+      .meta({ description: 'invalid-signal and invalid-request: one line per field problem.' }),
+  })
+  .meta({ id: 'Problem', title: 'Problem', description: 'RFC 9457 problem details.' });
+
+const SignalViewSchema = z
+  .object({
+    signal_id: z.string(),
+    producer_id: z.string(),
+    idempotency_key: z.string().nullable(),
+    instrument: z.string(),
+    side: z.enum(['buy', 'sell']),
+    status: z.enum(STORED_SIGNAL_STATUSES),
+    message: z.string().nullable(),
+    received_at: z.string().meta({ format: 'date-time' }),
+    decided_at: z.string().nullable().meta({ format: 'date-time' }),
+    decided_by: z.string().nullable(),
+    signal: SignalCandidateSchema,
+  })
+  .meta({ id: 'SignalView', title: 'SignalView', description: 'A stored signal, as operators see it.' });
+
+const SignalPageSchema = z
+  .object({
+    items: z.array(SignalViewSchema),
+    next_cursor: z
+      .string()
+      .nullable()
+      .meta({ description: 'Pass as `cursor` for the next page; null on the last.' }),
+  })
+  .meta({ id: 'SignalPage', title: 'SignalPage' });
+
+const COMPONENTS = {
+  SignalCandidate: SignalCandidateSchema,
+  SignalIngestResponse: SignalIngestResponseSchema,
+  Problem: ProblemSchema,
+  SignalView: SignalViewSchema,
+  SignalPage: SignalPageSchema,
+  RejectRequest: RejectBodySchema,
+  ApproveRequest: ApproveBodySchema,
+} as const;
+
+function componentSchemas(): Record<string, Json> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(COMPONENTS)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+    uri: (id) => `#/components/schemas/${id}`,
+  });
+  const out: Record<string, Json> = {};
+  for (const [id, schema] of Object.entries(schemas)) {
+    const { $schema: _s, $id: _i, ...rest } = schema as Json;
+    out[id] = rest;
+  }
+  return out;
+}
+
+const ref = (id: keyof typeof COMPONENTS) => ({ $ref: `#/components/schemas/${id}` });
+
+function problems(...codes: ProblemCode[]): Json {
+  const byStatus = new Map<number, ProblemCode[]>();
+  for (const code of codes) {
+    const { status } = PROBLEMS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const out: Json = {};
+  for (const [status, list] of byStatus) {
+    out[String(status)] = {
+      description: list.map((c) => `\`${c}\`: ${PROBLEMS[c].title}`).join('; '),
+      content: { [PROBLEM_CONTENT_TYPE]: { schema: ref('Problem') } },
+    };
+  }
+  return out;
+}
+
+const header = (name: string, description: string, pattern?: string, required = true): Json => ({
+  name,
+  in: 'header',
+  required,
+  description,
+  schema: { type: 'string', ...(pattern ? { pattern } : {}) },
+});
+
+const bearer = [{ operatorToken: [] }];
+const idParam = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string' },
+  description: 'Signal id (sig_…).',
+};
+
+/** Options of `buildOpenApiDocument`: values that appear in the descriptions. */
+export interface OpenApiOptions {
+  readonly toleranceSeconds: number;
+  readonly maxBodyBytes: number;
+  readonly idempotencyTtlSeconds: number;
+}
+
+/**
+ * The OpenAPI 3.1 document of the ingest server. Schemas are generated with `z.toJSONSchema` from the
+ * same zod schemas the server validates with (`SignalCandidateSchema`, `SignalListQuerySchema`, …).
+ *
+ * @example
+ * const doc = buildOpenApiDocument({ toleranceSeconds: 300, maxBodyBytes: 65536, idempotencyTtlSeconds: 86400 });
+ */
+export function buildOpenApiDocument(options: OpenApiOptions): Json {
+  const queryShape = z.toJSONSchema(SignalListQuerySchema, { target: 'draft-2020-12', io: 'input' }) as {
+    properties: Record<string, Json>;
+  };
+  const listParameters = Object.entries(queryShape.properties).map(([name, schema]) => {
+    const { description, ...rest } = schema;
+    return { name, in: 'query', required: false, description, schema: rest };
+  });
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Sigpost ingest server',
+      version: '1',
+      description:
+        'Receives HMAC-SHA256 signed trading signals (wire protocol v1, see docs/protocol.md), and lets ' +
+        'operators review them. Every refusal is RFC 9457 problem+json with a stable `type`; docs/errors.md ' +
+        'lists each with how to fix it.',
+    },
+    paths: {
+      [INGEST_PATH]: {
+        post: {
+          operationId: 'ingestSignal',
+          summary: 'Submit a signed signal',
+          description:
+            `Checks, in order: body size (≤ ${options.maxBodyBytes} bytes) → auth headers → timestamp within ` +
+            `±${options.toleranceSeconds} s → signature over the exact body bytes → rate limit → idempotency key form ` +
+            '→ Content-Type → JSON → signal validation → same key in flight → approval policy → commit, which ' +
+            'answers a committed key from its record and refuses a signature already accepted. ' +
+            `A repeat with the same key and body within ${options.idempotencyTtlSeconds} s gets the stored answer ` +
+            `again with \`${HEADERS.idempotentReplayed}: true\`.`,
+          parameters: [
+            header(
+              HEADERS.producerId,
+              'Producer id: 1–64 characters of A-Z a-z 0-9 . _ -',
+              '^[A-Za-z0-9._-]{1,64}$',
+            ),
+            header(HEADERS.timestamp, 'RFC 3339 date-time of signing, e.g. 2025-10-25T14:30:45.123456Z'),
+            header(HEADERS.signature, 'base64 HMAC-SHA256 of the canonical string (44 characters)'),
+            header(
+              HEADERS.idempotencyKey,
+              '1–255 visible ASCII characters; reuse it on every retry of the same signal',
+              '^[\\x21-\\x7e]{1,255}$',
+              false,
+            ),
+          ],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: ref('SignalCandidate') } },
+          },
+          responses: {
+            '201': {
+              description: 'Stored (status received, pending_approval, or rejected by policy).',
+              headers: {
+                [HEADERS.idempotentReplayed]: {
+                  description:
+                    '`true` when this is the stored answer to an earlier request with the same key and body.',
+                  schema: { type: 'string', enum: ['true'] },
+                },
+              },
+              content: { 'application/json': { schema: ref('SignalIngestResponse') } },
+            },
+            ...problems(
+              'malformed-json',
+              'invalid-signal',
+              'invalid-idempotency-key',
+              'missing-auth-headers',
+              'timestamp-out-of-window',
+              'invalid-signature',
+              'request-in-flight',
+              'replayed-signature',
+              'body-too-large',
+              'unsupported-media-type',
+              'idempotency-key-reused',
+              'rate-limited',
+              'internal',
+              'store-unavailable',
+            ),
+          },
+        },
+      },
+      [`${OPERATOR_PREFIX}/signals`]: {
+        get: {
+          operationId: 'listSignals',
+          summary: 'List signals, newest first',
+          security: bearer,
+          parameters: listParameters,
+          responses: {
+            '200': {
+              description: 'One page.',
+              content: { 'application/json': { schema: ref('SignalPage') } },
+            },
+            ...problems('invalid-request', 'operator-unauthorized'),
+          },
+        },
+      },
+      [`${OPERATOR_PREFIX}/signals/{id}`]: {
+        get: {
+          operationId: 'getSignal',
+          summary: 'Get one signal',
+          security: bearer,
+          parameters: [idParam],
+          responses: {
+            '200': {
+              description: 'The signal.',
+              content: { 'application/json': { schema: ref('SignalView') } },
+            },
+            ...problems('not-found', 'operator-unauthorized'),
+          },
+        },
+      },
+      [`${OPERATOR_PREFIX}/signals/{id}/approve`]: {
+        post: {
+          operationId: 'approveSignal',
+          summary: 'Approve a pending signal',
+          security: bearer,
+          parameters: [idParam],
+          requestBody: {
+            required: false,
+            content: { 'application/json': { schema: ref('ApproveRequest') } },
+          },
+          responses: {
+            '200': {
+              description: 'Approved.',
+              content: { 'application/json': { schema: ref('SignalView') } },
+            },
+            ...problems('not-found', 'signal-not-pending', 'invalid-request', 'operator-unauthorized'),
+          },
+        },
+      },
+      [`${OPERATOR_PREFIX}/signals/{id}/reject`]: {
+        post: {
+          operationId: 'rejectSignal',
+          summary: 'Reject a pending signal with a reason',
+          security: bearer,
+          parameters: [idParam],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('RejectRequest') } } },
+          responses: {
+            '200': {
+              description: 'Rejected.',
+              content: { 'application/json': { schema: ref('SignalView') } },
+            },
+            ...problems('not-found', 'signal-not-pending', 'invalid-request', 'operator-unauthorized'),
+          },
+        },
+      },
+      '/healthz': {
+        get: {
+          operationId: 'health',
+          summary: 'Liveness: the process answers',
+          responses: { '200': { description: 'Alive.' } },
+        },
+      },
+      '/readyz': {
+        get: {
+          operationId: 'ready',
+          summary: 'Readiness: the store answers and the server is not shutting down',
+          responses: { '200': { description: 'Ready.' }, ...problems('store-unavailable') },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus metrics',
+          responses: { '200': { description: 'Prometheus text format.', content: { 'text/plain': {} } } },
+        },
+      },
+    },
+    components: {
+      schemas: componentSchemas(),
+      securitySchemes: {
+        operatorToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An operator token from `sigpost tokens create`.',
+        },
+      },
+    },
+  };
+}
+
+const html = (value: unknown): string => String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function typeOf(schema: Json): string {
+  if (typeof schema.$ref === 'string') {
+    const id = schema.$ref.split('/').pop() ?? '';
+    return `<a href="#schema-${html(id)}">${html(id)}</a>`;
+  }
+  if (Array.isArray(schema.anyOf)) return (schema.anyOf as Json[]).map(typeOf).join(' | ');
+  if (Array.isArray(schema.enum))
+    return (schema.enum as unknown[]).map((v) => `<code>${html(JSON.stringify(v))}</code>`).join(' | ');
+  const type = Array.isArray(schema.type) ? schema.type.join(' | ') : String(schema.type ?? 'any');
+  if (schema.type === 'array' && schema.items) return `${typeOf(schema.items as Json)}[]`;
+  return html(type);
+}
+
+function constraints(schema: Json): string {
+  const parts: string[] = [];
+  for (const key of [
+    'pattern',
+    'format',
+    'minimum',
+    'maximum',
+    'minLength',
+    'maxLength',
+    'example',
+  ] as const) {
+    if (schema[key] !== undefined)
+      parts.push(
+        `${key}: <code>${html(typeof schema[key] === 'string' ? schema[key] : JSON.stringify(schema[key]))}</code>`,
+      );
+  }
+  return parts.join(', ');
+}
+
+function schemaTable(schema: Json): string {
+  const properties = (schema.properties ?? {}) as Record<string, Json>;
+  const required = new Set((schema.required ?? []) as string[]);
+  const rows = Object.entries(properties)
+    .map(
+      ([name, p]) =>
+        `<tr><td><code>${html(name)}</code>${required.has(name) ? '' : ' <small>optional</small>'}</td>` +
+        `<td>${typeOf(p)}</td><td>${html(p.description ?? '')} ${constraints(p)}</td></tr>`,
+    )
+    .join('');
+  return `<table><tr><th>field</th><th>type</th><th>notes</th></tr>${rows}</table>`;
+}
+
+/**
+ * A self-contained HTML reference (no scripts, no CDN) rendered from the OpenAPI document, for `/docs`.
+ */
+export function renderDocsHtml(doc: Json): string {
+  const info = doc.info as Json;
+  const paths = doc.paths as Record<string, Record<string, Json>>;
+  const schemas = (doc.components as { schemas: Record<string, Json> }).schemas;
+  const operations = Object.entries(paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => {
+      const params = ((op.parameters ?? []) as Json[])
+        .map(
+          (p) =>
+            `<tr><td><code>${html(p.name)}</code></td><td>${html(p.in)}${p.required ? ', required' : ''}</td>` +
+            `<td>${html(p.description ?? '')} ${constraints((p.schema ?? {}) as Json)}</td></tr>`,
+        )
+        .join('');
+      const body = op.requestBody as { content: Record<string, { schema: Json }> } | undefined;
+      const responses = Object.entries((op.responses ?? {}) as Record<string, Json>)
+        .map(([status, r]) => {
+          const content = r.content as Record<string, { schema?: Json }> | undefined;
+          const schema = content ? Object.values(content)[0]?.schema : undefined;
+          return `<tr><td>${html(status)}</td><td>${html(r.description ?? '')}</td><td>${schema ? typeOf(schema) : ''}</td></tr>`;
+        })
+        .join('');
+      return (
+        `<section id="${html(op.operationId)}"><h3><span class="m">${html(method.toUpperCase())}</span> <code>${html(path)}</code></h3>` +
+        `<p><strong>${html(op.summary ?? '')}</strong>${op.security ? ' — needs an operator bearer token' : ''}</p>` +
+        (op.description ? `<p>${html(op.description)}</p>` : '') +
+        (params
+          ? `<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>notes</th></tr>${params}</table>`
+          : '') +
+        (body
+          ? `<h4>Request body</h4><p>${Object.entries(body.content)
+              .map(([type, c]) => `<code>${html(type)}</code>: ${typeOf(c.schema)}`)
+              .join('')}</p>`
+          : '') +
+        `<h4>Responses</h4><table><tr><th>status</th><th>when</th><th>body</th></tr>${responses}</table></section>`
+      );
+    }),
+  );
+  const schemaSections = Object.entries(schemas)
+    .map(
+      ([id, schema]) =>
+        `<section id="schema-${html(id)}"><h3>${html(id)}</h3><p>${html(schema.description ?? '')}</p>${schemaTable(schema)}</section>`,
+    )
+    .join('');
+  const problemRows = Object.entries(PROBLEMS)
+    .map(
+      ([code, p]) =>
+        `<tr><td><code>${html(PROBLEM_TYPE_PREFIX + code)}</code></td><td>${p.status}</td><td>${html(p.title)}</td></tr>`,
+    )
+    .join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${html(info.title)} — API reference</title>
+<style>
+body{font:15px/1.5 system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#1d1d1f}
+code{font:13px ui-monospace,monospace;background:#f2f2f5;padding:0 .25em;border-radius:3px}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f7f7f9}section{border-top:1px solid #eee;padding-top:.5rem}.m{background:#1d4ed8;color:#fff;padding:0 .4em;border-radius:3px}
+</style></head><body>
+<h1>${html(info.title)}</h1><p>${html(info.description)}</p>
+<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI ${html(doc.openapi)}).</p>
+<h2>Operations</h2>${operations.join('\n')}
+<h2>Schemas</h2>${schemaSections}
+<h2>Problem types</h2><table><tr><th>type</th><th>status</th><th>title</th></tr>${problemRows}</table>
+</body></html>`;
+}

@@ -1,0 +1,320 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { OutboundConfigError } from '../errors.js';
+import {
+  type FakeTime,
+  fakeTime,
+  type RecordingLogger,
+  recordingLogger,
+} from '../outbox/test-helpers/fixtures.js';
+import type { Alert } from './alert.js';
+import { renderAlertMessage, TELEGRAM_MAX_TEXT, TelegramAlertSink } from './telegram.js';
+
+const TOKEN = '123456789:AAH-test_token-abcdefghijklmnopqrstu';
+const CHAT_ID = -1001234567890;
+
+interface BotRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly contentType: string | undefined;
+  readonly body: { chat_id: unknown; text: string };
+}
+
+type Answer = { status: number; body: unknown };
+
+/** A local server that speaks the Bot API's sendMessage; `answers` scripts the replies in order. */
+async function startBotApi(answers: Answer[] = []) {
+  const requests: BotRequest[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as BotRequest['body'];
+      requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        contentType: req.headers['content-type'],
+        body,
+      });
+      const answer = answers.shift() ?? {
+        status: 200,
+        body: {
+          ok: true,
+          result: {
+            message_id: requests.length,
+            chat: { id: body.chat_id },
+            date: 1761402645,
+            text: body.text,
+          },
+        },
+      };
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const tooManyRequests = (retryAfter: number): Answer => ({
+  status: 429,
+  body: {
+    ok: false,
+    error_code: 429,
+    description: `Too Many Requests: retry after ${retryAfter}`,
+    parameters: { retry_after: retryAfter },
+  },
+});
+
+let api: Awaited<ReturnType<typeof startBotApi>>;
+let logger: RecordingLogger;
+let time: FakeTime;
+
+beforeEach(() => {
+  logger = recordingLogger();
+  time = fakeTime();
+});
+
+afterEach(async () => {
+  await api?.close();
+});
+
+function sink(options: { maxAttempts?: number; baseUrl?: string } = {}): TelegramAlertSink {
+  return new TelegramAlertSink({
+    botToken: TOKEN,
+    chatId: CHAT_ID,
+    baseUrl: options.baseUrl ?? api.url,
+    logger,
+    clock: time.clock,
+    sleep: time.sleep,
+    ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+  });
+}
+
+const alert = (text: string, severity: Alert['severity'] = 'critical'): Alert => ({
+  kind: 'custom',
+  severity,
+  text,
+  at: 0,
+});
+
+describe('TelegramAlertSink', () => {
+  test('posts one alert to /bot<token>/sendMessage as JSON with chat_id and text', async () => {
+    api = await startBotApi();
+    const alerts = sink();
+    alerts.send(alert('Signal moved to dead-letter'));
+    await alerts.flush();
+    expect(api.requests).toEqual([
+      {
+        method: 'POST',
+        url: `/bot${TOKEN}/sendMessage`,
+        contentType: 'application/json',
+        body: { chat_id: CHAT_ID, text: '🚨 Sigpost: Signal moved to dead-letter' },
+      },
+    ]);
+    expect(time.sleeps).toEqual([]);
+  });
+
+  test('send returns before anything is posted', async () => {
+    api = await startBotApi();
+    const alerts = sink();
+    alerts.send(alert('one'));
+    expect(api.requests).toHaveLength(0);
+    await alerts.flush();
+    expect(api.requests).toHaveLength(1);
+  });
+
+  test('groups alerts that arrive while a message is on its way into one message a second later', async () => {
+    api = await startBotApi();
+    const alerts = sink();
+    alerts.send(alert('first'));
+    alerts.send(alert('second', 'warning'));
+    alerts.send(alert('third', 'resolved'));
+    await alerts.flush();
+    expect(api.requests.map((r) => r.body.text)).toEqual([
+      '🚨 Sigpost: first',
+      'Sigpost: 2 alerts\n⚠️ second\n✅ third',
+    ]);
+    expect(time.sleeps).toEqual([1000]);
+  });
+
+  test('keeps to one message per minIntervalMs for alerts sent apart', async () => {
+    api = await startBotApi();
+    const alerts = sink();
+    alerts.send(alert('first'));
+    await alerts.flush();
+    time.advance(300);
+    alerts.send(alert('second'));
+    await alerts.flush();
+    expect(api.requests).toHaveLength(2);
+    expect(time.sleeps).toEqual([700]);
+  });
+
+  test("waits out a 429's parameters.retry_after, then sends the same alerts again", async () => {
+    api = await startBotApi([tooManyRequests(3)]);
+    const alerts = sink();
+    alerts.send(alert('first'));
+    await alerts.flush();
+    expect(api.requests.map((r) => r.body.text)).toEqual(['🚨 Sigpost: first', '🚨 Sigpost: first']);
+    expect(time.sleeps).toEqual([3000]);
+    expect(logger.lines.map((l) => [l.level, l.fields.http_code, l.fields.delay_ms])).toEqual([
+      ['warn', 429, 3000],
+    ]);
+  });
+
+  test('a burst over 4096 characters is cut, and the rest summarised by count per severity', async () => {
+    api = await startBotApi();
+    const alerts = sink();
+    alerts.send(alert('first'));
+    for (let i = 0; i < 60; i++)
+      alerts.send(alert(`${i}:${'x'.repeat(300)}`, i < 50 ? 'critical' : 'warning'));
+    await alerts.flush();
+    expect(api.requests).toHaveLength(2);
+    const text = api.requests[1]!.body.text;
+    expect(text.length).toBeLessThanOrEqual(TELEGRAM_MAX_TEXT);
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('Sigpost: 60 alerts');
+    const shown = lines.slice(1, -1);
+    expect(shown.length).toBe(12);
+    expect(lines.at(-1)).toBe('… and 48 more (38 critical, 10 warning)');
+  });
+
+  test('gives up on a refusal (401) at once and logs it without the token', async () => {
+    api = await startBotApi([
+      { status: 401, body: { ok: false, error_code: 401, description: 'Unauthorized' } },
+    ]);
+    const alerts = sink();
+    alerts.send(alert('first'));
+    await alerts.flush();
+    expect(api.requests).toHaveLength(1);
+    const line = logger.lines.find((l) => l.level === 'error');
+    expect(line?.msg).toBe(
+      `telegram alert given up: POST ${api.url}/bot<redacted>/sendMessage failed with 401: Unauthorized`,
+    );
+    expect(line?.fields).toMatchObject({ http_code: 401, alert_count: 1, alert_text: '🚨 Sigpost: first' });
+    expect(logger.text()).not.toContain(TOKEN);
+    expect(logger.text()).not.toContain(TOKEN.split(':')[1]);
+  });
+
+  test('retries a 500, then delivers', async () => {
+    api = await startBotApi([{ status: 500, body: { ok: false, error_code: 500, description: 'Internal' } }]);
+    const alerts = sink();
+    alerts.send(alert('first'));
+    await alerts.flush();
+    expect(api.requests).toHaveLength(2);
+    expect(time.sleeps).toEqual([1000]);
+  });
+
+  test('retries network errors with growing pauses, then gives up to the log, never showing the token', async () => {
+    api = await startBotApi();
+    const deadUrl = api.url;
+    await api.close();
+    const alerts = sink({ baseUrl: deadUrl, maxAttempts: 3 });
+    alerts.send(alert('first'));
+    await alerts.flush();
+    expect(time.sleeps).toEqual([1000, 2000]);
+    const error = logger.lines.find((l) => l.level === 'error');
+    expect(error?.msg).toBe(
+      `telegram alert given up: POST ${deadUrl}/bot<redacted>/sendMessage failed: fetch failed (ECONNREFUSED)`,
+    );
+    expect(logger.text()).not.toContain(TOKEN);
+    api = await startBotApi();
+  });
+
+  test('close flushes, then refuses further alerts with a warning', async () => {
+    api = await startBotApi();
+    const alerts = sink();
+    alerts.send(alert('first'));
+    await alerts.close();
+    alerts.send(alert('late'));
+    await alerts.flush();
+    expect(api.requests).toHaveLength(1);
+    expect(logger.lines.at(-1)?.msg).toBe('telegram alert not sent: the sink is closed');
+  });
+
+  test('refuses a malformed token by its length, never its value', () => {
+    expect(() => new TelegramAlertSink({ botToken: 'not a token', chatId: CHAT_ID, logger })).toThrow(
+      'Expected `botToken` to be a Telegram bot token (digits, ":", then letters, digits, - or _), received 11 characters',
+    );
+  });
+
+  test('refuses a chat id that is neither numeric nor an @channelname', () => {
+    expect(() => new TelegramAlertSink({ botToken: TOKEN, chatId: 'my chat', logger })).toThrow(
+      'Expected `chatId` to be a numeric chat id or an @channelname, received "my chat"',
+    );
+  });
+});
+
+describe('TelegramAlertSink.fromEnv', () => {
+  test('is undefined when neither the token nor the chat id is set', () => {
+    expect(TelegramAlertSink.fromEnv({}, { logger })).toBeUndefined();
+  });
+
+  test('reads the token, chat id and API URL', async () => {
+    api = await startBotApi();
+    const alerts = TelegramAlertSink.fromEnv(
+      {
+        SIGPOST_TELEGRAM_BOT_TOKEN: TOKEN,
+        SIGPOST_TELEGRAM_CHAT_ID: '@sigpost_alerts',
+        SIGPOST_TELEGRAM_API_URL: `${api.url}/`,
+      },
+      { logger, clock: time.clock, sleep: time.sleep },
+    );
+    expect(alerts?.redactedUrl).toBe(`${api.url}/bot<redacted>/sendMessage`);
+    alerts?.send(alert('hello', 'info'));
+    await alerts?.flush();
+    expect(api.requests.map((r) => r.body)).toEqual([
+      { chat_id: '@sigpost_alerts', text: 'ℹ️ Sigpost: hello' },
+    ]);
+  });
+
+  test('reports every problem at once, the token by its length only', () => {
+    let error: unknown;
+    try {
+      TelegramAlertSink.fromEnv(
+        { SIGPOST_TELEGRAM_BOT_TOKEN: 'secret-token-value', SIGPOST_TELEGRAM_API_URL: 'ftp://x' },
+        { logger },
+      );
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(OutboundConfigError);
+    expect((error as Error).message).toBe(
+      [
+        'Invalid outbound configuration (3 problems):',
+        '✖ expected a bot token: digits, ":", then letters, digits, - or _, received 18 characters',
+        '  → at SIGPOST_TELEGRAM_BOT_TOKEN',
+        '✖ expected a chat id (SIGPOST_TELEGRAM_BOT_TOKEN is set), received nothing',
+        '  → at SIGPOST_TELEGRAM_CHAT_ID',
+        '✖ expected an http(s) URL such as https://api.telegram.org, received "ftp://x"',
+        '  → at SIGPOST_TELEGRAM_API_URL',
+      ].join('\n'),
+    );
+    expect((error as Error).message).not.toContain('secret-token-value');
+  });
+});
+
+describe('renderAlertMessage', () => {
+  test('cuts one long alert to 4096 characters with an ellipsis', () => {
+    const text = renderAlertMessage('Sigpost', [alert('y'.repeat(5000))]);
+    expect(text).toHaveLength(TELEGRAM_MAX_TEXT);
+    expect(text.endsWith('y…')).toBe(true);
+  });
+
+  test('never cuts inside a surrogate pair', () => {
+    // '🚨 Sigpost: ' is 12 UTF-16 units; pad so that the cut falls between the halves of an emoji.
+    const text = renderAlertMessage('Sigpost', [alert(`${'a'.repeat(4096 - 12 - 2)}😀😀`)]);
+    expect(text.endsWith('a…')).toBe(true);
+    expect(text.length).toBe(TELEGRAM_MAX_TEXT - 1);
+  });
+});

@@ -1,0 +1,517 @@
+// Alerts to a Telegram chat through the Bot API's sendMessage. One sink is one chat: Telegram allows
+// about one message per second per chat (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this),
+// so alerts that arrive while a message is being sent or during the pause wait and go out together.
+import { type ConfigIssue, OutboundConfigError } from '../errors.js';
+import type { OutboundLogger } from '../logger.js';
+import type { Alert, AlertSeverity, AlertSink } from './alert.js';
+
+/** Telegram's limit on a message's text, in characters (UTF-16 code units, as JavaScript counts). */
+export const TELEGRAM_MAX_TEXT = 4096;
+
+/** Environment variables read by {@link TelegramAlertSink.fromEnv}. */
+export const TELEGRAM_ENV = Object.freeze({
+  botToken: 'SIGPOST_TELEGRAM_BOT_TOKEN',
+  chatId: 'SIGPOST_TELEGRAM_CHAT_ID',
+  apiUrl: 'SIGPOST_TELEGRAM_API_URL',
+} as const);
+
+const DEFAULTS = Object.freeze({
+  baseUrl: 'https://api.telegram.org',
+  minIntervalMs: 1000, // ms between two messages to the chat
+  timeoutMs: 10_000, // ms per sendMessage request
+  maxAttempts: 8, // tries per message before it is logged and given up
+  title: 'Sigpost',
+});
+
+/** Alerts kept whole while waiting; beyond this they are only counted, as the message would summarise them anyway. */
+const MAX_QUEUED = 200;
+/** Longest text kept for one alert inside a grouped message. */
+const MAX_LINE = 1000;
+/** Telegram's answers are a few hundred bytes; anything past this is not read. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Backoff after a failed request (network, 5xx): 1 s, 2 s, 4 s … capped. */
+const FAILURE_BACKOFF_BASE_MS = 1000;
+const FAILURE_BACKOFF_CAP_MS = 60_000;
+
+const TOKEN_PATTERN = /^\d{1,20}:[A-Za-z0-9_-]{1,200}$/;
+const CHAT_ID_PATTERN = /^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$/;
+
+const ICONS: Readonly<Record<AlertSeverity, string>> = Object.freeze({
+  critical: '🚨',
+  warning: '⚠️',
+  resolved: '✅',
+  info: 'ℹ️',
+});
+
+/** Options of {@link TelegramAlertSink}. */
+export interface TelegramAlertSinkOptions {
+  /** The bot's token (`123456789:AA…`). Never logged; URLs that carry it are redacted. */
+  readonly botToken: string;
+  /** The chat to write to: a numeric id (`-1001234567890`) or a public `@channelname`. */
+  readonly chatId: string | number;
+  /** Where failed sends are reported (the token never appears there). */
+  readonly logger: OutboundLogger;
+  /**
+   * The Bot API's base URL.
+   * @default 'https://api.telegram.org'
+   */
+  readonly baseUrl?: string;
+  /**
+   * Least time between two messages to the chat, in ms.
+   * @default 1000
+   */
+  readonly minIntervalMs?: number;
+  /**
+   * Timeout of one sendMessage request, in ms.
+   * @default 10_000
+   */
+  readonly timeoutMs?: number;
+  /**
+   * Tries per message (network errors, 5xx, 429) before it is logged at error level and given up.
+   * @default 8
+   */
+  readonly maxAttempts?: number;
+  /**
+   * First word of every message, naming the sender.
+   * @default 'Sigpost'
+   */
+  readonly title?: string;
+  /** The fetch implementation (`globalThis.fetch` by default; undici's `fetch` fits). */
+  readonly fetch?: typeof fetch;
+  /** Epoch ms now. @default Date.now */
+  readonly clock?: () => number;
+  /** Waits `ms`. @default a setTimeout promise */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+type SeverityCounts = Record<AlertSeverity, number>;
+
+const zeroCounts = (): SeverityCounts => ({ critical: 0, warning: 0, resolved: 0, info: 0 });
+const total = (counts: SeverityCounts): number =>
+  counts.critical + counts.warning + counts.resolved + counts.info;
+
+type SendResult =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly transient: boolean;
+      readonly httpCode: number | undefined;
+      readonly retryAfterMs: number | undefined;
+      readonly message: string;
+    };
+
+/**
+ * An {@link AlertSink} that posts to a Telegram chat with the Bot API's `sendMessage`.
+ *
+ * - At most one message per `minIntervalMs` (1 s); alerts arriving meanwhile are grouped into the
+ *   next message, never dropped: what does not fit in Telegram's 4096 characters is summarised as a
+ *   count per severity (`… and 12 more (12 critical)`).
+ * - A 429 is retried after the `parameters.retry_after` Telegram asks for; network errors and 5xx
+ *   after a growing pause; other refusals (a bad token, an unknown chat) are logged and not retried.
+ * - The token is never logged nor put in an error: URLs are written as `…/bot<redacted>/sendMessage`.
+ *
+ * @example
+ * const alerts = new TelegramAlertSink({ botToken, chatId: -1001234567890, logger });
+ * alerts.send({ kind: 'custom', severity: 'warning', text: 'disk almost full', at: Date.now() });
+ * await alerts.close();
+ * @see docs/outbox.md#alerts
+ */
+export class TelegramAlertSink implements AlertSink {
+  readonly #token: string;
+  readonly #chatId: string | number;
+  readonly #logger: OutboundLogger;
+  readonly #baseUrl: string;
+  readonly #minIntervalMs: number;
+  readonly #timeoutMs: number;
+  readonly #maxAttempts: number;
+  readonly #title: string;
+  readonly #fetch: typeof fetch;
+  readonly #clock: () => number;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  #queue: Alert[] = [];
+  #overflow: SeverityCounts = zeroCounts();
+  #notBefore = Number.NEGATIVE_INFINITY;
+  #pumping: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: TelegramAlertSinkOptions) {
+    const { botToken, chatId } = options;
+    if (typeof botToken !== 'string' || !TOKEN_PATTERN.test(botToken)) {
+      const received = typeof botToken === 'string' ? `${botToken.length} characters` : typeof botToken;
+      throw new TypeError(
+        `Expected \`botToken\` to be a Telegram bot token (digits, ":", then letters, digits, - or _), received ${received}`,
+      );
+    }
+    if (!isValidChatId(chatId)) {
+      throw new TypeError(
+        `Expected \`chatId\` to be a numeric chat id or an @channelname, received ${describeValue(chatId)}`,
+      );
+    }
+    this.#token = botToken;
+    this.#chatId = chatId;
+    this.#logger = options.logger;
+    this.#baseUrl = parseBaseUrl(options.baseUrl ?? DEFAULTS.baseUrl, '`baseUrl`');
+    this.#minIntervalMs = checkNonNegative('minIntervalMs', options.minIntervalMs ?? DEFAULTS.minIntervalMs);
+    this.#timeoutMs = checkNonNegative('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs);
+    this.#maxAttempts = checkNonNegative('maxAttempts', options.maxAttempts ?? DEFAULTS.maxAttempts);
+    if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
+      throw new RangeError('Expected `maxAttempts` to be an integer ≥ 1');
+    }
+    this.#title = options.title ?? DEFAULTS.title;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#clock = options.clock ?? Date.now;
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /**
+   * A sink configured from `SIGPOST_TELEGRAM_BOT_TOKEN`, `SIGPOST_TELEGRAM_CHAT_ID` and (optional)
+   * `SIGPOST_TELEGRAM_API_URL`; `undefined` when neither the token nor the chat id is set.
+   *
+   * @throws {OutboundConfigError} only one of the two is set, or a value is malformed (every problem at once)
+   * @example
+   * const alerts = TelegramAlertSink.fromEnv(process.env, { logger });
+   */
+  static fromEnv(
+    env: Readonly<Record<string, string | undefined>> = process.env,
+    options: Omit<TelegramAlertSinkOptions, 'botToken' | 'chatId' | 'baseUrl'>,
+  ): TelegramAlertSink | undefined {
+    const token = nonEmpty(env[TELEGRAM_ENV.botToken]);
+    const chatId = nonEmpty(env[TELEGRAM_ENV.chatId]);
+    const apiUrl = nonEmpty(env[TELEGRAM_ENV.apiUrl]);
+    if (token === undefined && chatId === undefined) return undefined;
+    const issues: ConfigIssue[] = [];
+    if (token === undefined) {
+      issues.push({
+        key: TELEGRAM_ENV.botToken,
+        code: 'required',
+        expected: `a bot token (${TELEGRAM_ENV.chatId} is set)`,
+        received: 'nothing',
+      });
+    } else if (!TOKEN_PATTERN.test(token)) {
+      issues.push({
+        key: TELEGRAM_ENV.botToken,
+        code: 'invalid_value',
+        expected: 'a bot token: digits, ":", then letters, digits, - or _',
+        received: `${token.length} characters`,
+      });
+    }
+    if (chatId === undefined) {
+      issues.push({
+        key: TELEGRAM_ENV.chatId,
+        code: 'required',
+        expected: `a chat id (${TELEGRAM_ENV.botToken} is set)`,
+        received: 'nothing',
+      });
+    } else if (!CHAT_ID_PATTERN.test(chatId)) {
+      issues.push({
+        key: TELEGRAM_ENV.chatId,
+        code: 'invalid_value',
+        expected: 'a numeric chat id or an @channelname',
+        received: JSON.stringify(chatId.slice(0, 40)),
+      });
+    }
+    if (apiUrl !== undefined && tryParseBaseUrl(apiUrl) === undefined) {
+      issues.push({
+        key: TELEGRAM_ENV.apiUrl,
+        code: 'invalid_value',
+        expected: 'an http(s) URL such as https://api.telegram.org',
+        received: JSON.stringify(apiUrl.slice(0, 80)),
+      });
+    }
+    if (issues.length > 0 || token === undefined || chatId === undefined)
+      throw new OutboundConfigError(issues);
+    return new TelegramAlertSink({
+      ...options,
+      botToken: token,
+      chatId,
+      ...(apiUrl === undefined ? {} : { baseUrl: apiUrl }),
+    });
+  }
+
+  /** Queues `alert` and returns at once; it goes out with the next message. */
+  send(alert: Alert): void {
+    if (this.#closed) {
+      this.#logger.warn(
+        { alert_kind: alert.kind, alert_severity: alert.severity },
+        'telegram alert not sent: the sink is closed',
+      );
+      return;
+    }
+    if (this.#queue.length < MAX_QUEUED) this.#queue.push(alert);
+    else this.#overflow[alert.severity] += 1;
+    this.#startPump();
+  }
+
+  /** Resolves once every queued alert has been sent or given up on. */
+  async flush(): Promise<void> {
+    while (this.#pumping !== undefined) await this.#pumping;
+  }
+
+  /** Flushes, then refuses further alerts (they are logged at warn level instead). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.flush();
+  }
+
+  /** The sendMessage URL with the token replaced, for logs and messages. */
+  get redactedUrl(): string {
+    return `${this.#baseUrl}/bot<redacted>/sendMessage`;
+  }
+
+  #startPump(): void {
+    if (this.#pumping !== undefined) return;
+    let failed = false;
+    this.#pumping = this.#pump()
+      .catch((error: unknown) => {
+        failed = true;
+        // Only an injected clock or sleep can throw here; alerting must still never break delivery.
+        this.#logger.error(
+          { error_message: this.#redact(describeError(error)) },
+          'telegram alert sink failed',
+        );
+      })
+      .finally(() => {
+        this.#pumping = undefined;
+        // An alert queued between the pump's last check and this callback still needs a pump.
+        if (!failed && (this.#queue.length > 0 || total(this.#overflow) > 0)) this.#startPump();
+      });
+  }
+
+  async #pump(): Promise<void> {
+    let failures = 0;
+    while (this.#queue.length > 0 || total(this.#overflow) > 0) {
+      const wait = this.#notBefore - this.#clock();
+      if (wait > 0) await this.#sleep(wait);
+      const alerts = this.#queue;
+      const overflow = this.#overflow;
+      this.#queue = [];
+      this.#overflow = zeroCounts();
+      const text = renderAlertMessage(this.#title, alerts, overflow);
+      this.#notBefore = this.#clock() + this.#minIntervalMs;
+      const result = await this.#post(text);
+      if (result.ok) {
+        failures = 0;
+        continue;
+      }
+      failures += 1;
+      const count = alerts.length + total(overflow);
+      if (failures < this.#maxAttempts && (result.transient || result.retryAfterMs !== undefined)) {
+        const delayMs =
+          result.retryAfterMs ??
+          Math.min(FAILURE_BACKOFF_CAP_MS, FAILURE_BACKOFF_BASE_MS * 2 ** (failures - 1));
+        this.#requeue(alerts, overflow);
+        this.#notBefore = Math.max(this.#notBefore, this.#clock() + delayMs);
+        this.#logger.warn(
+          { http_code: result.httpCode, delay_ms: delayMs, attempt: failures, alert_count: count },
+          `telegram alert not sent yet: ${result.message}; trying again`,
+        );
+        continue;
+      }
+      failures = 0;
+      // Given up: the alerts go to the log instead, so they are still on record somewhere.
+      this.#logger.error(
+        { http_code: result.httpCode, alert_count: count, alert_text: text },
+        `telegram alert given up: ${result.message}`,
+      );
+    }
+  }
+
+  #requeue(alerts: readonly Alert[], overflow: SeverityCounts): void {
+    const merged = [...alerts, ...this.#queue];
+    this.#queue = merged.slice(0, MAX_QUEUED);
+    for (const alert of merged.slice(MAX_QUEUED)) overflow[alert.severity] += 1;
+    for (const severity of Object.keys(overflow) as AlertSeverity[]) {
+      this.#overflow[severity] += overflow[severity];
+    }
+  }
+
+  async #post(text: string): Promise<SendResult> {
+    const where = `POST ${this.redactedUrl}`;
+    let response: Response;
+    try {
+      response = await this.#fetch(`${this.#baseUrl}/bot${this.#token}/sendMessage`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ chat_id: this.#chatId, text }),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (error) {
+      return {
+        ok: false,
+        transient: true,
+        httpCode: undefined,
+        retryAfterMs: undefined,
+        message: this.#redact(`${where} failed: ${describeError(error)}`),
+      };
+    }
+    let answer: TelegramAnswer | undefined;
+    try {
+      answer = parseAnswer(await readCapped(response, MAX_RESPONSE_BYTES));
+    } catch (error) {
+      return {
+        ok: false,
+        transient: true,
+        httpCode: response.status,
+        retryAfterMs: undefined,
+        message: this.#redact(`${where} failed reading the answer: ${describeError(error)}`),
+      };
+    }
+    if (response.ok && answer?.ok === true) return { ok: true };
+    const status = response.status;
+    const retryAfterSeconds = answer?.parameters?.retry_after;
+    const retryAfterMs =
+      status === 429 || answer?.error_code === 429
+        ? (typeof retryAfterSeconds === 'number' && retryAfterSeconds >= 0 ? retryAfterSeconds : 1) * 1000
+        : undefined;
+    const description =
+      typeof answer?.description === 'string' ? `: ${answer.description.slice(0, 300)}` : '';
+    return {
+      ok: false,
+      transient: status >= 500 || status === 408,
+      httpCode: status,
+      retryAfterMs,
+      message: this.#redact(`${where} failed with ${status}${description}`),
+    };
+  }
+
+  #redact(text: string): string {
+    return text.split(this.#token).join('<redacted>');
+  }
+}
+
+/**
+ * The text of one Telegram message for `alerts` (and `overflow`, alerts counted but not kept), at most
+ * {@link TELEGRAM_MAX_TEXT} characters. One alert: `🚨 Sigpost: text`; several: a header line, one line
+ * per alert, then `… and N more (…)` for what did not fit.
+ */
+export function renderAlertMessage(
+  title: string,
+  alerts: readonly Alert[],
+  overflow: Readonly<SeverityCounts> = zeroCounts(),
+): string {
+  const only = alerts[0];
+  if (alerts.length === 1 && only !== undefined && total(overflow) === 0) {
+    return truncate(`${ICONS[only.severity]} ${title}: ${only.text}`, TELEGRAM_MAX_TEXT);
+  }
+  const rest: SeverityCounts = { ...overflow };
+  const count = alerts.length + total(overflow);
+  const lines = [`${title}: ${count} alerts`];
+  // Room kept for the summary line, so it always fits.
+  const budget = TELEGRAM_MAX_TEXT - 120;
+  let length = lines[0]!.length;
+  for (const alert of alerts) {
+    const line = truncate(`${ICONS[alert.severity]} ${alert.text.replaceAll('\n', ' ')}`, MAX_LINE);
+    if (length + 1 + line.length > budget) {
+      rest[alert.severity] += 1;
+      continue;
+    }
+    lines.push(line);
+    length += 1 + line.length;
+  }
+  const more = total(rest);
+  if (more > 0) {
+    const parts = (Object.keys(rest) as AlertSeverity[])
+      .filter((s) => rest[s] > 0)
+      .map((s) => `${rest[s]} ${s}`)
+      .join(', ');
+    lines.push(`… and ${more} more (${parts})`);
+  }
+  return lines.join('\n');
+}
+
+/** Cuts `text` to `max` characters with a trailing `…`, never inside a surrogate pair. */
+function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let cut = max - 1;
+  const code = text.charCodeAt(cut - 1);
+  if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
+  return `${text.slice(0, cut)}…`;
+}
+
+interface TelegramAnswer {
+  readonly ok?: unknown;
+  readonly error_code?: unknown;
+  readonly description?: unknown;
+  readonly parameters?: { readonly retry_after?: unknown } | undefined;
+}
+
+function parseAnswer(text: string): TelegramAnswer | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as TelegramAnswer) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readCapped(response: Response, limit: number): Promise<string> {
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+}
+
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  const detail =
+    typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : '';
+  return detail ? `${error.message} (${detail})` : error.message;
+}
+
+function isValidChatId(value: unknown): value is string | number {
+  if (typeof value === 'number') return Number.isSafeInteger(value);
+  return typeof value === 'string' && CHAT_ID_PATTERN.test(value);
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 40));
+  if (typeof value === 'number') return String(value);
+  return value === null ? 'null' : typeof value;
+}
+
+function tryParseBaseUrl(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  if (url.search || url.hash || url.username || url.password) return undefined;
+  return url.href.replace(/\/+$/, '');
+}
+
+function parseBaseUrl(text: unknown, name: string): string {
+  const parsed = typeof text === 'string' ? tryParseBaseUrl(text) : undefined;
+  if (parsed === undefined) {
+    throw new TypeError(
+      `Expected ${name} to be an http(s) URL without query or credentials, received ${describeValue(text)}`,
+    );
+  }
+  return parsed;
+}
+
+function checkNonNegative(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(`Expected \`${name}\` to be a finite number ≥ 0, received ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed === undefined || trimmed === '' ? undefined : trimmed;
+}
