@@ -6,6 +6,7 @@ export default defineConfig({
   resolve: { conditions: ['@sigpost/source'] },
   ssr: { resolve: { conditions: ['@sigpost/source'], externalConditions: ['@sigpost/source'] } },
   test: {
+    reporters: ['default', './test-support/summary-reporter.ts'],
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
