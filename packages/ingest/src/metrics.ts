@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store, StoredSignalStatus } from './store/store.js';
 
 /** How an ingest request ended, as a metric label. */
+
+/** How long one count of stored signals serves /metrics scrapes. */
+const SIGNAL_COUNT_TTL_MS = 5_000;
 export type IngestOutcome = 'accepted' | 'replayed' | 'refused' | 'error';
 
 const STATUSES: readonly StoredSignalStatus[] = ['received', 'pending_approval', 'approved', 'rejected'];
@@ -48,13 +51,24 @@ export class IngestMetrics {
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
       registers,
     });
+    // /metrics is unauthenticated and the count scans the signals table, so one count serves every
+    // scrape for SIGNAL_COUNT_TTL_MS: a flood of scrapes costs at most one query per interval.
+    let cached: { at: number; counts: Promise<Record<string, number>> } | undefined;
     new Gauge({
       name: 'sigpost_signals',
-      help: 'Stored signals by status (read from the store at scrape time).',
+      help: `Stored signals by status (read from the store at scrape time, at most every ${SIGNAL_COUNT_TTL_MS / 1000} s).`,
       labelNames: ['status'] as const,
       registers,
       async collect() {
-        const counts = await store.countSignalsByStatus();
+        const now = Date.now();
+        if (!cached || now - cached.at >= SIGNAL_COUNT_TTL_MS) {
+          const counts = store.countSignalsByStatus();
+          cached = { at: now, counts };
+          counts.catch(() => {
+            cached = undefined;
+          });
+        }
+        const counts = await cached.counts;
         for (const status of STATUSES) this.set({ status }, counts[status] ?? 0);
       },
     });

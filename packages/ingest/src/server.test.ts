@@ -180,10 +180,26 @@ describe('graceful shutdown', () => {
     server.app.sigpost.draining = false;
   });
 
-  it('is idempotent', async () => {
-    const { server } = await start();
+  it('is idempotent: closing twice, or again later, closes the store once', async () => {
+    let storeCloses = 0;
+    const { server } = await start({
+      wrapStore: (store) =>
+        new Proxy(store, {
+          get(target, property) {
+            if (property === 'close') {
+              return async () => {
+                storeCloses++;
+                return target.close();
+              };
+            }
+            const value = Reflect.get(target, property);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        }) as Store,
+    });
     await Promise.all([server.close(), server.close()]);
     await server.close();
+    expect(storeCloses).toBe(1);
   });
 });
 

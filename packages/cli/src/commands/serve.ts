@@ -118,7 +118,11 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
     if (options.dev) {
       credentials = await ingest.bootstrapDevelopment(new ingest.Admin(store, box), store);
       if (!credentials) {
-        io.stderr.write(`--dev: the ${describeLocation(location)} already has producers; none was created\n`);
+        io.stderr.write(
+          `--dev: the ${describeLocation(location)} already has producers; none was created. Secrets are shown ` +
+            'once, at creation; for a new one run `npx sigpost producers rotate --id <producer>` ' +
+            '(`npx sigpost producers list` shows the ids)\n',
+        );
       }
     }
     const stopped = new Promise<unknown>((resolve) => {

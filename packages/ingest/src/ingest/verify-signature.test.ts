@@ -1,5 +1,26 @@
-import { describe, expect, it } from 'vitest';
-import { checkTimestampWindow, readAuthHeaders, readIdempotencyKey } from './verify-signature.js';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import * as protocol from '@sigpost/protocol';
+import pino from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Admin } from '../admin.js';
+import { SecretBox } from '../secrets.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
+import { PRODUCER, SECRET, tempDir, testClock } from '../test-helpers/fixtures.js';
+import {
+  type AuthHeaders,
+  checkTimestampWindow,
+  readAuthHeaders,
+  readIdempotencyKey,
+  SignatureVerifier,
+} from './verify-signature.js';
+
+// The real verifySignature, wrapped so a test can count the HMAC computations the verifier makes.
+vi.mock('@sigpost/protocol', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('@sigpost/protocol')>();
+  return { ...actual, verifySignature: vi.fn(actual.verifySignature) };
+});
 
 const NOW = Date.parse('2025-10-25T14:30:45.000Z');
 
@@ -65,5 +86,73 @@ describe('readIdempotencyKey', () => {
     [['a', 'b'], 'invalid'],
   ])('%j → %j', (value, expected) => {
     expect(readIdempotencyKey({ 'x-idempotency-key': value })).toBe(expected);
+  });
+});
+
+describe('SignatureVerifier', () => {
+  const BODY = Buffer.from('{"instrument":"GOLD"}');
+  const TIMESTAMP = '2025-10-25T14:30:45.123456Z';
+  let cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    cleanups = [];
+  });
+
+  async function setup(wrap: (store: Store) => Store = (s) => s) {
+    const { dir, cleanup } = tempDir();
+    const real = new SqliteStore({ path: join(dir, 'verify.db') });
+    cleanups.push(cleanup, () => real.close());
+    await real.migrate();
+    const box = SecretBox.fromKey(randomBytes(32));
+    await new Admin(real, box).addProducer({ id: PRODUCER, secret: SECRET });
+    const verifier = new SignatureVerifier({
+      store: wrap(real),
+      opener: box,
+      cacheMs: 5_000,
+      clock: testClock(),
+      log: pino({ level: 'silent' }),
+    });
+    return verifier;
+  }
+
+  function auth(producerId: string, secret: string): AuthHeaders {
+    const signature = protocol.buildSignature({ secret, body: BODY, timestamp: TIMESTAMP, producerId });
+    return { producerId, timestamp: TIMESTAMP, timestampMs: Date.parse(TIMESTAMP), signature };
+  }
+
+  it('spends as many HMAC computations on a wrong signature of a known producer as on an unknown producer', async () => {
+    const verifier = await setup();
+    const hmacs = vi.mocked(protocol.verifySignature);
+    const wrong = auth(PRODUCER, 'wrong-secret-of-enough-bytes');
+    expect(await verifier.verify(wrong, BODY)).toBeUndefined(); // caches the producer's secrets
+    hmacs.mockClear();
+    expect(await verifier.verify(wrong, BODY)).toBeUndefined();
+    const known = hmacs.mock.calls.length;
+    hmacs.mockClear();
+    expect(await verifier.verify(auth('nobody', 'wrong-secret-of-enough-bytes'), BODY)).toBeUndefined();
+    const unknown = hmacs.mock.calls.length;
+    expect([known, unknown]).toEqual([1, 1]);
+    expect((await verifier.verify(auth(PRODUCER, SECRET), BODY))?.id).toBe(PRODUCER);
+  });
+
+  it('recovers after a store that threw synchronously while loading a producer', async () => {
+    let failures = 1;
+    const verifier = await setup(
+      (store) =>
+        new Proxy(store, {
+          get(target, property) {
+            const value = Reflect.get(target, property);
+            if (property === 'getProducer') {
+              return (id: string) => {
+                if (failures-- > 0) throw new Error('database is locked');
+                return target.getProducer(id);
+              };
+            }
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        }) as Store,
+    );
+    await expect(verifier.verify(auth(PRODUCER, SECRET), BODY)).rejects.toThrow('database is locked');
+    expect((await verifier.verify(auth(PRODUCER, SECRET), BODY))?.id).toBe(PRODUCER);
   });
 });

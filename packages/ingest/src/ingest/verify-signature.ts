@@ -95,6 +95,8 @@ export function checkTimestampWindow(
 
 interface CacheEntry {
   readonly producer: Producer;
+  /** The stored (sealed) form of each secret, in the order of `secrets`. */
+  readonly ciphertexts: readonly string[];
   readonly secrets: readonly string[];
   readonly fetchedAt: number;
 }
@@ -135,19 +137,17 @@ export class SignatureVerifier {
 
   /** Resolves to the producer when the signature is valid, `undefined` otherwise (unknown producer included). */
   async verify(auth: AuthHeaders, body: Uint8Array): Promise<Producer | undefined> {
-    const cached = this.#cache.get(auth.producerId);
-    if (
-      cached &&
-      this.#clock.now() - cached.fetchedAt < this.#cacheMs &&
-      matches(cached.secrets, auth, body)
-    ) {
-      return cached.producer;
-    }
+    const entry = this.#cache.get(auth.producerId);
+    const cached = entry && this.#clock.now() - entry.fetchedAt < this.#cacheMs ? entry : undefined;
+    if (cached && matches(cached.secrets, auth, body)) return cached.producer;
     const fresh = await this.#load(auth.producerId);
     if (!fresh) {
       matches([DUMMY_SECRET], auth, body);
       return undefined;
     }
+    // The secrets just tried from the cache are still the producer's: trying them again would make a
+    // known producer's wrong signature cost twice the HMAC work of an unknown producer, and tell them apart.
+    if (cached && sameSecrets(cached, fresh)) return undefined;
     return matches(fresh.secrets, auth, body) ? fresh.producer : undefined;
   }
 
@@ -160,34 +160,44 @@ export class SignatureVerifier {
     const pending = this.#loading.get(producerId);
     if (pending) return pending;
     const load = (async () => {
-      try {
-        const producer = await this.#store.getProducer(producerId);
-        if (!producer) {
-          this.#cache.delete(producerId);
-          return undefined;
-        }
-        const secrets: string[] = [];
-        for (const secret of producer.secrets) {
-          try {
-            secrets.push(this.#opener.open(secret.ciphertext));
-          } catch (error) {
-            // A secret sealed under another key: the server's key file or SIGPOST_SECRET_KEY is wrong.
-            this.#log.error(
-              { err: error, producer_id: producerId, secret_id: secret.id },
-              'cannot decrypt a stored producer secret; check the server secret key',
-            );
-          }
-        }
-        const entry: CacheEntry = { producer, secrets, fetchedAt: this.#clock.now() };
-        this.#cache.set(producerId, entry);
-        return entry;
-      } finally {
-        this.#loading.delete(producerId);
+      const producer = await this.#store.getProducer(producerId);
+      if (!producer) {
+        this.#cache.delete(producerId);
+        return undefined;
       }
+      const ciphertexts: string[] = [];
+      const secrets: string[] = [];
+      for (const secret of producer.secrets) {
+        try {
+          secrets.push(this.#opener.open(secret.ciphertext));
+          ciphertexts.push(secret.ciphertext);
+        } catch (error) {
+          // A secret sealed under another key: the server's key file or SIGPOST_SECRET_KEY is wrong.
+          this.#log.error(
+            { err: error, producer_id: producerId, secret_id: secret.id },
+            'cannot decrypt a stored producer secret; check the server secret key',
+          );
+        }
+      }
+      const entry: CacheEntry = { producer, ciphertexts, secrets, fetchedAt: this.#clock.now() };
+      this.#cache.set(producerId, entry);
+      return entry;
     })();
+    // Removed once settled, and only after being set: a store that throws synchronously would
+    // otherwise leave its rejected promise here, answering 503 for this producer for ever.
     this.#loading.set(producerId, load);
+    const forget = () => {
+      if (this.#loading.get(producerId) === load) this.#loading.delete(producerId);
+    };
+    load.then(forget, forget);
     return load;
   }
+}
+
+function sameSecrets(a: CacheEntry, b: CacheEntry): boolean {
+  return (
+    a.ciphertexts.length === b.ciphertexts.length && a.ciphertexts.every((c, i) => c === b.ciphertexts[i])
+  );
 }
 
 function matches(secrets: readonly string[], auth: AuthHeaders, body: Uint8Array): boolean {

@@ -192,6 +192,27 @@ describe('POST /api/v1/signals/ingest: idempotency and replays', () => {
     expect((await first).statusCode).toBe(201);
   });
 
+  it('frees an idempotency key whose commit failed: the retry with the same key is stored', async () => {
+    let failures = 1;
+    env = await testEnv({
+      wrapStore: (store) =>
+        withOverride(store, {
+          acceptBatch: async (batch: readonly AcceptRequest[]) => {
+            if (failures-- > 0) throw new Error('disk I/O error');
+            return store.acceptBatch(batch);
+          },
+        }),
+    });
+    const first = await env.app.inject(ingestRequest({ idempotencyKey: 'after-failure' }));
+    expect(first.statusCode).toBe(503);
+    expect(env.app.sigpost.inFlight.size).toBe(0);
+    const retry = await env.app.inject(
+      ingestRequest({ idempotencyKey: 'after-failure', timestamp: timestampAt(1_000) }),
+    );
+    expect(retry.statusCode).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+  });
+
   it('refuses an accepted signature sent again under a new key with 409 replayed-signature', async () => {
     env = await testEnv();
     const original = signed({ idempotencyKey: 'original' });

@@ -82,6 +82,17 @@ describe('operator API: authentication', () => {
     });
   });
 
+  it('refuses an unauthenticated request before reading its body (401, not 413 or 400)', async () => {
+    const res = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/operator/signals/sig_x/reject',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"reason":"${'x'.repeat(200_000)}`,
+    });
+    expect(res.statusCode).toBe(401);
+    expect(res.json().type).toBe('urn:sigpost:problem:operator-unauthorized');
+  });
+
   it('refuses an unknown token with 401', async () => {
     const res = await get('/api/v1/operator/signals', 'sgp_not-a-real-token');
     expect(res.statusCode).toBe(401);

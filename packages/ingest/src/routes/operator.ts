@@ -29,7 +29,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.register(
     async (scope) => {
-      scope.addHook('preHandler', async (request, reply) => {
+      // onRequest, not preHandler: an unauthenticated request is refused before its body is read.
+      scope.addHook('onRequest', async (request, reply) => {
         const match = BEARER.exec(request.headers.authorization ?? '');
         const refuse = (detail: string) =>
           new HttpProblem('operator-unauthorized', detail, {
