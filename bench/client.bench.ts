@@ -6,11 +6,12 @@
 // sequential p50/p99 latency.
 //   npx tsc -b packages/outbound && npm run bench -- client
 import { spawn } from 'node:child_process';
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { HmacClient, OutboundConfig, type SignalInput } from '@sigpost/outbound';
 import pino from 'pino';
 import { Pool } from 'undici';
+import { INGEST_RESPONSE, independentSignature, validSignal } from '../test-support/fixtures.js';
 
 const TARGET = 0.85;
 const CONCURRENCY = 50;
@@ -21,23 +22,12 @@ const SEQUENTIAL = 2_000;
 
 const SECRET = 'bench-secret-key-min-16-bytes-long';
 const PRODUCER = 'bench-producer';
-const SIGNAL: SignalInput = {
-  instrument: 'GOLD',
-  side: 'buy',
-  entry_price: 1950.5,
-  stop_loss: 1945,
-  take_profit: 1960,
-  confidence: 0.85,
-  reason: 'test_signal',
-  timestamp: '2025-10-25T14:30:45.123456Z',
-  payload: { rsi: 35, atr: 5.5 },
-};
+const SIGNAL: SignalInput = validSignal();
 
 // The server, in plain CommonJS for \`node -e\`. It reads each body whole, then answers; it prints its port.
 const SERVER = `
 const { createServer } = require('node:http');
-const body = JSON.stringify({ signal_id: 'sig_01JC3M5W8QXG4K2N6Y7T9B1ZAD', status: 'received',
-  server_timestamp: '2025-10-25T14:30:46.123456Z', message: null, errors: null });
+const body = ${JSON.stringify(JSON.stringify(INGEST_RESPONSE))};
 const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
 const server = createServer((req, res) => {
   req.on('data', () => {});
@@ -67,8 +57,6 @@ async function viaClient(): Promise<void> {
 async function viaRaw(): Promise<void> {
   const body = JSON.stringify(SIGNAL);
   const timestamp = new Date().toISOString().replace('Z', '000Z');
-  const bodySha = createHash('sha256').update(body).digest('base64');
-  const canonical = `METHOD:POST\nENDPOINT:/api/v1/signals/ingest\nTIMESTAMP:${timestamp}\nPRODUCER_ID:${PRODUCER}\nBODY_SHA256:${bodySha}`;
   const response = await pool.request({
     path: '/api/v1/signals/ingest',
     method: 'POST',
@@ -76,7 +64,7 @@ async function viaRaw(): Promise<void> {
       'Content-Type': 'application/json',
       'X-Producer-Id': PRODUCER,
       'X-Timestamp': timestamp,
-      'X-Signature': createHmac('sha256', SECRET).update(canonical).digest('base64'),
+      'X-Signature': independentSignature({ secret: SECRET, producerId: PRODUCER, timestamp, body }),
       'X-Idempotency-Key': randomUUID(),
     },
     body,

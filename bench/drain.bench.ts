@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { HmacClient } from '../packages/outbound/src/client.js';
 import { OutboundConfig } from '../packages/outbound/src/config.js';
 import { Outbox } from '../packages/outbound/src/outbox/outbox.js';
+import { validSignal } from '../test-support/fixtures.js';
 
 const CONCURRENCY = 16;
 const PER_ROUND = 1000; // signals per measured round
@@ -23,17 +24,8 @@ const PRODUCER_ID = 'bench-producer';
 const SECRET = 'bench-secret-0123456789abcdef-0123';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, fatal() {} };
-const signal = (n: number) => ({
-  instrument: ['GOLD', 'EURUSD', 'BTC/USD', 'SPX'][n % 4]!,
-  side: 'buy' as const,
-  entry_price: 1950.5,
-  stop_loss: 1945,
-  take_profit: 1960,
-  confidence: 0.85,
-  reason: 'breakout above resistance',
-  timestamp: '2025-10-25T14:30:45.123456Z',
-  payload: { n },
-});
+const signal = (n: number) =>
+  validSignal({ instrument: ['GOLD', 'EURUSD', 'BTC/USD', 'SPX'][n % 4]!, payload: { n } });
 
 if (process.argv[2] === '--server') {
   // Child mode: the ingest server, so its event loop does not share a thread with the producer's.

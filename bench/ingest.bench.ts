@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Admin, openStore, SecretBox, type Store, startServer } from '@sigpost/ingest';
 import { buildSignature } from '@sigpost/protocol';
+import { INGEST_RESPONSE, listenLocal, validSignal } from '../test-support/fixtures.js';
 
 // autocannon ships no types; this is the part of its programmatic API used here.
 interface AutocannonResult {
@@ -55,13 +56,7 @@ async function serveChild(args: string[]): Promise<void> {
   let url: string;
   let close: () => Promise<void>;
   if (kind === 'bare') {
-    const body = JSON.stringify({
-      signal_id: 'sig_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
-      status: 'received',
-      server_timestamp: '2025-10-25T14:30:46.123456Z',
-      message: null,
-      errors: null,
-    });
+    const body = JSON.stringify(INGEST_RESPONSE);
     const headers = {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
@@ -74,10 +69,7 @@ async function serveChild(args: string[]): Promise<void> {
       });
     });
     server.keepAliveTimeout = 72_000;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address() as { port: number };
-    url = `http://127.0.0.1:${address.port}`;
-    close = () => new Promise((resolve) => server.close(() => resolve()));
+    ({ url, close } = await listenLocal(server));
   } else {
     const store = target.startsWith('postgres')
       ? await openStore({ databaseUrl: target, schema })
@@ -166,17 +158,7 @@ export function preSign(n: number, tag: string): PreSigned[] {
   const out: PreSigned[] = [];
   const timestamp = new Date().toISOString();
   for (let i = 0; i < n; i++) {
-    const body = JSON.stringify({
-      instrument: 'GOLD',
-      side: 'buy',
-      entry_price: 1950.5,
-      stop_loss: 1945,
-      take_profit: 1960,
-      confidence: 0.85,
-      reason: `bench ${tag} ${i}`,
-      timestamp,
-      payload: { rsi: 35, atr: 5.5 },
-    });
+    const body = JSON.stringify(validSignal({ reason: `bench ${tag} ${i}`, timestamp }));
     out.push({
       method: 'POST',
       path: '/api/v1/signals/ingest',

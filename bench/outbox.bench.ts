@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Outbox } from '../packages/outbound/src/outbox/outbox.js';
 import { configureConnection, INSERT_SQL, SCHEMA_SQL } from '../packages/outbound/src/outbox/store.js';
+import { validSignal } from '../test-support/fixtures.js';
 
 // fsync latency swings with whatever else uses the disk (on ext4 an fsync also waits for other files'
 // pending journal writes), so the two sides of each comparison alternate one operation at a time, in
@@ -21,17 +22,7 @@ const BATCHES = 30;
 const TARGET = 0.8;
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, fatal() {} };
-const signal = {
-  instrument: 'GOLD',
-  side: 'buy' as const,
-  entry_price: 1950.5,
-  stop_loss: 1945,
-  take_profit: 1960,
-  confidence: 0.85,
-  reason: 'breakout above resistance',
-  timestamp: '2025-10-25T14:30:45.123456Z',
-  payload: { rsi: 35, atr: 5.5 },
-};
+const signal = validSignal();
 const json = JSON.stringify(signal);
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-bench-outbox-'));

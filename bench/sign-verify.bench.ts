@@ -2,8 +2,13 @@
 // same work: SHA-256 of the body, the canonical string, HMAC-SHA256, base64; verify adds a decode and
 // timingSafeEqual. Rounds alternate between the two sides to spread noise; the median round is reported.
 //   npx tsc -b packages/outbound && npm run bench -- sign
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { buildSignature, verifySignature } from '@sigpost/outbound';
+import {
+  independentSignature,
+  SIGNAL_TIMESTAMP,
+  validSignal,
+  verifiesIndependently,
+} from '../test-support/fixtures.js';
 
 const TARGET = 0.9;
 const ROUNDS = 15;
@@ -11,23 +16,13 @@ const OPS_PER_ROUND = 20_000;
 
 const secret = 'test-secret-key-min-16-bytes-long';
 const producerId = 'test-producer';
-const timestamp = '2025-10-25T14:30:45.123456Z';
-const body =
-  '{"instrument":"GOLD","side":"buy","entry_price":1950.5,"stop_loss":1945,"take_profit":1960,"confidence":0.85,"reason":"test_signal","timestamp":"2025-10-25T14:30:45.123456Z","payload":{"rsi":35,"atr":5.5}}';
+const timestamp = SIGNAL_TIMESTAMP;
+const body = JSON.stringify(validSignal());
 
-function rawSign(): string {
-  const bodySha = createHash('sha256').update(body).digest('base64');
-  const canonical = `METHOD:POST\nENDPOINT:/api/v1/signals/ingest\nTIMESTAMP:${timestamp}\nPRODUCER_ID:${producerId}\nBODY_SHA256:${bodySha}`;
-  return createHmac('sha256', secret).update(canonical).digest('base64');
-}
-
-function rawVerify(signature: string): boolean {
-  const bodySha = createHash('sha256').update(body).digest('base64');
-  const canonical = `METHOD:POST\nENDPOINT:/api/v1/signals/ingest\nTIMESTAMP:${timestamp}\nPRODUCER_ID:${producerId}\nBODY_SHA256:${bodySha}`;
-  const expected = createHmac('sha256', secret).update(canonical).digest();
-  const provided = Buffer.from(signature, 'base64');
-  return provided.length === expected.length && timingSafeEqual(provided, expected);
-}
+// The raw side: the same recipe written with node:crypto alone (test-support/fixtures.ts).
+const rawSign = () => independentSignature({ secret, body, timestamp, producerId });
+const rawVerify = (signature: string) =>
+  verifiesIndependently({ secret, body, timestamp, producerId, signature });
 
 const signature = rawSign();
 if (buildSignature({ secret, body, timestamp, producerId }) !== signature)

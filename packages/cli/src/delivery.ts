@@ -34,7 +34,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * The SDK's logger: pino, JSON lines on stderr (stdout carries only results). Off unless
  * SIGPOST_LOG_LEVEL asks: every failure is already printed for people, and a JSON line before it is noise.
  */
-function createLogger(io: CliIO) {
+export function createLogger(io: CliIO) {
   const level =
     io.env.SIGPOST_LOG_LEVEL === undefined
       ? 'silent'
@@ -50,21 +50,36 @@ function createLogger(io: CliIO) {
   );
 }
 
-/** Reads the SDK config from the environment; an invalid one is a usage error (exit 2). */
-function createClient(io: CliIO, options: DeliveryOptions): HmacClient {
-  let config: OutboundConfig;
+/** Runs `read`, which reads SDK settings from the environment; an invalid one is a usage error (exit 2). */
+export function fromEnv<T>(read: () => T): T {
   try {
-    config = OutboundConfig.fromEnv(io.env);
+    return read();
   } catch (error) {
     if (error instanceof OutboundConfigError) throw new UsageError(error.message, { cause: error });
     throw error;
   }
-  const logger = createLogger(io);
-  return new HmacClient(
-    config,
-    logger,
-    options.attempts === undefined ? {} : { retry: { limit: options.attempts } },
-  );
+}
+
+/** How the SDK client is built: the delivery flags, and how many connections it may open. */
+export interface ClientOptions extends DeliveryOptions {
+  /** The SDK's default when absent. */
+  readonly connections?: number | undefined;
+}
+
+/**
+ * The SDK client, configured from the environment; an invalid config is a usage error (exit 2).
+ * Logs through `logger`, or a new `createLogger(io)` when none is given.
+ */
+export function createClient(
+  io: CliIO,
+  options: ClientOptions,
+  logger?: ReturnType<typeof createLogger>,
+): HmacClient {
+  const config = fromEnv(() => OutboundConfig.fromEnv(io.env));
+  return new HmacClient(config, logger ?? createLogger(io), {
+    ...(options.connections === undefined ? {} : { connections: options.connections }),
+    ...(options.attempts === undefined ? {} : { retry: { limit: options.attempts } }),
+  });
 }
 
 function postOptions(options: DeliveryOptions, idempotencyKey: string): PostSignalOptions {

@@ -96,13 +96,7 @@ export class Admin {
   /** Creates a producer with one secret. Throws `ConflictError` when the id exists. */
   async addProducer(input: AddProducerInput): Promise<IssuedSecret> {
     const issues: InputIssue[] = [];
-    if (!isValidProducerId(input.id)) {
-      issues.push({
-        key: 'id',
-        expected: '1–64 characters of A-Z a-z 0-9 . _ -',
-        received: quoted(input.id),
-      });
-    }
+    checkProducerId(input.id, issues);
     if (input.secret !== undefined) this.#checkSecret(input.secret, issues);
     const approval = input.approval ?? 'auto';
     if (approval !== 'auto' && approval !== 'manual') {
@@ -147,13 +141,7 @@ export class Admin {
    */
   async rotateSecret(producerId: string, secret?: string): Promise<IssuedSecret> {
     const issues: InputIssue[] = [];
-    if (!isValidProducerId(producerId)) {
-      issues.push({
-        key: 'id',
-        expected: '1–64 characters of A-Z a-z 0-9 . _ -',
-        received: quoted(producerId),
-      });
-    }
+    checkProducerId(producerId, issues);
     if (secret !== undefined) this.#checkSecret(secret, issues);
     if (issues.length > 0) throw new InvalidInputError('secret rotation', issues);
     const value = secret ?? generateSecret();
@@ -177,13 +165,7 @@ export class Admin {
   /** Retires one secret. Throws `NotFoundError` (no such active secret) or `ConflictError` (its last one). */
   async retireSecret(producerId: string, secretId: string): Promise<void> {
     const issues: InputIssue[] = [];
-    if (!isValidProducerId(producerId)) {
-      issues.push({
-        key: 'id',
-        expected: '1–64 characters of A-Z a-z 0-9 . _ -',
-        received: quoted(producerId),
-      });
-    }
+    checkProducerId(producerId, issues);
     if (typeof secretId !== 'string' || !/^sec_[0-9A-Z]{26}$/.test(secretId)) {
       issues.push({
         key: 'secretId',
@@ -212,11 +194,9 @@ export class Admin {
 
   /** Removes a producer (its stored signals are kept). Throws `NotFoundError`. */
   async removeProducer(producerId: string): Promise<void> {
-    if (!isValidProducerId(producerId)) {
-      throw new InvalidInputError('producer', [
-        { key: 'id', expected: '1–64 characters of A-Z a-z 0-9 . _ -', received: quoted(producerId) },
-      ]);
-    }
+    const issues: InputIssue[] = [];
+    checkProducerId(producerId, issues);
+    if (issues.length > 0) throw new InvalidInputError('producer', issues);
     if (!(await this.#store.removeProducer(producerId))) {
       throw new NotFoundError(`Producer ${producerId} does not exist`);
     }
@@ -265,6 +245,12 @@ export class Admin {
         received: describeSecret(secret),
       });
     }
+  }
+}
+
+function checkProducerId(id: unknown, issues: InputIssue[]): void {
+  if (!isValidProducerId(id)) {
+    issues.push({ key: 'id', expected: '1–64 characters of A-Z a-z 0-9 . _ -', received: quoted(id) });
   }
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Admin } from './admin.js';
 import { Batcher } from './batcher.js';
@@ -107,6 +108,23 @@ describe('Batcher (group commit)', () => {
     expect(calls).toEqual([1]);
     gate.resolve();
     await Promise.all([a, ...rest]);
+    expect(calls).toEqual([1, 3]);
+  });
+
+  it('collects the next batch while the previous one commits in the SQLite writer thread', async () => {
+    // Another connection holds the write lock, so the first commit stays in flight until released.
+    const blocker = new Database(store.path);
+    blocker.exec('BEGIN IMMEDIATE');
+    const batcher = new Batcher(counting(), { maxBatchSize: 100 });
+    const first = batcher.accept(accept(0));
+    await new Promise((r) => setImmediate(r));
+    const rest = [1, 2, 3].map((i) => batcher.accept(accept(i)));
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual([1]);
+    expect(batcher.queued).toBe(3);
+    blocker.exec('ROLLBACK');
+    blocker.close();
+    expect(await Promise.all([first, ...rest])).toEqual(Array(4).fill({ outcome: 'stored' }));
     expect(calls).toEqual([1, 3]);
   });
 

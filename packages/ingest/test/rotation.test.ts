@@ -9,6 +9,7 @@ import { type CliIO, main } from '@sigpost/cli';
 import { HmacClient, OutboundClientError, OutboundConfig, type SignalInput } from '@sigpost/outbound';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { validSignal } from '../../../test-support/fixtures.js';
 import { openStore } from '../src/index.js';
 import { killServerProcesses, type ServerProcess, startServerProcess } from './fixtures/processes.js';
 
@@ -53,16 +54,7 @@ function clientFor(secret: string, url: string): HmacClient {
 }
 
 function signal(n: number): SignalInput {
-  return {
-    instrument: 'GOLD',
-    side: 'buy',
-    entry_price: 1950.5,
-    stop_loss: 1945,
-    take_profit: 1960,
-    confidence: 0.85,
-    reason: `rotation ${n}`,
-    timestamp: new Date(),
-  };
+  return { ...validSignal({ reason: `rotation ${n}`, payload: undefined }), timestamp: new Date() };
 }
 
 function describeFailure(error: unknown): string {

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { buildSignature, formatTimestamp, HEADERS, INGEST_PATH } from '@sigpost/protocol';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validSignal } from '../../../test-support/fixtures.js';
 import { Admin, openStore, SecretBox } from '../src/index.js';
 import { killServerProcesses, type ServerProcess, startServerProcess } from './fixtures/processes.js';
 
@@ -101,16 +102,13 @@ describe.runIf(unreachable === undefined)('scale-out: two server processes shari
     const answers = new Map<string, Answer[]>();
     for (let round = 0; round < ROUNDS; round++) {
       const key = `scale-${round}`;
-      const body = JSON.stringify({
-        instrument: 'GOLD',
-        side: 'buy',
-        entry_price: 1950.5,
-        stop_loss: 1945,
-        take_profit: 1960,
-        confidence: 0.85,
-        reason: `scale-out round ${round}`,
-        timestamp: formatTimestamp(Date.now()),
-      });
+      const body = JSON.stringify(
+        validSignal({
+          reason: `scale-out round ${round}`,
+          timestamp: formatTimestamp(Date.now()),
+          payload: undefined,
+        }),
+      );
       // One microsecond apart: every copy has its own timestamp, hence its own signature.
       const base = Date.now();
       const copies = Array.from({ length: 2 * PER_SERVER }, (_, i) => {

@@ -1,7 +1,7 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { parseTimestamp } from '@sigpost/protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { requestVerifiesIndependently, validSignal } from '../../../test-support/fixtures.js';
 import { goldenVectors } from '../../../test-support/golden.js';
 import { HmacClient, type HmacClientOptions, type SignalInput } from './client.js';
 import { OutboundConfig, type OutboundConfigOptions } from './config.js';
@@ -12,6 +12,7 @@ import {
   SignalValidationError,
 } from './errors.js';
 import type { OutboundLogger } from './logger.js';
+import { recordingLogger } from './outbox/test-helpers/fixtures.js';
 import {
   INGEST_RESPONSE,
   type RecordedRequest,
@@ -24,40 +25,8 @@ import {
 
 const SECRET = 'test-secret-key-min-16-bytes-long';
 const PRODUCER = 'test-producer';
-const SIGNAL: SignalInput = {
-  instrument: 'GOLD',
-  side: 'buy',
-  entry_price: 1950.5,
-  stop_loss: 1945,
-  take_profit: 1960,
-  confidence: 0.85,
-  reason: 'test_signal',
-  timestamp: '2025-10-25T14:30:45.123456Z',
-  payload: { rsi: 35, atr: 5.5 },
-};
+const SIGNAL: SignalInput = validSignal();
 const SIGNAL_BODY = JSON.stringify(SIGNAL);
-
-interface LogLine {
-  level: string;
-  obj: Record<string, unknown>;
-  msg: string;
-}
-
-/** A logger that keeps every call, to assert levels and fields. */
-function recordingLogger(): OutboundLogger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: string) => (obj: object, msg: string) => {
-    lines.push({ level, obj: obj as Record<string, unknown>, msg });
-  };
-  return {
-    lines,
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    fatal: at('fatal'),
-  };
-}
 
 /** A clock that only moves when the client sleeps: timestamps differ per attempt, and no test waits. */
 function fakeTime(startMs = Date.UTC(2025, 9, 25, 14, 30, 45)) {
@@ -103,16 +72,6 @@ function makeClient(
   return client;
 }
 
-/** Verifies a recorded request's signature with node:crypto alone, as a partner's server would. */
-function verifiesIndependently(req: RecordedRequest): boolean {
-  const timestamp = String(req.headers['x-timestamp']);
-  const bodySha = createHash('sha256').update(req.body).digest('base64');
-  const canonical = `METHOD:POST\nENDPOINT:/api/v1/signals/ingest\nTIMESTAMP:${timestamp}\nPRODUCER_ID:${String(req.headers['x-producer-id'])}\nBODY_SHA256:${bodySha}`;
-  const expected = createHmac('sha256', SECRET).update(canonical).digest();
-  const provided = Buffer.from(String(req.headers['x-signature']), 'base64');
-  return provided.length === expected.length && timingSafeEqual(provided, expected);
-}
-
 async function failure(promise: Promise<unknown>): Promise<Error> {
   try {
     await promise;
@@ -156,7 +115,7 @@ describe('HmacClient.postSignal on the wire', () => {
   it('signs each request so that an independent node:crypto computation verifies it', async () => {
     const server = await serve(created);
     await makeClient(server.url).postSignal(SIGNAL);
-    expect(verifiesIndependently(server.requests[0]!)).toBe(true);
+    expect(requestVerifiesIndependently(SECRET, server.requests[0]!)).toBe(true);
   });
 
   it('reproduces golden vector 1 byte for byte on the wire with a fixed clock', async () => {
@@ -200,7 +159,7 @@ describe('HmacClient.postSignal on the wire', () => {
     const server = await serve(created);
     await makeClient(`${server.url}/gateway/sigpost/`).postSignal(SIGNAL);
     expect(server.requests[0]!.url).toBe('/gateway/sigpost/api/v1/signals/ingest');
-    expect(verifiesIndependently(server.requests[0]!)).toBe(true);
+    expect(requestVerifiesIndependently(SECRET, server.requests[0]!)).toBe(true);
   });
 
   it('sends a Date timestamp as UTC with microseconds', async () => {
@@ -349,7 +308,7 @@ describe('HmacClient.postSignal retries', () => {
       '2025-10-25T14:30:45.150000Z',
     ]);
     expect(new Set(server.requests.map((r) => r.headers['x-signature'])).size).toBe(3);
-    for (const req of server.requests) expect(verifiesIndependently(req)).toBe(true);
+    for (const req of server.requests) expect(requestVerifiesIndependently(SECRET, req)).toBe(true);
     expect(time.delays).toEqual([50, 100]);
   });
 
@@ -428,7 +387,7 @@ describe('HmacClient.postSignal retries', () => {
     expect(time.delays).toEqual([396, 792]);
     expect(server.requests).toHaveLength(3);
     expect(error.attempts).toBe(3);
-    expect(logger.lines.at(-1)).toMatchObject({ level: 'error', obj: { retry_stop_reason: 'deadline' } });
+    expect(logger.lines.at(-1)).toMatchObject({ level: 'error', fields: { retry_stop_reason: 'deadline' } });
   });
 
   it('gives the first attempt its full timeout even when it is longer than the deadline', async () => {

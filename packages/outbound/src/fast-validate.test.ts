@@ -1,33 +1,18 @@
 import { formatTimestamp, parseIngestResponse, validateSignal } from '@sigpost/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { INGEST_RESPONSE, validSignal } from '../../../test-support/fixtures.js';
 import { ingestResponseFast, isValidSignalFast } from './fast-validate.js';
 
-const SIGNAL = {
-  instrument: 'GOLD',
-  side: 'buy',
-  entry_price: 1950.5,
-  stop_loss: 1945,
-  take_profit: 1960,
-  confidence: 0.85,
-  reason: 'test_signal',
-  timestamp: '2025-10-25T14:30:45.123456Z',
-  payload: { rsi: 35, atr: 5.5 },
-};
-const RESPONSE = {
-  signal_id: 'sig_1',
-  status: 'received',
-  server_timestamp: '2025-10-25T14:30:46.123456Z',
-  message: null,
-  errors: null,
-};
+const SIGNAL = validSignal();
+const RESPONSE = INGEST_RESPONSE;
 
 const timestamp = fc
   .integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(2999, 11, 31) })
   .map((ms) => formatTimestamp(ms));
 
 /** Signals the protocol accepts, over its whole domain. */
-const validSignal = fc
+const anyValidSignal = fc
   .record({
     instrument: fc.stringMatching(/^[A-Za-z0-9._/-]{1,32}$/),
     side: fc.constantFrom('buy', 'sell'),
@@ -67,7 +52,7 @@ describe('isValidSignalFast', () => {
 
   it('accepts every signal the protocol accepts, across its domain', () => {
     fc.assert(
-      fc.property(validSignal, (signal) => {
+      fc.property(anyValidSignal, (signal) => {
         expect(validateSignal(signal).ok).toBe(true);
         expect(isValidSignalFast(signal)).toBe(true);
       }),

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { validSignal } from '../../../test-support/fixtures.js';
 import { HmacClient, type SignalInput } from './client.js';
 import { OutboundConfig } from './config.js';
 import { assertLogger, LOG_FIELDS, logFields, type OutboundLogger } from './logger.js';
@@ -12,17 +13,10 @@ import {
 } from './test-helpers/server.js';
 
 const SECRET = 'log-test-secret-that-must-never-leak';
-const SIGNAL: SignalInput = {
-  instrument: 'GOLD',
-  side: 'buy',
-  entry_price: 1950.5,
-  stop_loss: 1945,
-  take_profit: 1960,
-  confidence: 0.85,
+const SIGNAL: SignalInput = validSignal({
   reason: 'body-marker-reason',
-  timestamp: '2025-10-25T14:30:45.123456Z',
   payload: { marker: 'body-marker-payload' },
-};
+});
 
 let server: TestServer | undefined;
 let client: HmacClient | undefined;

@@ -1,5 +1,5 @@
-import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { independentSignature } from '../../../test-support/fixtures.js';
 import { goldenVectors } from '../../../test-support/golden.js';
 import { OutboundSignatureError } from './errors.js';
 import { assertSignature, signRequest } from './signing.js';
@@ -29,9 +29,12 @@ describe('signRequest', () => {
   it('matches an independent node:crypto computation over the canonical string', () => {
     const body = '{"instrument":"GOLD"}';
     const timestamp = '2025-10-25T14:30:45.123456Z';
-    const bodySha = createHash('sha256').update(body).digest('base64');
-    const canonical = `METHOD:POST\nENDPOINT:/api/v1/signals/ingest\nTIMESTAMP:${timestamp}\nPRODUCER_ID:p-1\nBODY_SHA256:${bodySha}`;
-    const expected = createHmac('sha256', 'a-sixteen-byte-secret').update(canonical).digest('base64');
+    const expected = independentSignature({
+      secret: 'a-sixteen-byte-secret',
+      producerId: 'p-1',
+      timestamp,
+      body,
+    });
     const headers = signRequest({
       secret: 'a-sixteen-byte-secret',
       producerId: 'p-1',

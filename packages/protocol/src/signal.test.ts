@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { validSignal } from '../../../test-support/fixtures.js';
 import { parseIngestResponse, problem, problemCode, validateSignal } from './index.js';
 
-const valid = {
-  instrument: 'GOLD',
-  side: 'buy',
-  entry_price: 1950.5,
-  stop_loss: 1945,
-  take_profit: 1960,
-  confidence: 0.85,
-  reason: 'test_signal',
-  timestamp: '2025-10-25T14:30:45.123456Z',
-  payload: { rsi: 35, atr: 5.5 },
-};
+const valid = validSignal();
 
 describe('validateSignal', () => {
   it('accepts the valid fixture, a sell, and a signal without payload', () => {

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { listenLocal, validSignal } from '../../../../test-support/fixtures.js';
 import { type IngestServer, type Script, startIngestServer } from '../test-helpers/ingest-server.js';
 import { captureIO, run } from '../test-helpers/io.js';
 import { drainOutbox } from './outbox.js';
@@ -42,14 +42,7 @@ function env(overrides: Record<string, string | undefined> = {}): Record<string,
 }
 
 const signal = (reason: string, extra: Record<string, unknown> = {}) => ({
-  instrument: 'GOLD',
-  side: 'buy',
-  entry_price: 1950.5,
-  stop_loss: 1945,
-  take_profit: 1960,
-  confidence: 0.85,
-  reason,
-  timestamp: '2025-10-25T14:30:45.123456Z',
+  ...validSignal({ reason, payload: undefined }),
   ...extra,
 });
 
@@ -250,7 +243,7 @@ describe('sigpost outbox drain', () => {
           .end('{"ok":true,"result":{"message_id":1}}');
       });
     });
-    await new Promise<void>((resolve) => bot.listen(0, '127.0.0.1', resolve));
+    const botApi = await listenLocal(bot);
     try {
       await run(outbox('enqueue', '--file', signalsFile([signal('a', { idempotency_key: 'key-a' })])), {
         env: env(),
@@ -264,7 +257,7 @@ describe('sigpost outbox drain', () => {
         env: env({
           SIGPOST_TELEGRAM_BOT_TOKEN: token,
           SIGPOST_TELEGRAM_CHAT_ID: '-100123',
-          SIGPOST_TELEGRAM_API_URL: `http://127.0.0.1:${(bot.address() as AddressInfo).port}`,
+          SIGPOST_TELEGRAM_API_URL: botApi.url,
         }),
       });
       expect(result.code).toBe(1);
@@ -275,8 +268,7 @@ describe('sigpost outbox drain', () => {
         /^🚨 Sigpost: Signal moved to dead-letter after 1 attempt: GOLD, idempotency key key-a; last error: POST .* failed with 400 Bad Request/,
       );
     } finally {
-      bot.closeAllConnections();
-      await new Promise<void>((resolve) => bot.close(() => resolve()));
+      await botApi.close();
     }
   });
 

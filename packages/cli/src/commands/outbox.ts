@@ -6,7 +6,7 @@ import type { OutboundMetrics, Outbox, OutboxEntry } from '@sigpost/outbound/out
 import type { SignalCandidate } from '@sigpost/protocol';
 import { type Command, Option } from 'commander';
 import * as args from '../args.js';
-import { CommandFailedError, UsageError } from '../errors.js';
+import { CommandFailedError } from '../errors.js';
 import { type CliIO, nowOf } from '../io.js';
 import type { Line } from '../lines.js';
 import type { ProgressBar } from '../progress.js';
@@ -19,7 +19,6 @@ const DEFAULT_CONCURRENCY = 8;
 const ENQUEUE_BATCH = 500;
 /** Problems listed when a file is refused; the rest are counted. */
 const MAX_LISTED_PROBLEMS = 20;
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const ENV_HELP = `
 Environment:
@@ -204,7 +203,8 @@ async function withOutbox<T>(
   metrics?: OutboundMetrics,
 ): Promise<T> {
   const { Outbox, isOutboxError } = await import('@sigpost/outbound/outbox');
-  const logger = await createLogger(io);
+  const { createLogger } = await import('../delivery.js');
+  const logger = createLogger(io);
   let box: Outbox;
   try {
     box = Outbox.open(path ?? DEFAULT_OUTBOX_PATH, metrics === undefined ? { logger } : { logger, metrics });
@@ -220,21 +220,6 @@ async function withOutbox<T>(
   } finally {
     await box.close();
   }
-}
-
-/** pino on stderr, as `sigpost send` logs (stdout carries only results); off unless SIGPOST_LOG_LEVEL asks. */
-async function createLogger(io: CliIO) {
-  const { pino } = await import('pino');
-  const raw = io.env.SIGPOST_LOG_LEVEL;
-  const level = raw === undefined ? 'silent' : args.oneOf('SIGPOST_LOG_LEVEL', LOG_LEVELS)(raw);
-  return pino(
-    {
-      name: 'sigpost',
-      level,
-      redact: { paths: ['secret', 'producerSecret', 'signature', 'headers', 'body'], censor: '[redacted]' },
-    },
-    { write: (line: string) => io.stderr.write(line) },
-  );
 }
 
 /** `outbox enqueue`: validates the whole file first, then stores it in batches. */
@@ -335,27 +320,19 @@ async function enqueueFile(io: CliIO, path: string, file: string): Promise<void>
  * Exported so tests can stop a watching drain without a process signal.
  */
 export async function drainOutbox(io: CliIO, options: DrainFlags, stop: AbortSignal): Promise<void> {
-  const { HmacClient, OutboundConfig, OutboundConfigError, isOutboundError } = await import(
-    '@sigpost/outbound'
-  );
+  const { isOutboundError } = await import('@sigpost/outbound');
   const { DeliveryAlerts, TelegramAlertSink } = await import('@sigpost/outbound/alerts');
   const { createOutboundMetrics } = await import('@sigpost/outbound/outbox');
+  const { createClient, createLogger, fromEnv } = await import('../delivery.js');
   const { ProgressBar, formatDuration } = await import('../progress.js');
 
-  const logger = await createLogger(io);
-  let config: InstanceType<typeof OutboundConfig>;
+  const logger = createLogger(io);
+  const client = createClient(io, { connections: options.concurrency ?? DEFAULT_CONCURRENCY }, logger);
   let alertSink: TelegramAlertSink | undefined;
-  try {
-    config = OutboundConfig.fromEnv(io.env);
-    alertSink = TelegramAlertSink.fromEnv(io.env, { logger });
-  } catch (error) {
-    if (error instanceof OutboundConfigError) throw new UsageError(error.message, { cause: error });
-    throw error;
-  }
-  const metrics = options.metricsPort === undefined ? undefined : createOutboundMetrics();
-  const client = new HmacClient(config, logger, { connections: options.concurrency ?? DEFAULT_CONCURRENCY });
   let metricsServer: Server | undefined;
   try {
+    alertSink = fromEnv(() => TelegramAlertSink.fromEnv(io.env, { logger }));
+    const metrics = options.metricsPort === undefined ? undefined : createOutboundMetrics();
     if (metrics !== undefined && options.metricsPort !== undefined) {
       metricsServer = await serveMetrics(metrics.registry, options.metricsPort);
       const { port } = metricsServer.address() as { port: number };

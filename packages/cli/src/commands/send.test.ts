@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { validSignal } from '../../../../test-support/fixtures.js';
 import {
   acceptedResponse,
   closedPort,
@@ -90,17 +91,9 @@ describe('sigpost send (one signal)', () => {
       'x-idempotency-key': 'cli-key-1',
     });
     expect(request?.headers['x-timestamp']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
-    expect(request?.json).toEqual({
-      instrument: 'GOLD',
-      side: 'buy',
-      entry_price: 1950.5,
-      stop_loss: 1945,
-      take_profit: 1960,
-      confidence: 0.85,
-      reason: 'breakout',
-      timestamp: '2025-10-25T16:30:45+02:00',
-      payload: { rsi: 35, atr: 5.5 },
-    });
+    expect(request?.json).toEqual(
+      validSignal({ reason: 'breakout', timestamp: '2025-10-25T16:30:45+02:00' }),
+    );
   });
 
   it('stamps the signal with the current time and sends a fresh UUID idempotency key by default', async () => {
@@ -376,17 +369,7 @@ describe('sigpost send refuses bad arguments with one line and exit code 2, send
 
 describe('sigpost send --file', () => {
   function signalLine(reason: string, extra: Record<string, unknown> = {}): string {
-    return JSON.stringify({
-      instrument: 'GOLD',
-      side: 'buy',
-      entry_price: 1950.5,
-      stop_loss: 1945,
-      take_profit: 1960,
-      confidence: 0.85,
-      reason,
-      timestamp: '2025-10-25T14:30:45.123456Z',
-      ...extra,
-    });
+    return JSON.stringify({ ...validSignal({ reason, payload: undefined }), ...extra });
   }
 
   function file(name: string, text: string): string {

@@ -1,8 +1,8 @@
-import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { independentSignature } from '../../../../test-support/fixtures.js';
 import { goldenVectors } from '../../../../test-support/golden.js';
 import { run } from '../test-helpers/io.js';
 
@@ -21,13 +21,6 @@ function bodyFile(name: string, body: string | Buffer): string {
 
 function flags(v: { secret: string; producerId: string; timestamp: string }): string[] {
   return ['--secret', v.secret, '--producer-id', v.producerId, '--timestamp', v.timestamp];
-}
-
-/** The signature computed with node:crypto alone, as docs/protocol.md describes it. */
-function independentSignature(secret: string, producerId: string, timestamp: string, body: Buffer): string {
-  const bodySha = createHash('sha256').update(body).digest('base64');
-  const canonical = `METHOD:POST\nENDPOINT:/api/v1/signals/ingest\nTIMESTAMP:${timestamp}\nPRODUCER_ID:${producerId}\nBODY_SHA256:${bodySha}`;
-  return createHmac('sha256', secret).update(canonical).digest('base64');
 }
 
 describe('sigpost sign', () => {
@@ -67,7 +60,7 @@ describe('sigpost sign', () => {
   it('does not trim a trailing newline: it is part of the body', async () => {
     const body = Buffer.from(`${ascii.body}\n`);
     const result = await run(['sign', ...flags(ascii), '--body-file', bodyFile('newline.json', body)]);
-    const expected = independentSignature(ascii.secret, ascii.producerId, ascii.timestamp, body);
+    const expected = independentSignature({ ...ascii, body });
     expect(expected).not.toBe(ascii.signature);
     expect(result).toEqual({ code: 0, stdout: `${expected}\n`, stderr: '' });
   });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Admin, buildApp, openStore, SecretBox } from '@sigpost/ingest';
 import { buildSignature, INGEST_PATH } from '@sigpost/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validSignal } from '../../../../test-support/fixtures.js';
 import { main } from '../main.js';
 import { captureIO } from '../test-helpers/io.js';
 import { register } from './signals.js';
@@ -40,16 +41,14 @@ async function seed(
   for (let i = 0; i < n; i++) {
     now += 1_000;
     const timestamp = new Date(now).toISOString();
-    const body = JSON.stringify({
-      instrument: instruments[i % instruments.length],
-      side: 'buy',
-      entry_price: 1950.5,
-      stop_loss: 1945,
-      take_profit: 1960,
-      confidence: 0.85,
-      reason: `signal ${i}`,
-      timestamp,
-    });
+    const body = JSON.stringify(
+      validSignal({
+        instrument: instruments[i % instruments.length],
+        reason: `signal ${i}`,
+        timestamp,
+        payload: undefined,
+      }),
+    );
     const res = await app.inject({
       method: 'POST',
       url: INGEST_PATH,

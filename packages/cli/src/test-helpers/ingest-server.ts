@@ -1,9 +1,15 @@
 // A real node:http ingest server on 127.0.0.1 (port 0) for the `send` tests. It checks each request's
 // signature with node:crypto alone (the recipe of docs/protocol.md, not the protocol package), records
 // the request, and answers 201 unless the test scripts another answer.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  type LocalServer,
+  listenLocal,
+  requestVerifiesIndependently,
+  SERVER_TIMESTAMP,
+} from '../../../../test-support/fixtures.js';
+
+export { SERVER_TIMESTAMP };
 
 export interface ReceivedRequest {
   readonly method: string;
@@ -24,22 +30,6 @@ export interface IngestServer {
   readonly url: string;
   readonly requests: ReceivedRequest[];
   close(): Promise<void>;
-}
-
-export const SERVER_TIMESTAMP = '2025-10-25T14:30:46.123456Z';
-
-function verify(
-  secret: string,
-  body: Buffer,
-  timestamp: string,
-  producerId: string,
-  signature: string,
-): boolean {
-  const bodySha = createHash('sha256').update(body).digest('base64');
-  const canonical = `METHOD:POST\nENDPOINT:/api/v1/signals/ingest\nTIMESTAMP:${timestamp}\nPRODUCER_ID:${producerId}\nBODY_SHA256:${bodySha}`;
-  const expected = createHmac('sha256', secret).update(canonical).digest();
-  const provided = Buffer.from(signature, 'base64');
-  return provided.length === expected.length && timingSafeEqual(provided, expected);
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -65,14 +55,7 @@ export async function startIngestServer(options: { secret: string; script?: Scri
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const header = (name: string) => String(req.headers[name] ?? '');
-      const verified = verify(
-        options.secret,
-        body,
-        header('x-timestamp'),
-        header('x-producer-id'),
-        header('x-signature'),
-      );
+      const verified = requestVerifiesIndependently(options.secret, { headers: req.headers, body });
       let json: Record<string, unknown> | undefined;
       try {
         json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
@@ -102,41 +85,20 @@ export async function startIngestServer(options: { secret: string; script?: Scri
       else send(res, 201, acceptedResponse(json));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
-  };
+  return { ...(await listenLocal(server)), requests };
 }
 
 /** A server that accepts connections and never answers, for timeouts. */
-export async function startSilentServer(): Promise<{ url: string; close(): Promise<void> }> {
+export function startSilentServer(): Promise<LocalServer> {
   const server = createServer(() => {
     // Never answers: the client's timeout has to end the request.
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenLocal(server);
 }
 
 /** A port on 127.0.0.1 where nothing listens (it was bound, then released). */
 export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const { port, close } = await listenLocal(createServer());
+  await close();
   return port;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { buildSignature, formatTimestamp, HEADERS, INGEST_PATH } from '@sigpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
+import { SIGNAL_TIMESTAMP, validSignal } from '../../../../test-support/fixtures.js';
 import { Admin } from '../admin.js';
 import { buildApp } from '../app.js';
 import type { Clock } from '../clock.js';
@@ -19,24 +20,14 @@ export const SECRET = 'test-secret-key-min-16-bytes-long';
 export const PRODUCER = 'test-producer';
 /** The fixed "now" of the test clock: 2025-10-25T14:30:45.123Z. */
 export const NOW = Date.parse('2025-10-25T14:30:45.123Z');
-export const TIMESTAMP = '2025-10-25T14:30:45.123456Z';
+export const TIMESTAMP = SIGNAL_TIMESTAMP;
 
 /** `NOW` + `offsetMs`, as an X-Timestamp: distinct timestamps give distinct signatures for one body. */
 export function timestampAt(offsetMs: number): string {
   return formatTimestamp(NOW + offsetMs);
 }
 
-export const SIGNAL = Object.freeze({
-  instrument: 'GOLD',
-  side: 'buy',
-  entry_price: 1950.5,
-  stop_loss: 1945,
-  take_profit: 1960,
-  confidence: 0.85,
-  reason: 'test_signal',
-  timestamp: '2025-10-25T14:30:45.123456Z',
-  payload: { rsi: 35, atr: 5.5 },
-});
+export const SIGNAL = Object.freeze(validSignal());
 
 export const BODY = JSON.stringify(SIGNAL);
 

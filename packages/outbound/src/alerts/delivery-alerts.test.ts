@@ -1,19 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { fakeTime } from '../outbox/test-helpers/fixtures.js';
-import type { Alert, AlertSink } from './alert.js';
+import { fakeTime, recordingSink } from '../outbox/test-helpers/fixtures.js';
 import { DeliveryAlerts } from './delivery-alerts.js';
-
-function recordingSink(): AlertSink & { alerts: Alert[] } {
-  const alerts: Alert[] = [];
-  return {
-    alerts,
-    send: (alert) => {
-      alerts.push(alert);
-    },
-    flush: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
-}
 
 describe('DeliveryAlerts', () => {
   test('raises one failing alert when consecutive failures reach the threshold', () => {

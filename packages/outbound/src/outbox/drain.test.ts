@@ -3,7 +3,6 @@ import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import type { Alert, AlertSink } from '../alerts/alert.js';
 import { DeliveryAlerts } from '../alerts/delivery-alerts.js';
 import { HmacClient } from '../client.js';
 import { OutboundConfig } from '../config.js';
@@ -17,6 +16,7 @@ import {
   PRODUCER_ID,
   type RecordingLogger,
   recordingLogger,
+  recordingSink,
   SECRET,
   type TempDir,
   tempDir,
@@ -78,18 +78,6 @@ function makeClient(overrides: { secret?: string; enabled?: boolean } = {}): Hma
 
 /** The fake time and a fixed jitter, so every backoff is known in advance. */
 const timing = () => ({ clock: time.clock, sleep: time.sleep, random: () => 0.5 });
-
-function recordingSink(): AlertSink & { alerts: Alert[] } {
-  const alerts: Alert[] = [];
-  return {
-    alerts,
-    send: (alert) => {
-      alerts.push(alert);
-    },
-    flush: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
-}
 
 /** Holds each request for a few ms, so requests overlap as they would against a slower server. */
 const slow = (): Fault => ({ hold: new Promise((resolve) => setTimeout(resolve, 3)) });

@@ -1,7 +1,7 @@
 // A real node:http server on 127.0.0.1, port 0, that records every request it receives, for tests that
 // observe the wire. Each test scripts the answers through `respond`.
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type LocalServer, listenLocal } from '../../../../test-support/fixtures.js';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -16,12 +16,8 @@ export interface RecordedRequest {
 
 export type Respond = (req: RecordedRequest, res: ServerResponse, index: number) => void;
 
-export interface TestServer {
-  /** `http://127.0.0.1:<port>` */
-  readonly url: string;
-  readonly port: number;
+export interface TestServer extends LocalServer {
   readonly requests: RecordedRequest[];
-  close(): Promise<void>;
 }
 
 export async function startServer(respond: Respond): Promise<TestServer> {
@@ -43,29 +39,11 @@ export async function startServer(respond: Respond): Promise<TestServer> {
       respond(recorded, res, requests.length - 1);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        // Kept-alive and hanging sockets would hold close() open until they time out.
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await listenLocal(server)), requests };
 }
 
-/** A valid `SignalIngestResponse` body. */
-export const INGEST_RESPONSE = Object.freeze({
-  signal_id: 'sig_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
-  status: 'received',
-  server_timestamp: '2025-10-25T14:30:46.123456Z',
-  message: null,
-  errors: null,
-});
+// The valid ingest answer, for the tests that take their server helpers from here.
+export { INGEST_RESPONSE } from '../../../../test-support/fixtures.js';
 
 export function sendJson(
   res: ServerResponse,

@@ -1,9 +1,12 @@
-// Shared fixtures of the outbox and alert tests: one valid signal, a logger that records, a fake
-// clock whose sleep advances it (no test waits for real backoff), and temporary directories.
+// Fixtures of the outbox, alert and client tests: the valid signal of test-support/fixtures.ts
+// numbered through its payload, a logger and an alert sink that record, a fake clock whose sleep advances it (no test
+// waits for real backoff), and temporary directories.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SignalCandidate } from '@sigpost/protocol';
+import { validSignal as theValidSignal } from '../../../../../test-support/fixtures.js';
+import type { Alert, AlertSink } from '../../alerts/alert.js';
 import type { OutboundLogger } from '../../logger.js';
 
 export const PRODUCER_ID = 'outbox-test';
@@ -11,17 +14,7 @@ export const SECRET = 'outbox-test-secret-0123456789abcdef';
 
 /** One valid buy signal; `n` goes into the payload so signals differ. */
 export function validSignal(n = 0, instrument = 'GOLD'): SignalCandidate {
-  return {
-    instrument,
-    side: 'buy',
-    entry_price: 1950.5,
-    stop_loss: 1945,
-    take_profit: 1960,
-    confidence: 0.85,
-    reason: 'breakout above resistance',
-    timestamp: '2025-10-25T14:30:45.123456Z',
-    payload: { n },
-  };
+  return theValidSignal({ instrument, payload: { n } });
 }
 
 export interface LogLine {
@@ -51,6 +44,19 @@ export function recordingLogger(): RecordingLogger {
     error: at('error'),
     fatal: at('fatal'),
     text: () => lines.map((l) => JSON.stringify(l)).join('\n'),
+  };
+}
+
+/** An alert sink that keeps every alert it is sent. */
+export function recordingSink(): AlertSink & { alerts: Alert[] } {
+  const alerts: Alert[] = [];
+  return {
+    alerts,
+    send: (alert) => {
+      alerts.push(alert);
+    },
+    flush: () => Promise.resolve(),
+    close: () => Promise.resolve(),
   };
 }
 

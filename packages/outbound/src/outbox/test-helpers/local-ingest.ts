@@ -6,7 +6,6 @@
 // the real server's 409 "in flight" cannot arise here. `fault` lets a test script failures, including "commit, then drop the connection" (a lost answer).
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   formatTimestamp,
   HEADERS,
@@ -22,6 +21,7 @@ import {
   verifySignature,
 } from '@sigpost/protocol';
 import Database from 'better-sqlite3';
+import { listenLocal } from '../../../../../test-support/fixtures.js';
 
 /** What a scripted fault does to one request. */
 export type Fault =
@@ -293,24 +293,16 @@ export async function startLocalIngest(options: LocalIngestOptions): Promise<Loc
         });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const { url, port, close } = await listenLocal(server, options.port ?? 0);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     port,
     requests,
     concurrency,
     signals: () => db.prepare<[], StoredSignal>('SELECT * FROM signals ORDER BY rowid').all(),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => {
-          db.close();
-          resolve();
-        });
-      }),
+    close: async () => {
+      await close();
+      db.close();
+    },
   };
 }
