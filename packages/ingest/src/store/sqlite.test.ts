@@ -1,13 +1,17 @@
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../app.js';
+import { SecretBox } from '../secrets.js';
 import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
-import { SqliteStore } from './sqlite.js';
+import { SqliteStore, writerThreadOfProcess } from './sqlite.js';
 import { storeContract } from './store.contract.js';
+import { StoreConflictError, StoreError } from './store.js';
 import { acceptRequest, T0 } from './test-helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-sqlite-'));
@@ -120,5 +124,131 @@ describe('SqliteStore', () => {
     expect((await store.findIdempotent('producer-a', 'key-before-kill', T0))?.requestHash).toBe(
       'hash-before-kill',
     );
+  });
+});
+
+describe('SqliteStore writer thread', () => {
+  const stores: SqliteStore[] = [];
+  const open = (path: string) => {
+    const store = new SqliteStore({ path });
+    stores.push(store);
+    return store;
+  };
+  /** A second connection holding the write lock: the writer cannot commit until it is released. */
+  const holdWriteLock = (path: string) => {
+    const db = new Database(path);
+    db.exec('BEGIN IMMEDIATE');
+    return () => {
+      db.exec('ROLLBACK');
+      db.close();
+    };
+  };
+  const batchOf = (n: number) =>
+    Array.from({ length: n }, (_, i) => acceptRequest({ id: `big-${String(i).padStart(4, '0')}` }));
+
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
+
+  it('keeps the event loop turning, and reads answering, while a batch waits for its commit', async () => {
+    const path = nextPath();
+    const store = open(path);
+    await store.migrate();
+    const release = holdWriteLock(path);
+    const order: string[] = [];
+    const committed = store.acceptBatch(batchOf(500)).then((results) => {
+      order.push('committed');
+      return results;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    order.push('event loop turned');
+    expect(await store.getSignal('big-0000')).toBeUndefined();
+    order.push('lock released');
+    release();
+    expect((await committed).every((r) => r.outcome === 'stored')).toBe(true);
+    expect(order).toEqual(['event loop turned', 'lock released', 'committed']);
+    expect((await store.countSignalsByStatus()).received).toBe(500);
+  });
+
+  it('brings a constraint violation back as StoreConflictError caused by the SqliteError', async () => {
+    const store = open(nextPath());
+    await store.migrate();
+    await store.acceptBatch([acceptRequest({ id: 'taken' })]);
+    const error = await store
+      .acceptBatch([acceptRequest({ id: 'taken', key: 'other-key', signature: 'other' })])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreConflictError);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as Error).cause).toBeInstanceOf(Database.SqliteError);
+    expect((error as Error).cause).toMatchObject({
+      code: 'SQLITE_CONSTRAINT_PRIMARYKEY',
+      message: 'UNIQUE constraint failed: signals.id',
+    });
+  });
+
+  it('finishes the writes already requested before close() resolves, and refuses later ones', async () => {
+    const path = nextPath();
+    const store = open(path);
+    await store.migrate();
+    const pending = store.acceptBatch(batchOf(200));
+    await store.close();
+    expect((await pending).every((r) => r.outcome === 'stored')).toBe(true);
+    await expect(store.acceptBatch([acceptRequest({ id: 'too-late' })])).rejects.toMatchObject({
+      name: 'StoreError',
+      code: 'STORE_ERROR',
+      message: `Cannot write to SQLite database ${path}: the store is closed`,
+    });
+    expect((await open(path).countSignalsByStatus()).received).toBe(200);
+  });
+
+  it('ends the writer thread once the last store using it is closed', async () => {
+    const first = open(nextPath());
+    const second = open(nextPath());
+    await Promise.all([first.migrate(), second.migrate()]);
+    const thread = writerThreadOfProcess();
+    expect(thread).toBeDefined();
+    const exited = once(thread!, 'exit');
+    await first.close();
+    expect(await second.acceptBatch([acceptRequest({ id: 'still-open' })])).toEqual([{ outcome: 'stored' }]);
+    await second.close();
+    await exited;
+    expect(writerThreadOfProcess()).toBeUndefined();
+  });
+
+  it('fails pending and later writes with StoreUnavailableError, and readiness, when the writer thread dies', async () => {
+    const path = nextPath();
+    const store = open(path);
+    await store.migrate();
+    const thread = writerThreadOfProcess();
+    expect(thread).toBeDefined();
+    const stopped = thread!.terminate();
+    const pending = store.acceptBatch([acceptRequest({ id: 'in-flight' })]);
+    await stopped;
+    const unavailable = {
+      name: 'StoreUnavailableError',
+      code: 'STORE_UNAVAILABLE',
+      message: `Cannot write to SQLite database ${path}: its writer thread exited unexpectedly (exit code 1)`,
+    };
+    await expect(pending).rejects.toMatchObject(unavailable);
+    await expect(store.acceptBatch([acceptRequest({ id: 'later' })])).rejects.toMatchObject(unavailable);
+    await expect(store.ping()).rejects.toMatchObject(unavailable);
+    const app = buildApp({ store, secretBox: SecretBox.fromKey(Buffer.alloc(32, 1)) });
+    try {
+      const res = await app.inject({ method: 'GET', url: '/readyz' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ type: 'urn:sigpost:problem:store-unavailable' });
+    } finally {
+      await app.close();
+    }
+    // A store opened afterwards gets a thread of its own, on an intact file.
+    expect(await open(path).acceptBatch([acceptRequest({ id: 'after' })])).toEqual([{ outcome: 'stored' }]);
+  });
+
+  it('writes a :memory: database on the calling thread, where its only connection lives', async () => {
+    const store = open(':memory:');
+    await store.migrate();
+    const request = acceptRequest({ id: 'in-memory' });
+    expect(await store.acceptBatch([request])).toEqual([{ outcome: 'stored' }]);
+    expect(await store.getSignal('in-memory')).toEqual(request.signal);
   });
 });

@@ -1,13 +1,11 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 import {
   assertSealed,
   assertTokenHash,
   decodeCursor,
   encodeCursor,
   groupProducers,
-  MESSAGES,
   type ProducerJoinRow,
   pageLimit,
   SIGNAL_COLUMNS,
@@ -17,7 +15,17 @@ import {
   yieldToEventLoop,
   zeroCounts,
 } from './common.js';
-import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
+import {
+  openConnection,
+  packBatch,
+  reviveError,
+  SqliteWriter,
+  unpackResults,
+  WRITER_THREAD_MARK,
+  type WriteOp,
+  type WriterReply,
+  type WriterRequest,
+} from './sqlite-worker.js';
 import {
   type AcceptRequest,
   type AcceptResult,
@@ -30,12 +38,10 @@ import {
   type SignalPage,
   type SignalRecord,
   type Store,
-  StoreConflictError,
   type StoredResponse,
   type StoredSignalStatus,
   StoreError,
-  StoreNotFoundError,
-  StoreSchemaTooNewError,
+  StoreUnavailableError,
 } from './store.js';
 
 /** Options of `SqliteStore`. */
@@ -48,9 +54,9 @@ export interface SqliteStoreOptions {
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000; // ms
 const PURGE_CHUNK_ROWS = 10_000; // rows per transaction, so ingest is not held up by a large purge
-
-const STORED: AcceptResult = Object.freeze({ outcome: 'stored' });
-const REPLAYED: AcceptResult = Object.freeze({ outcome: 'replayed-signature' });
+// How long the writer thread outlives its last store: stores opened one after another (tests, several
+// commands in one process) reuse it instead of each starting a thread (0.1–0.5 s from source).
+const WRITER_IDLE_MS = 1_000;
 
 interface ProducerRow {
   id: string;
@@ -65,34 +71,25 @@ interface ProducerRow {
 type Stmt = Database.Statement<unknown[], unknown>;
 
 interface Statements {
-  upsertIdempotency: Stmt;
-  selectIdempotency: Stmt;
-  deleteIdempotency: Stmt;
-  upsertSignature: Stmt;
-  insertSignal: Stmt;
   findIdempotent: Stmt;
   selectSignal: Stmt;
-  decideSignal: Stmt;
   countByStatus: Stmt;
-  insertProducer: Stmt;
-  insertSecret: Stmt;
   selectProducer: Stmt;
   selectProducers: Stmt;
-  activeSecrets: Stmt;
-  retireSecret: Stmt;
-  deleteProducer: Stmt;
-  insertToken: Stmt;
   selectTokenByHash: Stmt;
   selectTokens: Stmt;
-  deleteToken: Stmt;
-  purgeIdempotency: Stmt;
-  purgeSignatures: Stmt;
 }
 
 /**
  * The embedded store: one SQLite file in WAL mode with `synchronous = FULL`, so a signal whose
  * `acceptBatch` resolved survives a crash of the process and a power loss (the WAL is fsync'd at
  * every commit; group commit spreads that fsync over a whole batch).
+ *
+ * Writes run in a writer thread, on a second connection to the file: a commit (inserts and fsync)
+ * never blocks the event loop, so requests are read, verified and validated while the previous batch
+ * commits. Reads use a connection on the calling thread (WAL lets them run beside the writer). The
+ * thread is shared by the process's SQLite stores and ends when the last one is closed. A
+ * `:memory:` database, which a second connection cannot open, is written in-process instead.
  *
  * @example
  * const store = new SqliteStore({ path: './data/sigpost.db' });
@@ -103,8 +100,10 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly path: string;
   readonly #db: Database.Database;
+  readonly #busyTimeoutMs: number;
+  #writer: Writer | undefined;
+  #closing: Promise<void> | undefined;
   #statements: Statements | undefined;
-  #acceptTransaction: ((batch: readonly AcceptRequest[]) => AcceptResult[]) | undefined;
   readonly #listStatements = new Map<number, Stmt>();
 
   constructor(options: SqliteStoreOptions) {
@@ -112,30 +111,13 @@ export class SqliteStore implements Store {
       throw new TypeError('Expected `path` to be a file path (or ":memory:")');
     }
     this.path = options.path;
-    try {
-      if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-      this.#db = new Database(options.path);
-    } catch (error) {
-      throw new StoreError(`Cannot open SQLite database ${options.path}`, { cause: error });
-    }
-    try {
-      // busy_timeout first: switching to WAL needs a lock another process may hold.
-      this.#db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
-      this.#db.pragma('journal_mode = WAL');
-      // FULL: in WAL mode, NORMAL survives a process crash but may lose the last commits on power
-      // loss; FULL fsyncs the WAL at each commit, so a 201 is as durable as SQLite can make it.
-      this.#db.pragma('synchronous = FULL');
-      this.#db.pragma('foreign_keys = ON');
-    } catch (error) {
-      this.#db.close();
-      throw new StoreError(`Cannot open SQLite database ${options.path}: it is not a usable SQLite file`, {
-        cause: error,
-      });
-    }
+    this.#busyTimeoutMs = Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+    this.#db = openConnection(options.path, this.#busyTimeoutMs);
   }
 
   /**
-   * The connection's durability and locking settings, as SQLite reports them (for startup logs).
+   * The connection's durability and locking settings, as SQLite reports them (for startup logs). The
+   * writer thread's connection is opened with the same settings.
    * @example
    * store.settings(); // { journalMode: 'wal', synchronous: 'full', busyTimeoutMs: 5000, foreignKeys: true }
    */
@@ -151,63 +133,33 @@ export class SqliteStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    const db = this.#db;
-    db.transaction(() => {
-      db.exec(
-        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT',
-      );
-      const current = db
-        .prepare('SELECT coalesce(max(version), 0) FROM schema_migrations')
-        .pluck()
-        .get() as number;
-      if (current > SQLITE_MIGRATIONS.length) {
-        throw new StoreSchemaTooNewError(MESSAGES.schemaTooNew(current, SQLITE_MIGRATIONS.length));
-      }
-      const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
-      for (let version = current + 1; version <= SQLITE_MIGRATIONS.length; version++) {
-        db.exec(SQLITE_MIGRATIONS[version - 1]!);
-        record.run(version, Date.now());
-      }
-      // IMMEDIATE takes the write lock at BEGIN, so two processes migrating at once run one after the other.
-    }).immediate();
+    await this.#write('migrate');
   }
 
+  /** Resolves when the database answers; rejects with StoreUnavailableError once the writer thread has stopped. */
   async ping(): Promise<void> {
+    const failure = this.#writer?.failure();
+    if (failure !== undefined) throw failure;
     this.#db.prepare('SELECT 1').get();
   }
 
+  /** Waits for the writes already requested, closes both connections, and ends the writer thread if no other store uses it. */
   async close(): Promise<void> {
-    if (this.#db.open) this.#db.close();
+    this.#closing ??= (async () => {
+      try {
+        await this.#writer?.close();
+      } finally {
+        if (this.#db.open) this.#db.close();
+      }
+    })();
+    return this.#closing;
   }
 
   // Producers and secrets
 
   async createProducer(producer: NewProducer): Promise<void> {
     assertSealed(producer.secret);
-    const s = this.#s();
-    try {
-      this.#db
-        .transaction(() => {
-          s.insertProducer.run(
-            producer.id,
-            producer.approval,
-            producer.instruments === null ? null : JSON.stringify(producer.instruments),
-            producer.createdAt,
-          );
-          s.insertSecret.run(
-            producer.id,
-            producer.secret.id,
-            producer.secret.ciphertext,
-            producer.secret.createdAt,
-          );
-        })
-        .immediate();
-    } catch (error) {
-      if (isConstraint(error, 'PRIMARYKEY')) {
-        throw new StoreConflictError(MESSAGES.producerExists(producer.id), { cause: error });
-      }
-      throw error;
-    }
+    await this.#write('createProducer', producer);
   }
 
   async getProducer(id: string): Promise<Producer | undefined> {
@@ -220,42 +172,22 @@ export class SqliteStore implements Store {
 
   async addSecret(producerId: string, secret: ProducerSecret): Promise<void> {
     assertSealed(secret);
-    try {
-      this.#s().insertSecret.run(producerId, secret.id, secret.ciphertext, secret.createdAt);
-    } catch (error) {
-      if (isConstraint(error, 'FOREIGNKEY')) {
-        throw new StoreNotFoundError(MESSAGES.producerMissing(producerId), { cause: error });
-      }
-      if (isConstraint(error, 'PRIMARYKEY')) {
-        throw new StoreConflictError(MESSAGES.secretExists(producerId, secret.id), { cause: error });
-      }
-      throw error;
-    }
+    await this.#write('addSecret', producerId, secret);
   }
 
   async retireSecret(producerId: string, secretId: string, at: number): Promise<boolean> {
-    const s = this.#s();
-    return this.#db
-      .transaction(() => {
-        const active = s.activeSecrets.all(producerId) as string[];
-        if (!active.includes(secretId)) return false;
-        if (active.length === 1) throw new StoreConflictError(MESSAGES.lastSecret(producerId, secretId));
-        s.retireSecret.run(at, producerId, secretId);
-        return true;
-      })
-      .immediate();
+    return this.#write('retireSecret', producerId, secretId, at);
   }
 
   async removeProducer(id: string): Promise<boolean> {
-    return this.#s().deleteProducer.run(id).changes > 0;
+    return this.#write('removeProducer', id);
   }
 
   // Ingest
 
   async acceptBatch(batch: readonly AcceptRequest[]): Promise<AcceptResult[]> {
     if (batch.length === 0) return [];
-    this.#acceptTransaction ??= this.#prepareAccept();
-    return this.#acceptTransaction(batch);
+    return unpackResults(await this.#write('acceptBatch', packBatch(batch)));
   }
 
   async findIdempotent(
@@ -270,11 +202,10 @@ export class SqliteStore implements Store {
   }
 
   async purgeExpired(now: number): Promise<number> {
-    const s = this.#s();
     let deleted = 0;
-    for (const statement of [s.purgeIdempotency, s.purgeSignatures]) {
+    for (const table of ['idempotency', 'signatures'] as const) {
       for (;;) {
-        const { changes } = statement.run(now, PURGE_CHUNK_ROWS);
+        const changes = await this.#write('purgeChunk', table, now, PURGE_CHUNK_ROWS);
         deleted += changes;
         if (changes < PURGE_CHUNK_ROWS) break;
         await yieldToEventLoop();
@@ -338,13 +269,7 @@ export class SqliteStore implements Store {
     message: string | null,
     at: number,
   ): Promise<DecisionResult> {
-    const s = this.#s();
-    const updated = s.decideSignal.get(decision, at, by, message, id) as SignalRow | undefined;
-    if (updated !== undefined) return { outcome: 'ok', signal: toSignal(updated) };
-    const current = s.selectSignal.get(id) as SignalRow | undefined;
-    return current === undefined
-      ? { outcome: 'not-found' }
-      : { outcome: 'not-pending', signal: toSignal(current) };
+    return this.#write('decideSignal', id, decision, by, message, at);
   }
 
   async countSignalsByStatus(): Promise<Record<StoredSignalStatus, number>> {
@@ -357,14 +282,7 @@ export class SqliteStore implements Store {
 
   async createToken(token: OperatorToken): Promise<void> {
     assertTokenHash(token);
-    try {
-      this.#s().insertToken.run(token.id, token.name, token.hash, token.createdAt);
-    } catch (error) {
-      if (isConstraint(error, 'PRIMARYKEY') || isConstraint(error, 'UNIQUE')) {
-        throw new StoreConflictError(MESSAGES.tokenExists(token.id), { cause: error });
-      }
-      throw error;
-    }
+    await this.#write('createToken', token);
   }
 
   async findTokenByHash(hash: string): Promise<OperatorToken | undefined> {
@@ -376,122 +294,222 @@ export class SqliteStore implements Store {
   }
 
   async revokeToken(id: string): Promise<boolean> {
-    return this.#s().deleteToken.run(id).changes > 0;
+    return this.#write('revokeToken', id);
+  }
+
+  /** Runs one write on the writer (started on first use, so a store that only reads starts no thread). */
+  async #write<Op extends WriteOp>(
+    op: Op,
+    ...args: Parameters<SqliteWriter[Op]>
+  ): Promise<ReturnType<SqliteWriter[Op]>> {
+    if (this.#closing !== undefined) {
+      throw new StoreError(`Cannot write to SQLite database ${this.path}: the store is closed`);
+    }
+    this.#writer ??=
+      this.path === ':memory:'
+        ? new InlineWriter(new SqliteWriter(this.#db))
+        : new ThreadConnection(this.path, this.#busyTimeoutMs);
+    return (await this.#writer.call(op, args)) as ReturnType<SqliteWriter[Op]>;
   }
 
   // Statements are prepared on first use, after migrate() has created the tables.
   #s(): Statements {
-    this.#statements ??= prepareStatements(this.#db);
+    this.#statements ??= prepareReads(this.#db);
     return this.#statements;
-  }
-
-  #prepareAccept(): (batch: readonly AcceptRequest[]) => AcceptResult[] {
-    const s = this.#s();
-    // The same three steps as PostgreSQL's sigpost_accept_batch (migrations-postgres.ts): claim the
-    // key, claim the signature (undoing the key claim on a replay), then insert the signal.
-    const transaction = this.#db.transaction((batch: readonly AcceptRequest[]) => {
-      const results: AcceptResult[] = [];
-      for (const item of batch) {
-        const signal = item.signal;
-        const key = item.idempotencyKey;
-        if (key !== null) {
-          const claimed = s.upsertIdempotency.run(
-            signal.producerId,
-            key,
-            item.requestHash,
-            item.response.status,
-            item.response.body,
-            signal.id,
-            signal.receivedAt,
-            item.idempotencyExpiresAt,
-          ).changes;
-          if (claimed === 0) {
-            const [requestHash, status, body] = s.selectIdempotency.get(signal.producerId, key) as [
-              string,
-              number,
-              string,
-            ];
-            results.push({ outcome: 'duplicate', requestHash, response: { status, body } });
-            continue;
-          }
-        }
-        const fresh = s.upsertSignature.run(
-          item.signature,
-          signal.producerId,
-          signal.receivedAt,
-          item.signatureExpiresAt,
-        ).changes;
-        if (fresh === 0) {
-          // The key claim above is ours (this transaction wrote it), and any row it replaced had
-          // expired, so deleting it restores an equivalent state.
-          if (key !== null) s.deleteIdempotency.run(signal.producerId, key);
-          results.push(REPLAYED);
-          continue;
-        }
-        try {
-          s.insertSignal.run(
-            signal.id,
-            signal.producerId,
-            signal.idempotencyKey,
-            signal.instrument,
-            signal.side,
-            signal.status,
-            signal.message,
-            signal.body,
-            signal.receivedAt,
-            signal.decidedAt,
-            signal.decidedBy,
-          );
-        } catch (error) {
-          if (isConstraint(error, 'PRIMARYKEY')) {
-            throw new StoreConflictError(MESSAGES.signalExists(signal.id), { cause: error });
-          }
-          throw error;
-        }
-        results.push(STORED);
-      }
-      return results;
-    });
-    return (batch) => transaction.immediate(batch);
   }
 }
 
-function prepareStatements(db: Database.Database): Statements {
+/** Where a store's writes run. */
+interface Writer {
+  call(op: WriteOp, args: unknown[]): Promise<unknown>;
+  /** Why writes cannot run any more (the writer thread stopped), or undefined while they can. */
+  failure(): StoreUnavailableError | undefined;
+  /** Resolves once the writes already requested have finished and the connection is closed. */
+  close(): Promise<void>;
+}
+
+/** The `:memory:` case: the writer on the store's own connection, on the calling thread. */
+class InlineWriter implements Writer {
+  readonly #writer: SqliteWriter;
+  constructor(writer: SqliteWriter) {
+    this.#writer = writer;
+  }
+  async call(op: WriteOp, args: unknown[]): Promise<unknown> {
+    return (this.#writer[op] as (...a: unknown[]) => unknown).apply(this.#writer, args);
+  }
+  failure(): undefined {
+    return undefined;
+  }
+  async close(): Promise<void> {}
+}
+
+/** One store's connection in the shared writer thread. */
+class ThreadConnection implements Writer {
+  readonly #thread: WriterThread;
+  readonly #conn: number;
+  constructor(path: string, busyTimeoutMs: number) {
+    this.#thread = WriterThread.acquire();
+    this.#conn = this.#thread.open(path, busyTimeoutMs);
+  }
+  call(op: WriteOp, args: unknown[]): Promise<unknown> {
+    return this.#thread.request(this.#conn, op, args);
+  }
+  failure(): StoreUnavailableError | undefined {
+    return this.#thread.failure(this.#conn);
+  }
+  close(): Promise<void> {
+    return this.#thread.release(this.#conn);
+  }
+}
+
+interface PendingRequest {
+  readonly conn: number;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * The writer thread of this process. It executes requests one at a time in the order they were
+ * posted, so a store's writes stay in order, and a reply to `close` means its earlier writes are done.
+ */
+class WriterThread {
+  static #current: WriterThread | undefined;
+
+  /** The running thread, started when none runs, counted as used until `release`. */
+  static acquire(): WriterThread {
+    WriterThread.#current ??= new WriterThread();
+    const thread = WriterThread.#current;
+    thread.#users++;
+    clearTimeout(thread.#idleTimer);
+    thread.#idleTimer = undefined;
+    return thread;
+  }
+
+  static get current(): WriterThread | undefined {
+    return WriterThread.#current;
+  }
+
+  readonly worker: Worker;
+  readonly #pending = new Map<number, PendingRequest>();
+  readonly #paths = new Map<number, string>();
+  #lastId = 0;
+  #lastConn = 0;
+  #users = 0;
+  #stopping = false;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #stopped: { reason: string; cause?: unknown } | undefined;
+
+  constructor() {
+    this.worker = startWorker();
+    // Only pending requests keep the process alive, as they would with a synchronous driver.
+    this.worker.unref();
+    this.worker.on('message', (reply: WriterReply) => this.#settle(reply));
+    this.worker.on('error', (error) => this.#stop(`failed: ${error.message}`, error));
+    this.worker.on('exit', (code) => {
+      if (!this.#stopping) this.#stop(`exited unexpectedly (exit code ${code})`);
+    });
+  }
+
+  /** Opens a connection to `path` in the thread; returns its number. */
+  open(path: string, busyTimeoutMs: number): number {
+    const conn = ++this.#lastConn;
+    this.#paths.set(conn, path);
+    // An open that fails fails every write queued behind it with the same error; nothing to do here.
+    this.request(conn, 'open', [path, busyTimeoutMs]).catch(() => {});
+    return conn;
+  }
+
+  request(conn: number, op: WriterRequest['op'], args: unknown[]): Promise<unknown> {
+    const stopped = this.failure(conn);
+    if (stopped !== undefined) return Promise.reject(stopped);
+    return new Promise((resolve, reject) => {
+      const id = ++this.#lastId;
+      if (this.#pending.size === 0) this.worker.ref();
+      this.#pending.set(id, { conn, resolve, reject });
+      this.worker.postMessage({ id, conn, op, args } as WriterRequest);
+    });
+  }
+
+  failure(conn: number): StoreUnavailableError | undefined {
+    if (this.#stopped === undefined) return undefined;
+    const { reason, cause } = this.#stopped;
+    return new StoreUnavailableError(
+      `Cannot write to SQLite database ${this.#paths.get(conn) ?? ''}: its writer thread ${reason}`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  /**
+   * Closes a connection after the writes requested before it. The thread ends `WRITER_IDLE_MS` after
+   * its last connection closed, unless a store opens a new one meanwhile.
+   */
+  async release(conn: number): Promise<void> {
+    try {
+      await this.request(conn, 'close', []);
+    } catch {
+      // A thread that stopped has no connection left to close.
+    } finally {
+      this.#paths.delete(conn);
+      if (--this.#users === 0) {
+        this.#idleTimer = setTimeout(() => this.#terminate(), WRITER_IDLE_MS);
+        this.#idleTimer.unref();
+      }
+    }
+  }
+
+  #terminate(): void {
+    if (WriterThread.#current === this) WriterThread.#current = undefined;
+    this.#stopping = true;
+    void this.worker.terminate();
+  }
+
+  #settle(reply: WriterReply): void {
+    const pending = this.#pending.get(reply.id);
+    if (pending === undefined) return;
+    this.#pending.delete(reply.id);
+    if (this.#pending.size === 0) this.worker.unref();
+    if (reply.ok) pending.resolve(reply.value);
+    else pending.reject(reviveError(reply.error));
+  }
+
+  #stop(reason: string, cause?: unknown): void {
+    if (this.#stopped !== undefined) return;
+    this.#stopped = cause === undefined ? { reason } : { reason, cause };
+    if (WriterThread.#current === this) WriterThread.#current = undefined;
+    for (const pending of this.#pending.values()) pending.reject(this.failure(pending.conn));
+    this.#pending.clear();
+  }
+}
+
+function startWorker(): Worker {
+  const workerData = { [WRITER_THREAD_MARK]: true };
+  if (import.meta.url.endsWith('.ts')) {
+    // Running from TypeScript source (tests, tsx): the worker loads the .ts file through tsx. Node 20
+    // ignores `--import` in a Worker's execArgv (nodejs/node#47747), so the worker registers tsx itself.
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const entry = new URL('./sqlite-worker.ts', import.meta.url).href;
+    const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+    return new Worker(bootstrap, { eval: true, workerData });
+  }
+  return new Worker(new URL('./sqlite-worker.js', import.meta.url), { workerData });
+}
+
+/**
+ * The writer thread of this process's SQLite stores, while one runs. For tests that stop it.
+ * @internal
+ */
+export function writerThreadOfProcess(): Worker | undefined {
+  return WriterThread.current?.worker;
+}
+
+function prepareReads(db: Database.Database): Statements {
   const p = (sql: string) => db.prepare(sql);
   return {
-    upsertIdempotency: p(
-      `INSERT INTO idempotency_keys (producer_id, idempotency_key, request_hash, response_status, response_body, signal_id, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (producer_id, idempotency_key) DO UPDATE SET
-         request_hash = excluded.request_hash, response_status = excluded.response_status,
-         response_body = excluded.response_body, signal_id = excluded.signal_id,
-         created_at = excluded.created_at, expires_at = excluded.expires_at
-       WHERE idempotency_keys.expires_at <= excluded.created_at`,
-    ),
-    selectIdempotency: p(
-      'SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE producer_id = ? AND idempotency_key = ?',
-    ).raw(true),
-    deleteIdempotency: p('DELETE FROM idempotency_keys WHERE producer_id = ? AND idempotency_key = ?'),
-    upsertSignature: p(
-      `INSERT INTO seen_signatures (signature, producer_id, seen_at, expires_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (signature) DO UPDATE SET
-         producer_id = excluded.producer_id, seen_at = excluded.seen_at, expires_at = excluded.expires_at
-       WHERE seen_signatures.expires_at <= excluded.seen_at`,
-    ),
-    insertSignal: p(`INSERT INTO signals (${SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     findIdempotent: p(
       'SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE producer_id = ? AND idempotency_key = ? AND expires_at > ?',
     ).raw(true),
     selectSignal: p(`SELECT ${SIGNAL_COLUMNS} FROM signals WHERE id = ?`),
-    decideSignal: p(
-      `UPDATE signals SET status = ?, decided_at = ?, decided_by = ?, message = ?
-       WHERE id = ? AND status = 'pending_approval' RETURNING ${SIGNAL_COLUMNS}`,
-    ),
     countByStatus: p('SELECT status, count(*) FROM signals GROUP BY status').raw(true),
-    insertProducer: p('INSERT INTO producers (id, approval, instruments, created_at) VALUES (?, ?, ?, ?)'),
-    insertSecret: p(
-      'INSERT INTO producer_secrets (producer_id, id, ciphertext, created_at) VALUES (?, ?, ?, ?)',
-    ),
     selectProducer: p(
       `SELECT p.id, p.approval, p.instruments, p.created_at, s.id AS secret_id, s.ciphertext, s.created_at AS secret_created_at
        FROM producers p LEFT JOIN producer_secrets s ON s.producer_id = p.id AND s.retired_at IS NULL
@@ -502,25 +520,11 @@ function prepareStatements(db: Database.Database): Statements {
        FROM producers p LEFT JOIN producer_secrets s ON s.producer_id = p.id AND s.retired_at IS NULL
        ORDER BY p.id, s.created_at, s.id`,
     ),
-    activeSecrets: p('SELECT id FROM producer_secrets WHERE producer_id = ? AND retired_at IS NULL').pluck(),
-    retireSecret: p(
-      'UPDATE producer_secrets SET retired_at = ? WHERE producer_id = ? AND id = ? AND retired_at IS NULL',
-    ),
-    deleteProducer: p('DELETE FROM producers WHERE id = ?'),
-    insertToken: p('INSERT INTO operator_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)'),
     selectTokenByHash: p(
       'SELECT id, name, hash, created_at AS createdAt FROM operator_tokens WHERE hash = ?',
     ),
     selectTokens: p(
       'SELECT id, name, hash, created_at AS createdAt FROM operator_tokens ORDER BY created_at, id',
-    ),
-    deleteToken: p('DELETE FROM operator_tokens WHERE id = ?'),
-    purgeIdempotency: p(
-      `DELETE FROM idempotency_keys WHERE (producer_id, idempotency_key) IN
-         (SELECT producer_id, idempotency_key FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)`,
-    ),
-    purgeSignatures: p(
-      'DELETE FROM seen_signatures WHERE signature IN (SELECT signature FROM seen_signatures WHERE expires_at <= ? LIMIT ?)',
     ),
   };
 }
@@ -535,8 +539,4 @@ function toJoinRow(row: ProducerRow): ProducerJoinRow {
     ciphertext: row.ciphertext,
     secretCreatedAt: row.secret_created_at,
   };
-}
-
-function isConstraint(error: unknown, kind: 'PRIMARYKEY' | 'UNIQUE' | 'FOREIGNKEY'): boolean {
-  return error instanceof Database.SqliteError && error.code === `SQLITE_CONSTRAINT_${kind}`;
 }

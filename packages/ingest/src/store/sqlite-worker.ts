@@ -1,0 +1,501 @@
+// The write side of SqliteStore. Every write runs in `SqliteWriter`, on a connection of its own,
+// normally inside the writer thread this file starts as (see `serve` at the bottom): better-sqlite3
+// is synchronous, so a commit (its inserts and the WAL fsync of `synchronous = FULL`) run on the
+// event-loop thread would stall all HTTP work for its whole duration. For a `:memory:` database,
+// which a second connection cannot share, SqliteStore runs the same writer in-process instead.
+//
+// Data crosses the thread boundary as plain arrays (one structured clone per call, never one
+// message per item), and errors as plain objects that `reviveError` turns back into the classes
+// and codes the caller would have seen without the thread.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { isMainThread, type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { MESSAGES, SIGNAL_COLUMNS, type SignalRow, toSignal } from './common.js';
+import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
+import {
+  type AcceptRequest,
+  type AcceptResult,
+  type DecisionResult,
+  type NewProducer,
+  type OperatorToken,
+  type ProducerSecret,
+  StoreConflictError,
+  StoreError,
+  StoreInvalidCursorError,
+  StoreNotFoundError,
+  StoreSchemaTooNewError,
+  StoreUnavailableError,
+} from './store.js';
+
+/** Set in `workerData` by SqliteStore, so this module serves only in the thread started for it. */
+export const WRITER_THREAD_MARK = 'sigpostSqliteWriter';
+
+/**
+ * Opens a connection with the settings every SqliteStore connection shares: WAL, `synchronous =
+ * FULL`, a busy timeout and foreign keys. Throws StoreError naming the file.
+ */
+export function openConnection(path: string, busyTimeoutMs: number): Database.Database {
+  let db: Database.Database;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path);
+  } catch (error) {
+    throw new StoreError(`Cannot open SQLite database ${path}`, { cause: error });
+  }
+  try {
+    // busy_timeout first: switching to WAL needs a lock another process may hold.
+    db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+    db.pragma('journal_mode = WAL');
+    // FULL: in WAL mode, NORMAL survives a process crash but may lose the last commits on power
+    // loss; FULL fsyncs the WAL at each commit, so a 201 is as durable as SQLite can make it.
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+  } catch (error) {
+    db.close();
+    throw new StoreError(`Cannot open SQLite database ${path}: it is not a usable SQLite file`, {
+      cause: error,
+    });
+  }
+  return db;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches and results as flat arrays
+// ---------------------------------------------------------------------------------------------
+
+/** An `AcceptRequest[]` flattened, `PACKED_FIELDS` values per request (see `packBatch`). */
+export type PackedBatch = (string | number | null)[];
+/** Per request: 0 stored, 1 replayed-signature, or the stored [requestHash, status, body] of a duplicate. */
+export type PackedResults = (0 | 1 | [string, number, string])[];
+
+const PACKED_FIELDS = 18;
+
+export function packBatch(batch: readonly AcceptRequest[]): PackedBatch {
+  const packed: PackedBatch = [];
+  for (const { signal: s, ...r } of batch) {
+    packed.push(
+      s.id,
+      s.producerId,
+      s.idempotencyKey,
+      s.instrument,
+      s.side,
+      s.status,
+      s.message,
+      s.body,
+      s.receivedAt,
+      s.decidedAt,
+      s.decidedBy,
+      r.idempotencyKey,
+      r.requestHash,
+      r.idempotencyExpiresAt,
+      r.signature,
+      r.signatureExpiresAt,
+      r.response.status,
+      r.response.body,
+    );
+  }
+  return packed;
+}
+
+const STORED: AcceptResult = Object.freeze({ outcome: 'stored' });
+const REPLAYED: AcceptResult = Object.freeze({ outcome: 'replayed-signature' });
+
+export function unpackResults(packed: PackedResults): AcceptResult[] {
+  return packed.map((r) =>
+    r === 0
+      ? STORED
+      : r === 1
+        ? REPLAYED
+        : { outcome: 'duplicate', requestHash: r[0], response: { status: r[1], body: r[2] } },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer
+// ---------------------------------------------------------------------------------------------
+
+type Stmt = Database.Statement<unknown[], unknown>;
+
+function prepareWrites(db: Database.Database) {
+  const p = (sql: string): Stmt => db.prepare(sql);
+  return {
+    upsertIdempotency: p(
+      `INSERT INTO idempotency_keys (producer_id, idempotency_key, request_hash, response_status, response_body, signal_id, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (producer_id, idempotency_key) DO UPDATE SET
+         request_hash = excluded.request_hash, response_status = excluded.response_status,
+         response_body = excluded.response_body, signal_id = excluded.signal_id,
+         created_at = excluded.created_at, expires_at = excluded.expires_at
+       WHERE idempotency_keys.expires_at <= excluded.created_at`,
+    ),
+    selectIdempotency: p(
+      'SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE producer_id = ? AND idempotency_key = ?',
+    ).raw(true),
+    deleteIdempotency: p('DELETE FROM idempotency_keys WHERE producer_id = ? AND idempotency_key = ?'),
+    upsertSignature: p(
+      `INSERT INTO seen_signatures (signature, producer_id, seen_at, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (signature) DO UPDATE SET
+         producer_id = excluded.producer_id, seen_at = excluded.seen_at, expires_at = excluded.expires_at
+       WHERE seen_signatures.expires_at <= excluded.seen_at`,
+    ),
+    insertSignal: p(`INSERT INTO signals (${SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    selectSignal: p(`SELECT ${SIGNAL_COLUMNS} FROM signals WHERE id = ?`),
+    decideSignal: p(
+      `UPDATE signals SET status = ?, decided_at = ?, decided_by = ?, message = ?
+       WHERE id = ? AND status = 'pending_approval' RETURNING ${SIGNAL_COLUMNS}`,
+    ),
+    insertProducer: p('INSERT INTO producers (id, approval, instruments, created_at) VALUES (?, ?, ?, ?)'),
+    insertSecret: p(
+      'INSERT INTO producer_secrets (producer_id, id, ciphertext, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    activeSecrets: p('SELECT id FROM producer_secrets WHERE producer_id = ? AND retired_at IS NULL').pluck(),
+    retireSecret: p(
+      'UPDATE producer_secrets SET retired_at = ? WHERE producer_id = ? AND id = ? AND retired_at IS NULL',
+    ),
+    deleteProducer: p('DELETE FROM producers WHERE id = ?'),
+    insertToken: p('INSERT INTO operator_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)'),
+    deleteToken: p('DELETE FROM operator_tokens WHERE id = ?'),
+    purgeIdempotency: p(
+      `DELETE FROM idempotency_keys WHERE (producer_id, idempotency_key) IN
+         (SELECT producer_id, idempotency_key FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)`,
+    ),
+    purgeSignatures: p(
+      'DELETE FROM seen_signatures WHERE signature IN (SELECT signature FROM seen_signatures WHERE expires_at <= ? LIMIT ?)',
+    ),
+  };
+}
+
+/**
+ * Every write of SqliteStore, synchronous, on one connection. Its methods take and return only
+ * structured-clone-friendly values, so the writer thread can call them with a message's arguments.
+ */
+export class SqliteWriter {
+  readonly #db: Database.Database;
+  #statements: ReturnType<typeof prepareWrites> | undefined;
+  #accept: ((batch: PackedBatch) => PackedResults) | undefined;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  migrate(): void {
+    const db = this.#db;
+    db.transaction(() => {
+      db.exec(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT',
+      );
+      const current = db
+        .prepare('SELECT coalesce(max(version), 0) FROM schema_migrations')
+        .pluck()
+        .get() as number;
+      if (current > SQLITE_MIGRATIONS.length) {
+        throw new StoreSchemaTooNewError(MESSAGES.schemaTooNew(current, SQLITE_MIGRATIONS.length));
+      }
+      const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
+      for (let version = current + 1; version <= SQLITE_MIGRATIONS.length; version++) {
+        db.exec(SQLITE_MIGRATIONS[version - 1]!);
+        record.run(version, Date.now());
+      }
+      // IMMEDIATE takes the write lock at BEGIN, so two processes migrating at once run one after the other.
+    }).immediate();
+  }
+
+  createProducer(producer: NewProducer): void {
+    const s = this.#s();
+    try {
+      this.#db
+        .transaction(() => {
+          s.insertProducer.run(
+            producer.id,
+            producer.approval,
+            producer.instruments === null ? null : JSON.stringify(producer.instruments),
+            producer.createdAt,
+          );
+          s.insertSecret.run(
+            producer.id,
+            producer.secret.id,
+            producer.secret.ciphertext,
+            producer.secret.createdAt,
+          );
+        })
+        .immediate();
+    } catch (error) {
+      if (isConstraint(error, 'PRIMARYKEY')) {
+        throw new StoreConflictError(MESSAGES.producerExists(producer.id), { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  addSecret(producerId: string, secret: ProducerSecret): void {
+    try {
+      this.#s().insertSecret.run(producerId, secret.id, secret.ciphertext, secret.createdAt);
+    } catch (error) {
+      if (isConstraint(error, 'FOREIGNKEY')) {
+        throw new StoreNotFoundError(MESSAGES.producerMissing(producerId), { cause: error });
+      }
+      if (isConstraint(error, 'PRIMARYKEY')) {
+        throw new StoreConflictError(MESSAGES.secretExists(producerId, secret.id), { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  retireSecret(producerId: string, secretId: string, at: number): boolean {
+    const s = this.#s();
+    return this.#db
+      .transaction(() => {
+        const active = s.activeSecrets.all(producerId) as string[];
+        if (!active.includes(secretId)) return false;
+        if (active.length === 1) throw new StoreConflictError(MESSAGES.lastSecret(producerId, secretId));
+        s.retireSecret.run(at, producerId, secretId);
+        return true;
+      })
+      .immediate();
+  }
+
+  removeProducer(id: string): boolean {
+    return this.#s().deleteProducer.run(id).changes > 0;
+  }
+
+  acceptBatch(batch: PackedBatch): PackedResults {
+    this.#accept ??= this.#prepareAccept();
+    return this.#accept(batch);
+  }
+
+  /** Deletes up to `limit` expired rows of one table, in one transaction; returns how many. */
+  purgeChunk(table: 'idempotency' | 'signatures', now: number, limit: number): number {
+    const s = this.#s();
+    return (table === 'idempotency' ? s.purgeIdempotency : s.purgeSignatures).run(now, limit).changes;
+  }
+
+  decideSignal(
+    id: string,
+    decision: 'approved' | 'rejected',
+    by: string,
+    message: string | null,
+    at: number,
+  ): DecisionResult {
+    const s = this.#s();
+    const updated = s.decideSignal.get(decision, at, by, message, id) as SignalRow | undefined;
+    if (updated !== undefined) return { outcome: 'ok', signal: toSignal(updated) };
+    const current = s.selectSignal.get(id) as SignalRow | undefined;
+    return current === undefined
+      ? { outcome: 'not-found' }
+      : { outcome: 'not-pending', signal: toSignal(current) };
+  }
+
+  createToken(token: OperatorToken): void {
+    try {
+      this.#s().insertToken.run(token.id, token.name, token.hash, token.createdAt);
+    } catch (error) {
+      if (isConstraint(error, 'PRIMARYKEY') || isConstraint(error, 'UNIQUE')) {
+        throw new StoreConflictError(MESSAGES.tokenExists(token.id), { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  revokeToken(id: string): boolean {
+    return this.#s().deleteToken.run(id).changes > 0;
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  // Statements are prepared on first use, after migrate() has created the tables.
+  #s(): ReturnType<typeof prepareWrites> {
+    this.#statements ??= prepareWrites(this.#db);
+    return this.#statements;
+  }
+
+  #prepareAccept(): (batch: PackedBatch) => PackedResults {
+    const s = this.#s();
+    // The same three steps as PostgreSQL's sigpost_accept_batch (migrations-postgres.ts): claim the
+    // key, claim the signature (undoing the key claim on a replay), then insert the signal.
+    const transaction = this.#db.transaction((b: PackedBatch) => {
+      const results: PackedResults = [];
+      // Offsets follow packBatch: 0–10 the signal's columns, 11 idempotencyKey, 12 requestHash,
+      // 13 idempotencyExpiresAt, 14 signature, 15 signatureExpiresAt, 16–17 the response.
+      for (let i = 0; i < b.length; i += PACKED_FIELDS) {
+        const id = b[i] as string;
+        const producerId = b[i + 1] as string;
+        const receivedAt = b[i + 8] as number;
+        const key = b[i + 11] as string | null;
+        if (key !== null) {
+          const claimed = s.upsertIdempotency.run(
+            producerId,
+            key,
+            b[i + 12],
+            b[i + 16],
+            b[i + 17],
+            id,
+            receivedAt,
+            b[i + 13],
+          ).changes;
+          if (claimed === 0) {
+            results.push(s.selectIdempotency.get(producerId, key) as [string, number, string]);
+            continue;
+          }
+        }
+        const fresh = s.upsertSignature.run(b[i + 14], producerId, receivedAt, b[i + 15]).changes;
+        if (fresh === 0) {
+          // The key claim above is ours (this transaction wrote it), and any row it replaced had
+          // expired, so deleting it restores an equivalent state.
+          if (key !== null) s.deleteIdempotency.run(producerId, key);
+          results.push(1);
+          continue;
+        }
+        try {
+          s.insertSignal.run(b.slice(i, i + 11));
+        } catch (error) {
+          if (isConstraint(error, 'PRIMARYKEY')) {
+            throw new StoreConflictError(MESSAGES.signalExists(id), { cause: error });
+          }
+          throw error;
+        }
+        results.push(0);
+      }
+      return results;
+    });
+    return (batch) => transaction.immediate(batch);
+  }
+}
+
+function isConstraint(error: unknown, kind: 'PRIMARYKEY' | 'UNIQUE' | 'FOREIGNKEY'): boolean {
+  return error instanceof Database.SqliteError && error.code === `SQLITE_CONSTRAINT_${kind}`;
+}
+
+/** The writer methods a message may call. */
+export type WriteOp = Exclude<keyof SqliteWriter, 'close'>;
+const WRITE_OPS: ReadonlySet<string> = new Set<WriteOp>([
+  'migrate',
+  'createProducer',
+  'addSecret',
+  'retireSecret',
+  'removeProducer',
+  'acceptBatch',
+  'purgeChunk',
+  'decideSignal',
+  'createToken',
+  'revokeToken',
+]);
+
+// ---------------------------------------------------------------------------------------------
+// Messages and errors
+// ---------------------------------------------------------------------------------------------
+
+/** Main thread → writer thread. `conn` names one SqliteStore's connection (the thread serves all of a process's stores). */
+export type WriterRequest =
+  | { readonly id: number; readonly conn: number; readonly op: 'open'; readonly args: [string, number] }
+  | { readonly id: number; readonly conn: number; readonly op: 'close'; readonly args: [] }
+  | { readonly id: number; readonly conn: number; readonly op: WriteOp; readonly args: unknown[] };
+
+/** Writer thread → main thread, one per request, in request order. */
+export type WriterReply =
+  | { readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly id: number; readonly ok: false; readonly error: SerializedError };
+
+export interface SerializedError {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+  readonly stack?: string;
+  readonly cause?: SerializedError;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return {
+    name: error.name,
+    message: error.message,
+    ...(typeof code === 'string' ? { code } : {}),
+    ...(error.stack === undefined ? {} : { stack: error.stack }),
+    ...(error.cause === undefined ? {} : { cause: serializeError(error.cause) }),
+  };
+}
+
+const STORE_ERRORS: Record<string, new (message: string, options?: ErrorOptions) => StoreError> = {
+  StoreError,
+  StoreConflictError,
+  StoreNotFoundError,
+  StoreUnavailableError,
+  StoreInvalidCursorError,
+  StoreSchemaTooNewError,
+};
+const PLAIN_ERRORS: Record<string, ErrorConstructor> = { TypeError, RangeError, SyntaxError };
+
+/** Rebuilds an error of the class (and `code`, `cause`) it had in the writer thread. */
+export function reviveError(serialized: SerializedError): Error {
+  const cause = serialized.cause === undefined ? undefined : reviveError(serialized.cause);
+  const options = cause === undefined ? undefined : { cause };
+  let error: Error;
+  const StoreClass = STORE_ERRORS[serialized.name];
+  if (StoreClass !== undefined) {
+    error = new StoreClass(serialized.message, options);
+  } else if (serialized.name === 'SqliteError' && serialized.code !== undefined) {
+    error = new Database.SqliteError(serialized.message, serialized.code);
+  } else {
+    error = new (PLAIN_ERRORS[serialized.name] ?? Error)(serialized.message, options);
+    if (error.name !== serialized.name) error.name = serialized.name;
+    if (serialized.code !== undefined) Object.assign(error, { code: serialized.code });
+  }
+  // The writer's stack shows where the write failed, which the receiving side's would not.
+  if (serialized.stack !== undefined) error.stack = serialized.stack;
+  return error;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer thread
+// ---------------------------------------------------------------------------------------------
+
+function serve(port: MessagePort): void {
+  const writers = new Map<number, SqliteWriter>();
+  const openErrors = new Map<number, unknown>();
+  port.on('message', (request: WriterRequest) => {
+    let reply: WriterReply;
+    try {
+      let value: unknown;
+      if (request.op === 'open') {
+        const [path, busyTimeoutMs] = request.args;
+        try {
+          writers.set(request.conn, new SqliteWriter(openConnection(path, busyTimeoutMs)));
+        } catch (error) {
+          // The calls already queued behind the open get this error, not a vaguer one.
+          openErrors.set(request.conn, error);
+          throw error;
+        }
+      } else if (request.op === 'close') {
+        writers.get(request.conn)?.close();
+        writers.delete(request.conn);
+        openErrors.delete(request.conn);
+      } else {
+        const writer = writers.get(request.conn);
+        if (writer === undefined) {
+          throw (
+            openErrors.get(request.conn) ??
+            new StoreError(`SQLite writer connection ${request.conn} is not open`)
+          );
+        }
+        if (!WRITE_OPS.has(request.op))
+          throw new TypeError(`Unknown SQLite writer operation "${request.op}"`);
+        value = (writer[request.op] as (...args: unknown[]) => unknown).apply(writer, request.args);
+      }
+      reply = { id: request.id, ok: true, value };
+    } catch (error) {
+      reply = { id: request.id, ok: false, error: serializeError(error) };
+    }
+    port.postMessage(reply);
+  });
+}
+
+if (
+  !isMainThread &&
+  parentPort !== null &&
+  (workerData as Record<string, unknown> | null)?.[WRITER_THREAD_MARK] === true
+) {
+  serve(parentPort);
+}
