@@ -24,7 +24,7 @@ import {
   OutboundTimeoutError,
   SignalValidationError,
 } from './errors.js';
-import { ingestResponseFast, isValidSignalFast } from './fast-validate.js';
+import { ingestResponseFast } from './fast-validate.js';
 import { assertLogger, logFields, type OutboundLogFields, type OutboundLogger } from './logger.js';
 import { decideRetry, parseRetryAfter, type RetryOptions, resolveRetryOptions } from './retry.js';
 import { signRequest } from './signing.js';
@@ -432,13 +432,10 @@ export class HmacClient {
       }
       wire = { ...signal, timestamp };
     }
-    let valid: SignalCandidate;
-    if (isValidSignalFast(wire)) valid = wire;
-    else {
-      const result = validateSignal(wire);
-      if (!result.ok) this.#invalid(result.errors, fields);
-      valid = result.value;
-    }
+    // validateSignal tries its allocation-free fast path first and uses zod only when it says no.
+    const result = validateSignal(wire);
+    if (!result.ok) this.#invalid(result.errors, fields);
+    const valid: SignalCandidate = result.value;
     fields.instrument = valid.instrument;
     try {
       return JSON.stringify(valid);
