@@ -135,6 +135,50 @@ describe('SignatureVerifier', () => {
     expect((await verifier.verify(auth(PRODUCER, SECRET), BODY))?.id).toBe(PRODUCER);
   });
 
+  it('bounds concurrent producer lookups: past the limit a cache miss gets 503 without a store read', async () => {
+    let reads = 0;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { dir, cleanup } = tempDir();
+    const real = new SqliteStore({ path: join(dir, 'bounded.db') });
+    cleanups.push(cleanup, () => real.close());
+    await real.migrate();
+    const store = Object.create(real, {
+      getProducer: {
+        value: async (id: string) => {
+          reads++;
+          await gate;
+          return real.getProducer(id);
+        },
+      },
+    }) as Store;
+    const verifier = new SignatureVerifier({
+      store,
+      opener: SecretBox.fromKey(randomBytes(32)),
+      cacheMs: 5_000,
+      clock: testClock(),
+      log: pino({ level: 'silent' }),
+      maxConcurrentLookups: 2,
+    });
+    const first = verifier.verify(auth('random-1', 'wrong-secret-of-enough-bytes'), BODY);
+    const second = verifier.verify(auth('random-2', 'wrong-secret-of-enough-bytes'), BODY);
+    await expect(
+      verifier.verify(auth('random-3', 'wrong-secret-of-enough-bytes'), BODY),
+    ).rejects.toMatchObject({
+      code: 'store-unavailable',
+      headers: { 'Retry-After': '1' },
+    });
+    expect(reads).toBe(2);
+    release();
+    expect(await first).toBeUndefined();
+    expect(await second).toBeUndefined();
+    // Once the lookups have finished, new ones run again.
+    expect(await verifier.verify(auth('random-3', 'wrong-secret-of-enough-bytes'), BODY)).toBeUndefined();
+    expect(reads).toBe(3);
+  });
+
   it('recovers after a store that threw synchronously while loading a producer', async () => {
     let failures = 1;
     const verifier = await setup(

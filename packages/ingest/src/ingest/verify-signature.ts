@@ -8,6 +8,7 @@ import {
 } from '@sigpost/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../clock.js';
+import { HttpProblem } from '../problems.js';
 import type { Producer, Store } from '../store/store.js';
 
 /** What the verifier needs from a `SecretBox`: turning stored ciphertext back into the secret. */
@@ -105,6 +106,13 @@ interface CacheEntry {
 const DUMMY_SECRET = 'sigpost-unknown-producer-dummy-secret';
 
 /**
+ * At most this many producer lookups run at once. A cache miss (an unknown or random producer id, or a
+ * wrong signature) costs a store read before any per-producer limit applies; without a bound, a flood
+ * of such requests could take every database connection. Requests verified from the cache never wait.
+ */
+export const DEFAULT_MAX_CONCURRENT_LOOKUPS = 16;
+
+/**
  * Verifies a request's signature against any active secret of its producer.
  *
  * Decrypted secrets are cached per producer for `cacheMs`. A failed verification (or an unknown
@@ -120,6 +128,7 @@ export class SignatureVerifier {
   readonly #cacheMs: number;
   readonly #clock: Clock;
   readonly #log: FastifyBaseLogger;
+  readonly #maxLookups: number;
 
   constructor(deps: {
     store: Store;
@@ -127,7 +136,10 @@ export class SignatureVerifier {
     cacheMs: number;
     clock: Clock;
     log: FastifyBaseLogger;
+    /** @default DEFAULT_MAX_CONCURRENT_LOOKUPS */
+    maxConcurrentLookups?: number;
   }) {
+    this.#maxLookups = deps.maxConcurrentLookups ?? DEFAULT_MAX_CONCURRENT_LOOKUPS;
     this.#store = deps.store;
     this.#opener = deps.opener;
     this.#cacheMs = deps.cacheMs;
@@ -159,6 +171,14 @@ export class SignatureVerifier {
   #load(producerId: string): Promise<CacheEntry | undefined> {
     const pending = this.#loading.get(producerId);
     if (pending) return pending;
+    if (this.#loading.size >= this.#maxLookups) {
+      // Refused without a store read or a log line: this is the path a flood takes.
+      return Promise.reject(
+        new HttpProblem('store-unavailable', 'too many producer lookups in progress; retry shortly', {
+          headers: { [HEADERS.retryAfter]: '1' },
+        }),
+      );
+    }
     const load = (async () => {
       const producer = await this.#store.getProducer(producerId);
       if (!producer) {
