@@ -7,7 +7,7 @@
 //   npx tsc -b packages/ingest && npm run bench -- ingest
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +29,7 @@ type Autocannon = (options: {
   connections: number;
   amount: number;
   timeout: number;
-  requests: { setupRequest: () => unknown }[];
+  requests: { setupRequest: () => unknown; onResponse: () => void }[];
 }) => Promise<AutocannonResult>;
 const AUTOCANNON = 'autocannon';
 const autocannon = (await import(AUTOCANNON)).default as Autocannon;
@@ -44,7 +44,14 @@ const SECRET = 'bench-secret-key-min-16-bytes-long';
 const PG_URL = process.env.SIGPOST_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SELF = fileURLToPath(import.meta.url);
 
-export type Cpu = { user: number; system: number; rss: number; heapUsed: number };
+export type Cpu = {
+  user: number;
+  system: number;
+  rss: number;
+  heapUsed: number;
+  /** CPU µs of each thread so far, by thread id (Linux: /proc/self/task; empty elsewhere). */
+  threads: Record<string, { name: string; micros: number }>;
+};
 type ChildMessage = { type: 'listening'; url: string } | ({ type: 'cpu' } & Cpu);
 
 // ---------------------------------------------------------------------------------------------
@@ -88,13 +95,44 @@ async function serveChild(args: string[]): Promise<void> {
     if (message === 'cpu') {
       const { user, system } = process.cpuUsage();
       const { rss, heapUsed } = process.memoryUsage();
-      process.send?.({ type: 'cpu', user, system, rss, heapUsed } satisfies ChildMessage);
+      process.send?.({
+        type: 'cpu',
+        user,
+        system,
+        rss,
+        heapUsed,
+        threads: threadCpu(),
+      } satisfies ChildMessage);
     } else if (message === 'exit') {
       await close();
       process.exit(0);
     }
   });
   process.send?.({ type: 'listening', url } satisfies ChildMessage);
+}
+
+/** Per-thread CPU time from /proc (utime + stime, clock ticks of 10 ms), to tell the event loop from the writer thread. */
+function threadCpu(): Cpu['threads'] {
+  const out: Cpu['threads'] = {};
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const name = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after "pid (comm) ".
+      out[tid] = { name, micros: (Number(fields[11]) + Number(fields[12])) * 10_000 };
+    } catch {
+      // The thread ended between readdir and read.
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,6 +164,9 @@ export class Child {
       this.#child.once('message', onMessage);
       this.#child.once('exit', onExit);
     });
+  }
+  get pid(): number | undefined {
+    return this.#child.pid;
   }
   async url(): Promise<string> {
     const m = await this.next();
@@ -183,6 +224,8 @@ export interface Run {
   p99: number;
   cpuMicrosPerRequest: number;
   sysMicrosPerRequest: number;
+  /** CPU µs per accepted request of each busy thread: the event loop, SQLite's writer, libuv's pool… */
+  threads: { name: string; micros: number }[];
   /** Mean requests per transaction (group commit), from the server's /metrics; undefined for bare. */
   batch?: number;
 }
@@ -200,6 +243,9 @@ export async function load(child: Child, url: string, requests: PreSigned[], amo
   let next = 0;
   const before = await child.cpu();
   const started = process.hrtime.bigint();
+  // autocannon resolves on its one-second ticker, so the run's end is taken from the last response
+  // instead (timing the promise would round every run up to whole seconds).
+  let lastResponse = started;
   const result = await autocannon({
     url,
     connections: CONNECTIONS,
@@ -209,10 +255,13 @@ export async function load(child: Child, url: string, requests: PreSigned[], amo
       {
         // Hands each request out once; the pool is larger than `amount` + one per connection.
         setupRequest: () => requests[next++ % requests.length] as PreSigned,
+        onResponse: () => {
+          lastResponse = process.hrtime.bigint();
+        },
       },
     ],
   });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const seconds = Number(lastResponse - started) / 1e9;
   const after = await child.cpu();
   const accepted = result['2xx'];
   const cpu = after.user + after.system - before.user - before.system;
@@ -224,6 +273,13 @@ export async function load(child: Child, url: string, requests: PreSigned[], amo
     p99: result.latency.p99,
     cpuMicrosPerRequest: cpu / Math.max(1, accepted),
     sysMicrosPerRequest: (after.system - before.system) / Math.max(1, accepted),
+    threads: Object.entries(after.threads)
+      .map(([tid, t]) => ({
+        name: tid === String(child.pid) ? 'event loop' : t.name,
+        micros: (t.micros - (before.threads[tid]?.micros ?? 0)) / Math.max(1, accepted),
+      }))
+      .filter((t) => t.micros >= 1)
+      .sort((a, b) => b.micros - a.micros),
   };
 }
 
@@ -255,7 +311,10 @@ function line(name: string, run: Run): string {
     `${name.padEnd(26)} ${fmt(run.perSecond).padStart(7)} accepted/s   p50 ${fmt(run.p50, 1).padStart(5)} ms   ` +
     `p99 ${fmt(run.p99, 1).padStart(5)} ms   CPU ${fmt(run.cpuMicrosPerRequest, 1).padStart(6)} µs/request (${fmt(run.sysMicrosPerRequest, 1)} sys)` +
     (run.batch === undefined ? '' : `   ${fmt(run.batch, 1)} signals/commit`) +
-    (run.other > 0 ? `   (${run.other} not 2xx!)` : '')
+    (run.other > 0 ? `   (${run.other} not 2xx!)` : '') +
+    (run.threads.length > 1
+      ? `\n${' '.repeat(27)}by thread (µs/request): ${run.threads.map((t) => `${t.name} ${fmt(t.micros)}`).join(', ')}`
+      : '')
   );
 }
 
