@@ -45,6 +45,7 @@ function accept(i: number, key: string | null = `key-${i}`): AcceptRequest {
     requestHash: `hash-${i}`,
     idempotencyExpiresAt: NOW + 86_400_000,
     signature: `signature-${i}`,
+    signedAt: NOW,
     signatureExpiresAt: NOW + 600_000,
     response: { status: 201, body: `{"n":${i}}` },
   };
@@ -78,7 +79,8 @@ describe('Batcher (group commit)', () => {
 
   it('gives each request its own result, deciding later items against earlier ones', async () => {
     const batcher = new Batcher(counting(), { maxBatchSize: 100 });
-    const twin = { ...accept(1, 'other-key'), signal: { ...accept(1).signal, id: `sig_${'9'.repeat(26)}` } };
+    const other = accept(1, 'other-key');
+    const twin = { ...other, signal: { ...other.signal, id: `sig_${'9'.repeat(26)}` } };
     const results = await Promise.all([batcher.accept(accept(1)), batcher.accept(twin)]);
     expect(results).toEqual([{ outcome: 'stored' }, { outcome: 'replayed-signature' }]);
   });

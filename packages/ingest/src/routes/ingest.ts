@@ -141,7 +141,7 @@ async function ingest(ctx: AppContext, request: FastifyRequest, reply: FastifyRe
     // with the insert. A separate findIdempotent lookup first would answer the same, at the cost of one
     // more read per request (about 6 % of the server's time in bench/ingest.bench.ts, and a round trip
     // on PostgreSQL).
-    const accept = buildAccept(ctx, producer, validation.value, text, key, requestHash, auth.value.signature);
+    const accept = buildAccept(ctx, producer, validation.value, text, key, requestHash, auth.value);
     state.signalId = accept.signal.id;
     const result = await storeCall(request, () => ctx.batcher.accept(accept));
     if (result.outcome === 'stored') {
@@ -216,7 +216,7 @@ function buildAccept(
   text: string,
   key: string | null,
   requestHash: string,
-  signature: string,
+  auth: { readonly signature: string; readonly timestampMs: number },
 ): AcceptRequest {
   const nowExact = ctx.clock.now();
   const now = Math.floor(nowExact);
@@ -248,7 +248,8 @@ function buildAccept(
     idempotencyKey: key,
     requestHash,
     idempotencyExpiresAt: now + ctx.config.idempotencyTtlSeconds * 1000,
-    signature,
+    signature: auth.signature,
+    signedAt: Math.floor(auth.timestampMs),
     // A timestamp is accepted until it is `tolerance` behind the clock, and it can be at most
     // `tolerance` ahead of it now: remembering the signature for 2 × tolerance covers its whole life
     // (with room for another server's clock being a little behind ours).

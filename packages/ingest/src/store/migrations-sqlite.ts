@@ -70,4 +70,74 @@ export const SQLITE_MIGRATIONS: readonly string[] = Object.freeze([
     created_at INTEGER NOT NULL
   ) STRICT;
   `,
+  // 2: the ingest write path without random-key B-tree inserts it can avoid (bench/ingest.bench.ts:
+  //    about half the writer's CPU per signal). Every random-key insert dirties a page of its own in
+  //    each commit, which is then written to the WAL and again by the checkpoint.
+  //    - `signals` gets `seq INTEGER PRIMARY KEY` (stable across VACUUM, unlike a plain rowid) and
+  //      keeps the response first given to a request (`request_hash`, `response_status`,
+  //      `response_body`): appended with the signal instead of a wide row in a random-key table.
+  //    - `idempotency` keeps only SHA-256(producer, key) → signals.seq and the expiry: one narrow
+  //      row. Its expired rows are found by walking `signals` in `seq` order from a saved cursor
+  //      (`purge_cursors`), so no expiry index is maintained on every insert.
+  //    - `replay_guard` files each accepted signature under its signed timestamp (X-Timestamp, which
+  //      the signature covers, so a replay carries the same one): keys arrive in time order, inserts
+  //      append at the right edge, and expired rows are cut from the left edge, again without an
+  //      expiry index. `seen_signatures` stays only until its rows expire (up to 2 × tolerance):
+  //      their signed timestamps were never recorded, so the writer still consults it while it has rows.
+  //    `sigpost_key_hash` is a function the writer registers on its connection (common.ts).
+  `
+  CREATE TABLE signals_v2 (
+    seq             INTEGER PRIMARY KEY,
+    id              TEXT    NOT NULL UNIQUE,
+    producer_id     TEXT    NOT NULL,
+    idempotency_key TEXT,
+    instrument      TEXT    NOT NULL,
+    side            TEXT    NOT NULL CHECK (side IN ('buy', 'sell')),
+    status          TEXT    NOT NULL CHECK (status IN ('received', 'pending_approval', 'approved', 'rejected')),
+    message         TEXT,
+    body            TEXT    NOT NULL,
+    received_at     INTEGER NOT NULL,
+    decided_at      INTEGER,
+    decided_by      TEXT,
+    request_hash    TEXT,    -- of the request that stored it, for a repeat of its idempotency key
+    response_status INTEGER, -- the answer given, replayed byte for byte to a repeat
+    response_body   TEXT
+  ) STRICT;
+  INSERT INTO signals_v2 (id, producer_id, idempotency_key, instrument, side, status, message, body,
+                          received_at, decided_at, decided_by, request_hash, response_status, response_body)
+    SELECT s.id, s.producer_id, s.idempotency_key, s.instrument, s.side, s.status, s.message, s.body,
+           s.received_at, s.decided_at, s.decided_by, k.request_hash, k.response_status, k.response_body
+    FROM signals s LEFT JOIN idempotency_keys k ON k.signal_id = s.id
+    ORDER BY s.rowid;
+
+  CREATE TABLE idempotency (
+    key_hash   BLOB    NOT NULL PRIMARY KEY, -- sigpost_key_hash(producer_id, idempotency_key)
+    signal_seq INTEGER NOT NULL,             -- signals.seq of the signal stored under the key
+    expires_at INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO idempotency (key_hash, signal_seq, expires_at)
+    SELECT sigpost_key_hash(k.producer_id, k.idempotency_key), s.seq, k.expires_at
+    FROM idempotency_keys k JOIN signals_v2 s ON s.id = k.signal_id;
+
+  DROP TABLE idempotency_keys;
+  DROP TABLE signals;
+  ALTER TABLE signals_v2 RENAME TO signals;
+  CREATE INDEX signals_by_time ON signals (received_at, id);
+  CREATE INDEX signals_by_status ON signals (status, received_at, id);
+  CREATE INDEX signals_by_producer ON signals (producer_id, received_at, id);
+  CREATE INDEX signals_by_instrument ON signals (instrument, received_at, id);
+
+  CREATE TABLE replay_guard (
+    signed_at  INTEGER NOT NULL, -- X-Timestamp in epoch ms
+    signature  TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (signed_at, signature)
+  ) STRICT, WITHOUT ROWID;
+
+  -- Where a purge that walks a table in order stopped last time.
+  CREATE TABLE purge_cursors (
+    name     TEXT    NOT NULL PRIMARY KEY,
+    position INTEGER NOT NULL
+  ) STRICT;
+  `,
 ]);

@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMainThread, type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { MESSAGES, SIGNAL_COLUMNS, type SignalRow, toSignal } from './common.js';
+import { idempotencyKeyHash, MESSAGES, SIGNAL_COLUMNS, type SignalRow, toSignal } from './common.js';
 import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
 import {
   type AcceptRequest,
@@ -74,6 +74,12 @@ const PACKED_FIELDS = 18;
 export function packBatch(batch: readonly AcceptRequest[]): PackedBatch {
   const packed: PackedBatch = [];
   for (const { signal: s, ...r } of batch) {
+    // The purge finds idempotency records through the signal's own key (see purgeIdempotency).
+    if (r.idempotencyKey !== s.idempotencyKey) {
+      throw new TypeError(
+        `Expected the request's idempotencyKey to equal its signal's, received ${JSON.stringify(r.idempotencyKey)} and ${JSON.stringify(s.idempotencyKey)}`,
+      );
+    }
     packed.push(
       s.id,
       s.producerId,
@@ -86,13 +92,13 @@ export function packBatch(batch: readonly AcceptRequest[]): PackedBatch {
       s.receivedAt,
       s.decidedAt,
       s.decidedBy,
-      r.idempotencyKey,
       r.requestHash,
-      r.idempotencyExpiresAt,
-      r.signature,
-      r.signatureExpiresAt,
       r.response.status,
       r.response.body,
+      r.idempotencyExpiresAt,
+      r.signature,
+      r.signedAt,
+      r.signatureExpiresAt,
     );
   }
   return packed;
@@ -120,26 +126,26 @@ type Stmt = Database.Statement<unknown[], unknown>;
 function prepareWrites(db: Database.Database) {
   const p = (sql: string): Stmt => db.prepare(sql);
   return {
-    upsertIdempotency: p(
-      `INSERT INTO idempotency_keys (producer_id, idempotency_key, request_hash, response_status, response_body, signal_id, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (producer_id, idempotency_key) DO UPDATE SET
-         request_hash = excluded.request_hash, response_status = excluded.response_status,
-         response_body = excluded.response_body, signal_id = excluded.signal_id,
-         created_at = excluded.created_at, expires_at = excluded.expires_at
-       WHERE idempotency_keys.expires_at <= excluded.created_at`,
-    ),
-    selectIdempotency: p(
-      'SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE producer_id = ? AND idempotency_key = ?',
+    selectIdempotency: p('SELECT signal_seq, expires_at FROM idempotency WHERE key_hash = ?').raw(true),
+    selectStoredResponse: p(
+      'SELECT producer_id, idempotency_key, request_hash, response_status, response_body FROM signals WHERE seq = ?',
     ).raw(true),
-    deleteIdempotency: p('DELETE FROM idempotency_keys WHERE producer_id = ? AND idempotency_key = ?'),
-    upsertSignature: p(
-      `INSERT INTO seen_signatures (signature, producer_id, seen_at, expires_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (signature) DO UPDATE SET
-         producer_id = excluded.producer_id, seen_at = excluded.seen_at, expires_at = excluded.expires_at
-       WHERE seen_signatures.expires_at <= excluded.seen_at`,
+    upsertIdempotency: p(
+      `INSERT INTO idempotency (key_hash, signal_seq, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (key_hash) DO UPDATE SET signal_seq = excluded.signal_seq, expires_at = excluded.expires_at`,
     ),
-    insertSignal: p(`INSERT INTO signals (${SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    // Changes nothing (0 changes) when the signature is already remembered and not expired at the last `?`.
+    upsertGuard: p(
+      `INSERT INTO replay_guard (signed_at, signature, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (signed_at, signature) DO UPDATE SET expires_at = excluded.expires_at
+       WHERE replay_guard.expires_at <= ?`,
+    ),
+    legacySeen: p('SELECT 1 FROM seen_signatures WHERE signature = ? AND expires_at > ?').pluck(),
+    legacyAny: p('SELECT EXISTS (SELECT 1 FROM seen_signatures)').pluck(),
+    insertSignal: p(
+      `INSERT INTO signals (${SIGNAL_COLUMNS}, request_hash, response_status, response_body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
     selectSignal: p(`SELECT ${SIGNAL_COLUMNS} FROM signals WHERE id = ?`),
     decideSignal: p(
       `UPDATE signals SET status = ?, decided_at = ?, decided_by = ?, message = ?
@@ -156,11 +162,22 @@ function prepareWrites(db: Database.Database) {
     deleteProducer: p('DELETE FROM producers WHERE id = ?'),
     insertToken: p('INSERT INTO operator_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)'),
     deleteToken: p('DELETE FROM operator_tokens WHERE id = ?'),
-    purgeIdempotency: p(
-      `DELETE FROM idempotency_keys WHERE (producer_id, idempotency_key) IN
-         (SELECT producer_id, idempotency_key FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)`,
+    purgeCursor: p('SELECT position FROM purge_cursors WHERE name = ?').pluck(),
+    savePurgeCursor: p(
+      `INSERT INTO purge_cursors (name, position) VALUES (?, ?)
+       ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
     ),
-    purgeSignatures: p(
+    keyedSignalsAfter: p(
+      'SELECT seq, producer_id, idempotency_key FROM signals WHERE seq > ? AND idempotency_key IS NOT NULL ORDER BY seq LIMIT ?',
+    ).raw(true),
+    deleteIdempotency: p('DELETE FROM idempotency WHERE key_hash = ?'),
+    // Expired rows among the (limit) oldest signed timestamps: the left edge of the index, cut as a range.
+    purgeGuard: p(
+      `DELETE FROM replay_guard
+       WHERE signed_at <= (SELECT max(signed_at) FROM (SELECT signed_at FROM replay_guard ORDER BY signed_at LIMIT ?))
+         AND expires_at <= ?`,
+    ),
+    purgeLegacySeen: p(
       'DELETE FROM seen_signatures WHERE signature IN (SELECT signature FROM seen_signatures WHERE expires_at <= ? LIMIT ?)',
     ),
   };
@@ -174,6 +191,8 @@ export class SqliteWriter {
   readonly #db: Database.Database;
   #statements: ReturnType<typeof prepareWrites> | undefined;
   #accept: ((batch: PackedBatch) => PackedResults) | undefined;
+  /** `seen_signatures` (schema 1) still has rows the replay guard must honour. */
+  #legacyGuard = false;
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -181,6 +200,10 @@ export class SqliteWriter {
 
   migrate(): void {
     const db = this.#db;
+    // Migration 2 computes the new idempotency keys in SQL.
+    db.function('sigpost_key_hash', { deterministic: true }, (producerId, key) =>
+      idempotencyKeyHash(String(producerId), String(key)),
+    );
     db.transaction(() => {
       db.exec(
         'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT',
@@ -264,10 +287,16 @@ export class SqliteWriter {
     return this.#accept(batch);
   }
 
-  /** Deletes up to `limit` expired rows of one table, in one transaction; returns how many. */
-  purgeChunk(table: 'idempotency' | 'signatures', now: number, limit: number): number {
-    const s = this.#s();
-    return (table === 'idempotency' ? s.purgeIdempotency : s.purgeSignatures).run(now, limit).changes;
+  /**
+   * One transaction's worth of purging: deletes expired idempotency records or remembered signatures,
+   * looking at about `limit` rows. Returns [rows deleted, whether another call may find more].
+   */
+  purgeChunk(table: 'idempotency' | 'signatures', now: number, limit: number): [number, boolean] {
+    return this.#db
+      .transaction(() =>
+        table === 'idempotency' ? this.#purgeIdempotency(now, limit) : this.#purgeGuard(now, limit),
+      )
+      .immediate();
   }
 
   decideSignal(
@@ -307,60 +336,117 @@ export class SqliteWriter {
 
   // Statements are prepared on first use, after migrate() has created the tables.
   #s(): ReturnType<typeof prepareWrites> {
-    this.#statements ??= prepareWrites(this.#db);
+    if (this.#statements === undefined) {
+      this.#statements = prepareWrites(this.#db);
+      this.#legacyGuard = this.#statements.legacyAny.get() === 1;
+    }
     return this.#statements;
+  }
+
+  // Walks signals with a key in `seq` order from the saved cursor. A signal's record is deleted once
+  // expired; a record that a later signal took over (its key reused after expiry) is left for that
+  // signal. The walk stops at the first record still live: records expire in about `seq` order.
+  #purgeIdempotency(now: number, limit: number): [number, boolean] {
+    const s = this.#s();
+    let cursor = (s.purgeCursor.get('idempotency') as number | undefined) ?? 0;
+    const rows = s.keyedSignalsAfter.all(cursor, limit) as [number, string, string][];
+    let deleted = 0;
+    let stopped = false;
+    for (const [seq, producerId, key] of rows) {
+      const hash = idempotencyKeyHash(producerId, key);
+      const record = s.selectIdempotency.get(hash) as [number, number] | undefined;
+      if (record !== undefined && record[0] === seq) {
+        if (record[1] > now) {
+          stopped = true;
+          break;
+        }
+        s.deleteIdempotency.run(hash);
+        deleted++;
+      }
+      cursor = seq;
+    }
+    s.savePurgeCursor.run('idempotency', cursor);
+    return [deleted, !stopped && rows.length === limit];
+  }
+
+  #purgeGuard(now: number, limit: number): [number, boolean] {
+    const s = this.#s();
+    let deleted = s.purgeGuard.run(limit, now).changes;
+    if (this.#legacyGuard) {
+      deleted += s.purgeLegacySeen.run(now, limit).changes;
+      this.#legacyGuard = s.legacyAny.get() === 1;
+    }
+    // Rows still live at the left edge can hide expired ones behind them until they expire too.
+    return [deleted, deleted > 0];
   }
 
   #prepareAccept(): (batch: PackedBatch) => PackedResults {
     const s = this.#s();
-    // The same three steps as PostgreSQL's sigpost_accept_batch (migrations-postgres.ts): claim the
-    // key, claim the signature (undoing the key claim on a replay), then insert the signal.
+    // The same decisions as PostgreSQL's sigpost_accept_batch (migrations-postgres.ts), in order: a
+    // live record of the key answers `duplicate`; a remembered signature answers
+    // `replayed-signature`; otherwise the signal, its key's record and its signature are written.
     const transaction = this.#db.transaction((b: PackedBatch) => {
       const results: PackedResults = [];
-      // Offsets follow packBatch: 0–10 the signal's columns, 11 idempotencyKey, 12 requestHash,
-      // 13 idempotencyExpiresAt, 14 signature, 15 signatureExpiresAt, 16–17 the response.
+      // Offsets follow packBatch: 0–10 the signal's columns, 11 requestHash, 12–13 the response,
+      // 14 idempotencyExpiresAt, 15 signature, 16 signedAt, 17 signatureExpiresAt.
       for (let i = 0; i < b.length; i += PACKED_FIELDS) {
         const id = b[i] as string;
         const producerId = b[i + 1] as string;
+        const key = b[i + 2] as string | null;
         const receivedAt = b[i + 8] as number;
-        const key = b[i + 11] as string | null;
-        if (key !== null) {
-          const claimed = s.upsertIdempotency.run(
-            producerId,
-            key,
-            b[i + 12],
-            b[i + 16],
-            b[i + 17],
-            id,
-            receivedAt,
-            b[i + 13],
-          ).changes;
-          if (claimed === 0) {
-            results.push(s.selectIdempotency.get(producerId, key) as [string, number, string]);
+        const hash = key === null ? undefined : idempotencyKeyHash(producerId, key);
+        if (hash !== undefined) {
+          const record = s.selectIdempotency.get(hash) as [number, number] | undefined;
+          if (record !== undefined && record[1] > receivedAt) {
+            results.push(this.#storedResponse(record[0], producerId, key as string));
             continue;
           }
         }
-        const fresh = s.upsertSignature.run(b[i + 14], producerId, receivedAt, b[i + 15]).changes;
-        if (fresh === 0) {
-          // The key claim above is ours (this transaction wrote it), and any row it replaced had
-          // expired, so deleting it restores an equivalent state.
-          if (key !== null) s.deleteIdempotency.run(producerId, key);
+        const signature = b[i + 15] as string;
+        const fresh =
+          !(this.#legacyGuard && s.legacySeen.get(signature, receivedAt) === 1) &&
+          s.upsertGuard.run(b[i + 16], signature, b[i + 17], receivedAt).changes > 0;
+        if (!fresh) {
           results.push(1);
           continue;
         }
+        let seq: number | bigint;
         try {
-          s.insertSignal.run(b.slice(i, i + 11));
+          seq = s.insertSignal.run(
+            b.slice(i, i + 11).concat(key === null ? [null, null, null] : b.slice(i + 11, i + 14)),
+          ).lastInsertRowid;
         } catch (error) {
-          if (isConstraint(error, 'PRIMARYKEY')) {
+          if (isConstraint(error, 'UNIQUE')) {
             throw new StoreConflictError(MESSAGES.signalExists(id), { cause: error });
           }
           throw error;
         }
+        if (hash !== undefined) s.upsertIdempotency.run(hash, seq, b[i + 14]);
         results.push(0);
       }
       return results;
     });
     return (batch) => transaction.immediate(batch);
+  }
+
+  /** The response stored with signal `seq`, checked against the (producer, key) that found it. */
+  #storedResponse(seq: number, producerId: string, key: string): [string, number, string] {
+    const row = this.#s().selectStoredResponse.get(seq) as
+      | [string, string | null, string | null, number | null, string | null]
+      | undefined;
+    if (
+      row === undefined ||
+      row[0] !== producerId ||
+      row[1] !== key ||
+      row[2] === null ||
+      row[3] === null ||
+      row[4] === null
+    ) {
+      throw new StoreError(
+        `The idempotency record of producer "${producerId}" points at signal #${seq}, which does not hold its response; the database is inconsistent`,
+      );
+    }
+    return [row[2], row[3], row[4]];
   }
 }
 

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -181,7 +181,7 @@ describe('SqliteStore writer thread', () => {
     expect(error).toBeInstanceOf(StoreError);
     expect((error as Error).cause).toBeInstanceOf(Database.SqliteError);
     expect((error as Error).cause).toMatchObject({
-      code: 'SQLITE_CONSTRAINT_PRIMARYKEY',
+      code: 'SQLITE_CONSTRAINT_UNIQUE',
       message: 'UNIQUE constraint failed: signals.id',
     });
   });
@@ -250,5 +250,97 @@ describe('SqliteStore writer thread', () => {
     const request = acceptRequest({ id: 'in-memory' });
     expect(await store.acceptBatch([request])).toEqual([{ outcome: 'stored' }]);
     expect(await store.getSignal('in-memory')).toEqual(request.signal);
+  });
+});
+
+describe('SqliteStore migration 2 (idempotency by key hash, replay guard by signed time)', () => {
+  // A database written by schema 1: one signal with its idempotency record and seen signature.
+  function schemaOneDatabase(path: string): void {
+    mkdirSync(dirname(path), { recursive: true });
+    const raw = new Database(path);
+    try {
+      raw.exec(
+        'CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT',
+      );
+      raw.exec(SQLITE_MIGRATIONS[0] as string);
+      raw.prepare('INSERT INTO schema_migrations VALUES (1, ?)').run(T0);
+      raw
+        .prepare(
+          `INSERT INTO signals (id, producer_id, idempotency_key, instrument, side, status, message, body, received_at, decided_at, decided_by)
+           VALUES ('old', 'producer-a', 'key-old', 'GOLD', 'buy', 'received', NULL, '{"old":true}', ?, NULL, NULL),
+                  ('old-no-key', 'producer-a', NULL, 'GOLD', 'sell', 'received', NULL, '{"old":2}', ?, NULL, NULL)`,
+        )
+        .run(T0, T0 + 1);
+      raw
+        .prepare(
+          `INSERT INTO idempotency_keys VALUES ('producer-a', 'key-old', 'hash-old', 201, '{"signal_id":"old"}', 'old', ?, ?)`,
+        )
+        .run(T0, T0 + 86_400_000);
+      raw.prepare(`INSERT INTO seen_signatures VALUES ('sig-old', 'producer-a', ?, ?)`).run(T0, T0 + 600_000);
+    } finally {
+      raw.close();
+    }
+  }
+
+  it('keeps signals, idempotency records and remembered signatures of schema 1', async () => {
+    const path = nextPath();
+    schemaOneDatabase(path);
+    const store = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      expect((await store.listSignals({})).items.map((s) => s.id)).toEqual(['old-no-key', 'old']);
+      expect(await store.findIdempotent('producer-a', 'key-old', T0 + 1_000)).toEqual({
+        requestHash: 'hash-old',
+        response: { status: 201, body: '{"signal_id":"old"}' },
+      });
+      // The same key again: the stored answer; the old signature under a new key (its signed time
+      // was never recorded): still a replay, until the old row expires.
+      expect(
+        await store.acceptBatch([
+          acceptRequest({ id: 'retry', key: 'key-old', at: T0 + 1_000 }),
+          acceptRequest({ id: 'replay', key: 'key-new', signature: 'sig-old', at: T0 + 1_000 }),
+        ]),
+      ).toEqual([
+        {
+          outcome: 'duplicate',
+          requestHash: 'hash-old',
+          response: { status: 201, body: '{"signal_id":"old"}' },
+        },
+        { outcome: 'replayed-signature' },
+      ]);
+      // Expiry: the old signature row and the idempotency record go, and both are free again.
+      expect(await store.purgeExpired(T0 + 86_400_000)).toBe(2);
+      expect(
+        await store.acceptBatch([
+          acceptRequest({ id: 'later', key: 'key-old', signature: 'sig-old', at: T0 + 86_400_000 }),
+        ]),
+      ).toEqual([{ outcome: 'stored' }]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('SqliteStore purge', () => {
+  it('purges idempotency records in signal order and leaves a reused key to its new signal', async () => {
+    const store = new SqliteStore({ path: nextPath() });
+    try {
+      await store.migrate();
+      await store.acceptBatch([
+        acceptRequest({ id: 'a', key: 'k1', signature: 's1', ttl: 1_000 }),
+        acceptRequest({ id: 'b', key: 'k2', signature: 's2', ttl: 5_000 }),
+      ]);
+      // k1 expires and is taken again by a signal that lives for a day.
+      await store.acceptBatch([acceptRequest({ id: 'c', key: 'k1', signature: 's3', at: T0 + 2_000 })]);
+      // At T0 + 3 s only s1 has expired: a's key record was taken over by c, and b's is still live.
+      expect(await store.purgeExpired(T0 + 3_000)).toBe(1);
+      // At T0 + 5 s: s2 and b's record go; c's record (a day) stays and still answers for k1.
+      expect(await store.purgeExpired(T0 + 5_000)).toBe(2);
+      expect((await store.findIdempotent('producer-a', 'k1', T0 + 5_000))?.requestHash).toBe('hash-c');
+      expect(await store.findIdempotent('producer-a', 'k2', T0 + 4_999)).toBeUndefined();
+      expect(await store.purgeExpired(T0 + 5_000)).toBe(0);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -6,6 +6,7 @@ import {
   decodeCursor,
   encodeCursor,
   groupProducers,
+  idempotencyKeyHash,
   type ProducerJoinRow,
   pageLimit,
   SIGNAL_COLUMNS,
@@ -195,7 +196,9 @@ export class SqliteStore implements Store {
     key: string,
     now: number,
   ): Promise<{ requestHash: string; response: StoredResponse } | undefined> {
-    const row = this.#s().findIdempotent.get(producerId, key, now) as [string, number, string] | undefined;
+    const row = this.#s().findIdempotent.get(idempotencyKeyHash(producerId, key), now, producerId, key) as
+      | [string, number, string]
+      | undefined;
     return row === undefined
       ? undefined
       : { requestHash: row[0], response: { status: row[1], body: row[2] } };
@@ -205,9 +208,9 @@ export class SqliteStore implements Store {
     let deleted = 0;
     for (const table of ['idempotency', 'signatures'] as const) {
       for (;;) {
-        const changes = await this.#write('purgeChunk', table, now, PURGE_CHUNK_ROWS);
+        const [changes, more] = await this.#write('purgeChunk', table, now, PURGE_CHUNK_ROWS);
         deleted += changes;
-        if (changes < PURGE_CHUNK_ROWS) break;
+        if (!more) break;
         await yieldToEventLoop();
       }
     }
@@ -506,7 +509,9 @@ function prepareReads(db: Database.Database): Statements {
   const p = (sql: string) => db.prepare(sql);
   return {
     findIdempotent: p(
-      'SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE producer_id = ? AND idempotency_key = ? AND expires_at > ?',
+      `SELECT s.request_hash, s.response_status, s.response_body
+       FROM idempotency i JOIN signals s ON s.seq = i.signal_seq
+       WHERE i.key_hash = ? AND i.expires_at > ? AND s.producer_id = ? AND s.idempotency_key = ?`,
     ).raw(true),
     selectSignal: p(`SELECT ${SIGNAL_COLUMNS} FROM signals WHERE id = ?`),
     countByStatus: p('SELECT status, count(*) FROM signals GROUP BY status').raw(true),

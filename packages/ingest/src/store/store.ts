@@ -69,6 +69,11 @@ export interface AcceptRequest {
   readonly idempotencyExpiresAt: number;
   /** The X-Signature value, remembered until `signatureExpiresAt` to refuse replays under a new key. */
   readonly signature: string;
+  /**
+   * The request's X-Timestamp in epoch ms (whole). The signature covers it, so a replay carries the
+   * same value: the SQLite store files seen signatures under it, which keeps that index append-mostly.
+   */
+  readonly signedAt: number;
   readonly signatureExpiresAt: number;
   readonly response: StoredResponse;
 }

@@ -11,6 +11,8 @@ export interface RequestSpec {
   /** `null`: no idempotency key. Default `key-<id>`. */
   readonly key?: string | null;
   readonly signature?: string;
+  /** X-Timestamp of the request in ms. Default T0: one signature always comes with one timestamp. */
+  readonly signedAt?: number;
   readonly at?: number;
   /** Lifetime of the idempotency record and the seen signature, in ms. Default one day. */
   readonly ttl?: number;
@@ -41,6 +43,7 @@ export function acceptRequest(spec: RequestSpec): AcceptRequest {
     requestHash: `hash-${spec.id}`,
     idempotencyExpiresAt: at + (spec.ttl ?? DAY),
     signature: spec.signature ?? `sig-${spec.id}`,
+    signedAt: spec.signedAt ?? T0,
     signatureExpiresAt: at + (spec.ttl ?? DAY),
     response: { status: 201, body: `{"signal_id":"${spec.id}","status":"received"}` },
   };
