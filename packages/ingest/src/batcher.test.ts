@@ -130,6 +130,28 @@ describe('Batcher (group commit)', () => {
     expect(calls).toEqual([1, 3]);
   });
 
+  it('hands the next batch to the store before answering the batch just committed', async () => {
+    const gate = deferred();
+    const events: string[] = [];
+    let first = true;
+    const batcher = new Batcher(
+      counting(async () => {
+        events.push(`commit ${calls.length}`);
+        if (first) {
+          first = false;
+          await gate.promise;
+        }
+      }),
+      { maxBatchSize: 100 },
+    );
+    const a = batcher.accept(accept(0)).then(() => events.push('answer 1'));
+    await new Promise((r) => setImmediate(r));
+    const b = batcher.accept(accept(1)).then(() => events.push('answer 2'));
+    gate.resolve();
+    await Promise.all([a, b]);
+    expect(events).toEqual(['commit 1', 'commit 2', 'answer 1', 'answer 2']);
+  });
+
   it('rejects every request of a failed batch, and only those', async () => {
     let fail = true;
     const failing = new Proxy(store, {

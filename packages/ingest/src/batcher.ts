@@ -24,7 +24,7 @@ export class Batcher {
   readonly #observe: BatchObserver;
   #queue: Pending[] = [];
   #scheduled = false;
-  #committing: Promise<void> | undefined;
+  #committing = false;
   readonly #idleWaiters: (() => void)[] = [];
 
   constructor(store: Store, options: { maxBatchSize: number; observe?: BatchObserver }) {
@@ -57,39 +57,49 @@ export class Batcher {
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      this.#commitNext();
+      if (!this.#committing) this.#commitNext();
     });
   }
 
   #commitNext(): void {
-    if (this.#queue.length === 0) {
-      for (const wake of this.#idleWaiters.splice(0)) wake();
+    const batch = this.#queue.splice(0, this.#maxBatchSize);
+    if (batch.length === 0) {
+      this.#wakeIdle();
       return;
     }
-    const batch = this.#queue.splice(0, this.#maxBatchSize);
-    this.#committing = this.#commit(batch).finally(() => {
-      this.#committing = undefined;
-      if (this.#queue.length > 0) this.#schedule();
-      else for (const wake of this.#idleWaiters.splice(0)) wake();
-    });
+    this.#committing = true;
+    this.#observe(batch.length);
+    let commit: Promise<AcceptResult[]>;
+    try {
+      commit = this.#store.acceptBatch(batch.map((p) => p.request));
+    } catch (error) {
+      commit = Promise.reject(error);
+    }
+    commit.then(
+      (results) => this.#settle(batch, results, undefined),
+      (error: unknown) => this.#settle(batch, undefined, error),
+    );
   }
 
-  async #commit(batch: readonly Pending[]): Promise<void> {
-    this.#observe(batch.length);
-    let results: AcceptResult[];
-    try {
-      results = await this.#store.acceptBatch(batch.map((p) => p.request));
-    } catch (error) {
-      for (const p of batch) p.reject(error);
-      return;
-    }
+  #settle(batch: readonly Pending[], results: AcceptResult[] | undefined, error: unknown): void {
+    this.#committing = false;
+    // The next batch goes to the store before this one's answers are written, so that the store
+    // (a writer thread, or a database server) commits it while the event loop sends the responses.
+    if (this.#queue.length > 0) this.#commitNext();
     batch.forEach((p, i) => {
-      const result = results[i];
+      const result = results?.[i];
       if (result) p.resolve(result);
       else
         p.reject(
-          new Error(`store.acceptBatch returned ${results.length} results for ${batch.length} requests`),
+          results === undefined
+            ? error
+            : new Error(`store.acceptBatch returned ${results.length} results for ${batch.length} requests`),
         );
     });
+    if (!this.#committing) this.#wakeIdle();
+  }
+
+  #wakeIdle(): void {
+    for (const wake of this.#idleWaiters.splice(0)) wake();
   }
 }
