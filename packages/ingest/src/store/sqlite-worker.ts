@@ -31,6 +31,9 @@ import {
 /** Set in `workerData` by SqliteStore, so this module serves only in the thread started for it. */
 export const WRITER_THREAD_MARK = 'sigpostSqliteWriter';
 
+/** WAL pages after which a commit checkpoints (SQLite's default is 1 000). */
+export const WAL_AUTOCHECKPOINT_PAGES = 4_000;
+
 /**
  * Opens a connection with the settings every SqliteStore connection shares: WAL, `synchronous =
  * FULL`, a busy timeout and foreign keys. Throws StoreError naming the file.
@@ -51,6 +54,13 @@ export function openConnection(path: string, busyTimeoutMs: number): Database.Da
     // loss; FULL fsyncs the WAL at each commit, so a 201 is as durable as SQLite can make it.
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    // A checkpoint copies each page changed since the last one back into the database file once,
+    // however often it changed: at 4 000 WAL pages (16 MB with 4 KiB pages) instead of SQLite's
+    // 1 000, the pages every commit touches (the newest leaf of each index) are copied a quarter as
+    // often. Writer CPU per signal −15 % (bench/ingest.bench.ts; p99 unchanged). The WAL file is cut
+    // back to 64 MB after a checkpoint if a long reader let it grow past that.
+    db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+    db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   } catch (error) {
     db.close();
     throw new StoreError(`Cannot open SQLite database ${path}: it is not a usable SQLite file`, {

@@ -64,12 +64,13 @@ describe('SqliteStore', () => {
     expect(existsSync(path)).toBe(true);
   });
 
-  it('runs in WAL mode with synchronous = FULL, a busy timeout and foreign keys', () => {
+  it('runs in WAL mode with synchronous = FULL, a busy timeout, foreign keys and a 4 000-page checkpoint', () => {
     expect(open(nextPath()).settings()).toEqual({
       journalMode: 'wal',
       synchronous: 'full',
       busyTimeoutMs: 5000,
       foreignKeys: true,
+      walAutocheckpointPages: 4000,
     });
   });
 

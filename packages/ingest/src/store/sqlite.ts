@@ -120,9 +120,15 @@ export class SqliteStore implements Store {
    * The connection's durability and locking settings, as SQLite reports them (for startup logs). The
    * writer thread's connection is opened with the same settings.
    * @example
-   * store.settings(); // { journalMode: 'wal', synchronous: 'full', busyTimeoutMs: 5000, foreignKeys: true }
+   * store.settings(); // { journalMode: 'wal', synchronous: 'full', busyTimeoutMs: 5000, foreignKeys: true, walAutocheckpointPages: 4000 }
    */
-  settings(): { journalMode: string; synchronous: string; busyTimeoutMs: number; foreignKeys: boolean } {
+  settings(): {
+    journalMode: string;
+    synchronous: string;
+    busyTimeoutMs: number;
+    foreignKeys: boolean;
+    walAutocheckpointPages: number;
+  } {
     const read = (name: string) => this.#db.pragma(name, { simple: true });
     const synchronous = ['off', 'normal', 'full', 'extra'][read('synchronous') as number] ?? 'unknown';
     return {
@@ -130,6 +136,7 @@ export class SqliteStore implements Store {
       synchronous,
       busyTimeoutMs: read('busy_timeout') as number,
       foreignKeys: read('foreign_keys') === 1,
+      walAutocheckpointPages: read('wal_autocheckpoint') as number,
     };
   }
 
