@@ -115,6 +115,14 @@ const header = (name: string, description: string, pattern?: string, required = 
 });
 
 const bearer = [{ operatorToken: [] }];
+/** Every operator route can meet these: the store down or failing. */
+const OPERATOR_FAILURES: readonly ProblemCode[] = ['store-unavailable', 'internal'];
+/** Approve and reject read a JSON body. */
+const DECISION_BODY_REFUSALS: readonly ProblemCode[] = [
+  'malformed-json',
+  'unsupported-media-type',
+  'body-too-large',
+];
 const idParam = {
   name: 'id',
   in: 'path',
@@ -228,7 +236,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
               description: 'One page.',
               content: { 'application/json': { schema: ref('SignalPage') } },
             },
-            ...problems('invalid-request', 'operator-unauthorized'),
+            ...problems('invalid-request', 'operator-unauthorized', ...OPERATOR_FAILURES),
           },
         },
       },
@@ -243,7 +251,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
               description: 'The signal.',
               content: { 'application/json': { schema: ref('SignalView') } },
             },
-            ...problems('not-found', 'operator-unauthorized'),
+            ...problems('not-found', 'operator-unauthorized', ...OPERATOR_FAILURES),
           },
         },
       },
@@ -262,7 +270,14 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
               description: 'Approved.',
               content: { 'application/json': { schema: ref('SignalView') } },
             },
-            ...problems('not-found', 'signal-not-pending', 'invalid-request', 'operator-unauthorized'),
+            ...problems(
+              'not-found',
+              'signal-not-pending',
+              'invalid-request',
+              'operator-unauthorized',
+              ...DECISION_BODY_REFUSALS,
+              ...OPERATOR_FAILURES,
+            ),
           },
         },
       },
@@ -278,7 +293,14 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
               description: 'Rejected.',
               content: { 'application/json': { schema: ref('SignalView') } },
             },
-            ...problems('not-found', 'signal-not-pending', 'invalid-request', 'operator-unauthorized'),
+            ...problems(
+              'not-found',
+              'signal-not-pending',
+              'invalid-request',
+              'operator-unauthorized',
+              ...DECISION_BODY_REFUSALS,
+              ...OPERATOR_FAILURES,
+            ),
           },
         },
       },

@@ -13,7 +13,21 @@ const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
 let env: TestEnv;
 let token: string;
 
+/** `METHOD route status problem` of every refusal the operator routes gave in this file. */
+const refusals = new Set<string>();
+
 afterEach(async () => {
+  for (const line of env?.logs ?? []) {
+    const entry = JSON.parse(line) as {
+      method?: string;
+      route?: string;
+      http_code?: number;
+      problem?: string;
+    };
+    if (entry.route?.startsWith('/api/v1/operator/') && entry.problem) {
+      refusals.add(`${entry.method} ${entry.route} ${entry.http_code} ${entry.problem}`);
+    }
+  }
   await env?.close();
 });
 
@@ -358,5 +372,22 @@ describe('operator API: failures', () => {
     });
     expect(res.payload).not.toContain('SQLITE');
     expect(env.logs.join('')).toContain('SQLITE_CORRUPT');
+  });
+});
+
+describe('operator API: OpenAPI document', () => {
+  // Runs after the tests above (vitest runs a file's tests in order): every refusal they met is
+  // listed under its route, method and status in /openapi.json.
+  it('lists every refusal the operator routes gave in this file under its route and status', async () => {
+    env = await testEnv();
+    const doc = (await env.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(refusals.size).toBeGreaterThanOrEqual(8);
+    const missing = [...refusals].filter((refusal) => {
+      const [method, route, status, problem] = refusal.split(' ') as [string, string, string, string];
+      const path = route.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      const description = doc.paths[path]?.[method.toLowerCase()]?.responses?.[status]?.description ?? '';
+      return !description.includes(`\`${problem}\``);
+    });
+    expect(missing).toEqual([]);
   });
 });
