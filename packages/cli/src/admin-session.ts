@@ -8,6 +8,7 @@ import {
   describeLocation,
   loadSecretBox,
   openStoreAt,
+  PREVIOUS_SECRET_KEYS_ENV,
   resolveStoreLocation,
   SECRET_KEY_ENV,
   type StoreLocation,
@@ -70,7 +71,7 @@ export async function withAdmin<T>(
       const { box, createdKeyFile } = await loadSecretBox(location, io.env, {
         create: needs.sealing === 'create-if-first' && producers.length === 0,
       });
-      assertSameKey(box.keyId, producers);
+      assertSameKey(box, producers);
       if (createdKeyFile !== undefined) {
         io.stderr.write(
           `created the secret key file ${createdKeyFile}: keep it with the database; without it the ` +
@@ -88,20 +89,22 @@ export async function withAdmin<T>(
 }
 
 /**
- * Refuses to seal a new secret with a key other than the one that sealed the stored secrets: the
- * server would then be unable to open one or the other.
+ * Refuses to work with keys that cannot open the stored secrets (the current key, or an earlier one
+ * in SIGPOST_PREVIOUS_SECRET_KEYS during a rotation): a secret sealed now could then not be opened
+ * by the server, or the stored ones could not.
  */
 function assertSameKey(
-  keyId: string,
+  box: { readonly keyId: string; readonly previousKeyIds: readonly string[] },
   producers: readonly { secrets: readonly { ciphertext: string }[] }[],
 ): void {
+  const loaded = [box.keyId, ...box.previousKeyIds];
   for (const producer of producers) {
     for (const { ciphertext } of producer.secrets) {
       const sealedWith = ciphertext.split('.')[1];
-      if (sealedWith !== undefined && sealedWith !== keyId) {
+      if (sealedWith !== undefined && !loaded.includes(sealedWith)) {
         throw new CommandFailedError(
-          `the loaded secret key (key id ${keyId}) is not the one that sealed the stored producer secrets ` +
-            `(key id ${sealedWith}): check ${SECRET_KEY_ENV} or the key file beside the database`,
+          `the loaded secret key (key id ${box.keyId}) is not the one that sealed the stored producer secrets ` +
+            `(key id ${sealedWith}): check ${SECRET_KEY_ENV}, ${PREVIOUS_SECRET_KEYS_ENV} or the key file beside the database`,
         );
       }
     }
@@ -170,7 +173,11 @@ export function printRecords(
 }
 
 /** Prints `key: value` lines, or one JSON object with `--json`. */
-export function printFields(io: CliIO, json: boolean, fields: Readonly<Record<string, string>>): void {
+export function printFields(
+  io: CliIO,
+  json: boolean,
+  fields: Readonly<Record<string, string | number>>,
+): void {
   if (json) {
     io.stdout.write(`${JSON.stringify(fields)}\n`);
     return;

@@ -24,6 +24,8 @@ export const DATABASE_URL_ENV = 'DATABASE_URL';
 export const DB_SCHEMA_ENV = 'SIGPOST_DB_SCHEMA';
 /** Environment variable holding the key that seals producer secrets (base64 of 32 bytes). */
 export const SECRET_KEY_ENV = 'SIGPOST_SECRET_KEY';
+/** Environment variable holding earlier keys (comma-separated) during a key rotation: see `producers reseal`. */
+export const PREVIOUS_SECRET_KEYS_ENV = 'SIGPOST_PREVIOUS_SECRET_KEYS';
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;
 // Mirrors PostgresStore's rule, so a bad value is a usage error before any connection is tried.
@@ -207,7 +209,14 @@ export async function loadSecretBox(
   if (location.kind === 'postgres') throw missingKeyError();
   const created = options.create && !existsSync(location.keyFile);
   try {
-    const box = SecretBox.fromKeyFile(location.keyFile, { create: options.create });
+    const file = SecretBox.fromKeyFile(location.keyFile, { create: options.create });
+    let box: typeof file;
+    try {
+      box = file.withPreviousKeysFromEnv(env);
+    } catch (error) {
+      if (error instanceof SecretBoxError) throw new UsageError(error.message, { cause: error });
+      throw error;
+    }
     return { box, createdKeyFile: created ? location.keyFile : undefined };
   } catch (error) {
     if (error instanceof SecretBoxError) throw new CommandFailedError(error.message, { cause: error });

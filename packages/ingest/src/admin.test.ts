@@ -2,10 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Admin, bootstrapDevelopment, DEV_PRODUCER_ID } from './admin.js';
+import { buildApp } from './app.js';
 import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
 import { hashToken, SecretBox } from './secrets.js';
 import { SqliteStore } from './store/sqlite.js';
-import { type TestClock, tempDir, testClock } from './test-helpers/fixtures.js';
+import {
+  ingestRequest,
+  PRODUCER,
+  SECRET,
+  SIGNAL,
+  type TestClock,
+  tempDir,
+  testClock,
+} from './test-helpers/fixtures.js';
 
 let store: SqliteStore;
 let box: SecretBox;
@@ -189,5 +198,56 @@ describe('bootstrapDevelopment', () => {
     await admin.addProducer({ id: 'desk-1' });
     expect(await bootstrapDevelopment(admin, store)).toBeUndefined();
     expect(await store.listTokens()).toEqual([]);
+  });
+});
+
+describe('Admin.resealSecrets (key-encryption key rotation)', () => {
+  it('moves every active secret to the new key while a server holding both keys keeps verifying', async () => {
+    const oldKey = randomBytes(32);
+    const newKey = randomBytes(32);
+    await new Admin(store, SecretBox.fromKey(oldKey), clock).addProducer({ id: PRODUCER, secret: SECRET });
+    const rotating = SecretBox.fromKey(newKey).withPreviousKeys([oldKey]);
+    const serve = async (secretBox: SecretBox) => {
+      const app = buildApp({ store, secretBox, clock, config: { secretCacheMs: 0 } });
+      await app.ready();
+      return app;
+    };
+    let n = 0;
+    // Each request its own body, so the replay guard never answers instead of verification.
+    const request = () => ingestRequest({ body: JSON.stringify({ ...SIGNAL, reason: `rotation ${++n}` }) });
+    const both = await serve(rotating);
+    const newOnly = await serve(SecretBox.fromKey(newKey));
+    try {
+      expect((await both.inject(request())).statusCode).toBe(201);
+      expect((await newOnly.inject(request())).statusCode).toBe(401);
+
+      const report = await new Admin(store, rotating, clock).resealSecrets();
+      expect(report).toEqual({ keyId: rotating.keyId, resealed: 1, alreadyCurrent: 0, failed: [] });
+
+      expect((await both.inject(request())).statusCode).toBe(201);
+      expect((await newOnly.inject(request())).statusCode).toBe(201);
+      expect(await new Admin(store, rotating, clock).resealSecrets()).toMatchObject({
+        resealed: 0,
+        alreadyCurrent: 1,
+      });
+    } finally {
+      await both.close();
+      await newOnly.close();
+    }
+  });
+
+  it('reports a secret no loaded key opens, and leaves it as it was', async () => {
+    await admin.addProducer({ id: PRODUCER, secret: SECRET });
+    const stranger = SecretBox.fromKey(randomBytes(32));
+    const report = await new Admin(store, stranger, clock).resealSecrets();
+    expect(report.resealed).toBe(0);
+    expect(report.failed).toEqual([
+      {
+        producerId: PRODUCER,
+        secretId: expect.stringMatching(/^sec_/),
+        reason: expect.stringContaining('SECRET_KEY') as unknown as string,
+      },
+    ]);
+    expect(box.open((await store.getProducer(PRODUCER))!.secrets[0]!.ciphertext)).toBe(SECRET);
   });
 });

@@ -17,6 +17,23 @@ export interface SecretSealer {
   seal(secret: string): string;
 }
 
+/** What `Admin.resealSecrets` needs besides sealing: a `SecretBox` that also holds the earlier keys. */
+export interface SecretResealer extends SecretSealer {
+  readonly keyId: string;
+  open(sealed: string): string;
+  isSealedUnderCurrentKey(sealed: string): boolean;
+}
+
+/** What `Admin.resealSecrets` did. Never holds a secret. */
+export interface ResealReport {
+  /** The key every active secret is now sealed under (unless listed in `failed`). */
+  readonly keyId: string;
+  readonly resealed: number;
+  readonly alreadyCurrent: number;
+  /** Secrets left as they were: not openable with the loaded keys, or changed meanwhile. */
+  readonly failed: readonly { producerId: string; secretId: string; reason: string }[];
+}
+
 /** Longest accepted producer secret, in UTF-8 bytes. */
 export const MAX_SECRET_BYTES = 1024;
 /** Most instruments in one producer's allow-list. */
@@ -190,6 +207,53 @@ export class Admin {
       await this.#producer(producerId);
       throw new NotFoundError(`Producer ${producerId} has no active secret ${secretId}`);
     }
+  }
+
+  /**
+   * Moves every active producer secret to the box's current key-encryption key: each one sealed
+   * under an earlier key (which the box must hold, see `SecretBox.withPreviousKeys`) is opened and
+   * sealed again, replaced only if nobody changed it meanwhile. Retired secrets are left as they
+   * are (they verify nothing). Safe to run again; servers that hold both keys keep verifying
+   * throughout.
+   */
+  async resealSecrets(): Promise<ResealReport> {
+    const box = this.#box as Partial<SecretResealer>;
+    if (typeof box.open !== 'function' || typeof box.isSealedUnderCurrentKey !== 'function') {
+      throw new TypeError('Expected a SecretBox (open and isSealedUnderCurrentKey) to reseal secrets');
+    }
+    const resealer = box as SecretResealer;
+    let resealed = 0;
+    let alreadyCurrent = 0;
+    const failed: { producerId: string; secretId: string; reason: string }[] = [];
+    for (const producer of await this.#store.listProducers()) {
+      for (const secret of producer.secrets) {
+        if (resealer.isSealedUnderCurrentKey(secret.ciphertext)) {
+          alreadyCurrent++;
+          continue;
+        }
+        let next: string;
+        try {
+          next = resealer.seal(resealer.open(secret.ciphertext));
+        } catch (error) {
+          failed.push({
+            producerId: producer.id,
+            secretId: secret.id,
+            reason: error instanceof Error ? error.message : String(error),
+          });
+          continue;
+        }
+        if (await this.#store.replaceSecretCiphertext(producer.id, secret.id, secret.ciphertext, next)) {
+          resealed++;
+        } else {
+          failed.push({
+            producerId: producer.id,
+            secretId: secret.id,
+            reason: 'it was changed or retired meanwhile; run the command again',
+          });
+        }
+      }
+    }
+    return { keyId: resealer.keyId, resealed, alreadyCurrent, failed };
   }
 
   /** Removes a producer (its stored signals are kept). Throws `NotFoundError`. */

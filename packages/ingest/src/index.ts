@@ -8,6 +8,8 @@ export type {
   IssuedSecret,
   IssuedToken,
   ProducerSummary,
+  ResealReport,
+  SecretResealer,
   SecretSealer,
 } from './admin.js';
 export {
@@ -48,6 +50,7 @@ export {
   generateSecret,
   hashToken,
   isSealedSecret,
+  PREVIOUS_SECRET_KEYS_ENV,
   SECRET_KEY_ENV,
   SecretBox,
   SecretBoxError,

@@ -46,7 +46,7 @@ describe('SecretBox.seal / open', () => {
       expect.objectContaining({
         name: 'SecretBoxError',
         code: 'SECRET_WRONG_KEY',
-        message: `Cannot open sealed secret: it was sealed with key ${box.keyId}, but the loaded key is ${other.keyId} (check SIGPOST_SECRET_KEY or the key file)`,
+        message: `Cannot open sealed secret: it was sealed with key ${box.keyId}, but the loaded keys are ${other.keyId} (check SIGPOST_SECRET_KEY, SIGPOST_PREVIOUS_SECRET_KEYS or the key file)`,
       }),
     );
   });
@@ -137,6 +137,52 @@ describe('SecretBox.fromEnv', () => {
         code: 'SECRET_KEY_INVALID',
         message:
           'Invalid secret key in SIGPOST_SECRET_KEY: expected base64 of 32 bytes, received 18 characters that are not base64',
+      }),
+    );
+  });
+});
+
+describe('SecretBox with previous keys (key-encryption key rotation)', () => {
+  const box = SecretBox.fromKey(KEY);
+
+  it('seals under the current key and opens what the previous key sealed', () => {
+    const old = SecretBox.fromKey(OTHER_KEY);
+    const sealedBefore = old.seal(SECRET);
+    const rotated = box.withPreviousKeys([OTHER_KEY]);
+    expect(rotated.keyId).toBe(box.keyId);
+    expect(rotated.previousKeyIds).toEqual([old.keyId]);
+    expect(rotated.open(sealedBefore)).toBe(SECRET);
+    const sealedNow = rotated.seal(SECRET);
+    expect(rotated.isSealedUnderCurrentKey(sealedNow)).toBe(true);
+    expect(rotated.isSealedUnderCurrentKey(sealedBefore)).toBe(false);
+    // The old key alone cannot open what is sealed now.
+    expect(() => old.open(sealedNow)).toThrow(expect.objectContaining({ code: 'SECRET_WRONG_KEY' }));
+  });
+
+  it('reads SIGPOST_PREVIOUS_SECRET_KEYS, comma-separated, empty entries ignored', () => {
+    const third = Buffer.alloc(32, 9);
+    const fromEnv = SecretBox.fromEnv({
+      SIGPOST_SECRET_KEY: Buffer.from(KEY).toString('base64'),
+      SIGPOST_PREVIOUS_SECRET_KEYS: ` ${Buffer.from(OTHER_KEY).toString('base64')}, ,${third.toString('base64')}`,
+    });
+    expect(fromEnv.previousKeyIds).toEqual([
+      SecretBox.fromKey(OTHER_KEY).keyId,
+      SecretBox.fromKey(third).keyId,
+    ]);
+    expect(fromEnv.open(SecretBox.fromKey(third).seal(SECRET))).toBe(SECRET);
+  });
+
+  it('names the position of a malformed previous key, never its text', () => {
+    expect(() =>
+      SecretBox.fromEnv({
+        SIGPOST_SECRET_KEY: Buffer.from(KEY).toString('base64'),
+        SIGPOST_PREVIOUS_SECRET_KEYS: `${Buffer.from(OTHER_KEY).toString('base64')},c2hvcnQ=`,
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'SECRET_KEY_INVALID',
+        message:
+          'Invalid secret key in SIGPOST_PREVIOUS_SECRET_KEYS (key 2 of 2): expected base64 of 32 bytes, received 5 bytes',
       }),
     );
   });

@@ -11,6 +11,12 @@ import { dirname } from 'node:path';
 export const SECRET_KEY_BYTES = 32;
 /** Environment variable holding the key-encryption key as base64 of 32 bytes. */
 export const SECRET_KEY_ENV = 'SIGPOST_SECRET_KEY';
+/**
+ * Environment variable holding earlier key-encryption keys, comma-separated (base64 of 32 bytes
+ * each): secrets sealed under them can still be opened while `sigpost producers reseal` moves them
+ * to the current key. Nothing is sealed under them.
+ */
+export const PREVIOUS_SECRET_KEYS_ENV = 'SIGPOST_PREVIOUS_SECRET_KEYS';
 
 const VERSION = 'v1';
 const IV_BYTES = 12; // GCM's native nonce size (NIST SP 800-38D)
@@ -65,6 +71,8 @@ export class SecretBox {
   readonly keyId: string;
   readonly #key: Buffer;
   readonly #aad: Buffer;
+  /** Earlier keys by key id: they open what they sealed, and seal nothing. */
+  readonly #previous = new Map<string, SecretBox>();
 
   private constructor(key: Buffer) {
     this.#key = key;
@@ -106,7 +114,47 @@ export class SecretBox {
         `${SECRET_KEY_ENV} is not set: expected base64 of ${SECRET_KEY_BYTES} bytes (generate one with \`openssl rand -base64 32\`)`,
       );
     }
-    return SecretBox.fromKey(decodeKey(value, SECRET_KEY_ENV));
+    return SecretBox.fromKey(decodeKey(value, SECRET_KEY_ENV)).withPreviousKeysFromEnv(env);
+  }
+
+  /**
+   * This box, also able to open secrets sealed under the earlier keys in
+   * `SIGPOST_PREVIOUS_SECRET_KEYS` (comma-separated base64 of 32 bytes each; unset or empty: none).
+   * Throws SecretBoxError `SECRET_KEY_INVALID` naming the position of a malformed key.
+   * @example
+   * const box = SecretBox.fromKeyFile('./data/sigpost.key', { create: false }).withPreviousKeysFromEnv(process.env);
+   */
+  withPreviousKeysFromEnv(env: Readonly<Record<string, string | undefined>>): SecretBox {
+    const list = (env[PREVIOUS_SECRET_KEYS_ENV] ?? '').split(',').map((k) => k.trim());
+    const keys = list.flatMap((text, i) =>
+      text === '' ? [] : [decodeKey(text, `${PREVIOUS_SECRET_KEYS_ENV} (key ${i + 1} of ${list.length})`)],
+    );
+    return this.withPreviousKeys(keys);
+  }
+
+  /**
+   * A box that seals under this box's key and opens secrets sealed under it or any of `keys`.
+   * @example
+   * const box = SecretBox.fromKey(newKey).withPreviousKeys([oldKey]);
+   */
+  withPreviousKeys(keys: readonly Uint8Array[]): SecretBox {
+    const box = new SecretBox(this.#key);
+    for (const [id, previous] of this.#previous) box.#previous.set(id, previous);
+    for (const key of keys) {
+      const previous = SecretBox.fromKey(key);
+      if (previous.keyId !== box.keyId) box.#previous.set(previous.keyId, previous);
+    }
+    return box;
+  }
+
+  /** Ids of the earlier keys this box can open with (see `withPreviousKeys`). */
+  get previousKeyIds(): string[] {
+    return [...this.#previous.keys()];
+  }
+
+  /** True when `sealed` was sealed under this box's own (current) key. */
+  isSealedUnderCurrentKey(sealed: string): boolean {
+    return isSealedSecret(sealed) && sealed.split('.')[1] === this.keyId;
   }
 
   /**
@@ -163,9 +211,12 @@ export class SecretBox {
     }
     const [, keyId, iv, tag, ciphertext] = sealed.split('.') as [string, string, string, string, string];
     if (keyId !== this.keyId) {
+      const previous = this.#previous.get(keyId);
+      if (previous !== undefined) return previous.open(sealed);
+      const loaded = [this.keyId, ...this.#previous.keys()].join(', ');
       throw new SecretBoxError(
         'SECRET_WRONG_KEY',
-        `Cannot open sealed secret: it was sealed with key ${keyId}, but the loaded key is ${this.keyId} (check ${SECRET_KEY_ENV} or the key file)`,
+        `Cannot open sealed secret: it was sealed with key ${keyId}, but the loaded keys are ${loaded} (check ${SECRET_KEY_ENV}, ${PREVIOUS_SECRET_KEYS_ENV} or the key file)`,
       );
     }
     try {

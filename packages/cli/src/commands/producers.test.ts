@@ -179,9 +179,74 @@ describe('sigpost producers add', () => {
       stdout: '',
       stderr:
         `error: the loaded secret key (key id ${loaded}) is not the one that sealed the stored producer secrets ` +
-        `(key id ${stored}): check SIGPOST_SECRET_KEY or the key file beside the database\n`,
+        `(key id ${stored}): check SIGPOST_SECRET_KEY, SIGPOST_PREVIOUS_SECRET_KEYS or the key file beside the database\n`,
     });
     expect(await withStore(db, (store) => store.getProducer('desk-2'))).toBeUndefined();
+  });
+});
+
+describe('sigpost producers reseal (key-encryption key rotation)', () => {
+  const NEW_KEY = randomBytes(32).toString('base64');
+  const ROTATING = { SIGPOST_SECRET_KEY: NEW_KEY, SIGPOST_PREVIOUS_SECRET_KEYS: KEY };
+
+  it('moves every active secret to the new key, never printing one, and is safe to run again', async () => {
+    const db = newDb();
+    await add(db, 'desk-1', '--secret', SECRET);
+    const second = await add(db, 'desk-2');
+    const first = await run(['producers', 'reseal', '--db', db, '--json'], { env: ROTATING });
+    const newKeyId = SecretBox.fromEnv({ SIGPOST_SECRET_KEY: NEW_KEY }).keyId;
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual({
+      key_id: newKeyId,
+      resealed: 2,
+      already_current: 0,
+      failed: 0,
+    });
+    expect(first.stdout + first.stderr).not.toContain(SECRET);
+    expect(first.stdout + first.stderr).not.toContain(second.secret);
+    // The new key alone opens every stored secret, and they are the same secrets.
+    const newBox = SecretBox.fromEnv({ SIGPOST_SECRET_KEY: NEW_KEY });
+    const opened = await withStore(db, async (store) =>
+      (await store.listProducers()).map((p) => newBox.open(p.secrets[0]!.ciphertext)),
+    );
+    expect(opened).toEqual([SECRET, second.secret]);
+    const again = await run(['producers', 'reseal', '--db', db, '--json'], { env: ROTATING });
+    expect(JSON.parse(again.stdout)).toEqual({
+      key_id: newKeyId,
+      resealed: 0,
+      already_current: 2,
+      failed: 0,
+    });
+    // Done: the old key alone is now refused, the new one alone works.
+    expect((await run(['producers', 'add', '--id', 'desk-3', '--db', db], { env: WITH_KEY })).code).toBe(1);
+    const withNew = await run(['producers', 'add', '--id', 'desk-3', '--db', db], {
+      env: { SIGPOST_SECRET_KEY: NEW_KEY },
+    });
+    expect(withNew.code).toBe(0);
+  });
+
+  it('refuses to start without the old key, naming SIGPOST_PREVIOUS_SECRET_KEYS (exit 1, nothing changed)', async () => {
+    const db = newDb();
+    await add(db, 'desk-1', '--secret', SECRET);
+    const result = await run(['producers', 'reseal', '--db', db], { env: { SIGPOST_SECRET_KEY: NEW_KEY } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('SIGPOST_PREVIOUS_SECRET_KEYS');
+    const box = SecretBox.fromEnv(WITH_KEY);
+    expect(
+      await withStore(db, async (store) =>
+        box.open((await store.getProducer('desk-1'))!.secrets[0]!.ciphertext),
+      ),
+    ).toBe(SECRET);
+  });
+
+  it('refuses a malformed SIGPOST_PREVIOUS_SECRET_KEYS as a usage error (exit 2)', async () => {
+    const db = newDb();
+    await add(db);
+    const result = await run(['producers', 'reseal', '--db', db], {
+      env: { SIGPOST_SECRET_KEY: NEW_KEY, SIGPOST_PREVIOUS_SECRET_KEYS: 'not-a-key' },
+    });
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toContain('SIGPOST_PREVIOUS_SECRET_KEYS (key 1 of 1)');
   });
 });
 

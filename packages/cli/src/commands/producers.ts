@@ -2,8 +2,9 @@ import { INSTRUMENT_PATTERN } from '@sigpost/protocol';
 import { type Command, Option } from 'commander';
 import { formatTime, printFields, printRecords, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
+import { CommandFailedError } from '../errors.js';
 import type { CliIO } from '../io.js';
-import { databaseOption, describeLocation } from '../store-options.js';
+import { databaseOption, describeLocation, PREVIOUS_SECRET_KEYS_ENV } from '../store-options.js';
 
 interface StoreFlags {
   readonly db?: string;
@@ -27,6 +28,10 @@ interface RetireOptions extends StoreFlags {
   readonly id: string;
   readonly secretId: string;
 }
+interface ResealOptions extends StoreFlags {
+  json?: boolean;
+}
+
 interface RemoveOptions extends StoreFlags {
   readonly id: string;
 }
@@ -65,7 +70,7 @@ export function instrumentList(flag: string): args.FlagParser<string[]> {
   };
 }
 
-/** `sigpost producers add|list|rotate|retire-secret|remove`: the producers and secrets in the server's store. */
+/** `sigpost producers add|list|rotate|retire-secret|reseal|remove`: the producers and secrets in the server's store. */
 export function register(program: Command, io: CliIO): void {
   const producers = program
     .command('producers')
@@ -265,6 +270,42 @@ export function register(program: Command, io: CliIO): void {
         await admin.removeProducer(options.id);
         io.stderr.write(
           `removed producer ${options.id} from the ${describeLocation(location)}; its stored signals are kept\n`,
+        );
+      }),
+    );
+
+  producers
+    .command('reseal')
+    .summary('move every active secret to the current secret key (after changing SIGPOST_SECRET_KEY)')
+    .description(
+      'Rotate the key that seals producer secrets at rest. Run with the new key as SIGPOST_SECRET_KEY (or in ' +
+        'the key file) and the old one in SIGPOST_PREVIOUS_SECRET_KEYS: every active secret sealed under an ' +
+        'old key is opened and sealed again under the new one. Servers started with the same two variables ' +
+        'keep verifying throughout; afterwards drop SIGPOST_PREVIOUS_SECRET_KEYS. Safe to run again. ' +
+        'Secrets are never printed. Exit 1 if any secret could not be moved.',
+    )
+    .addOption(databaseOption())
+    .option('--json', 'print the result as one JSON object')
+    .action((options: ResealOptions) =>
+      withAdmin(options.db, io, { createStore: false, sealing: 'existing' }, async ({ admin }) => {
+        const report = await admin.resealSecrets();
+        printFields(io, options.json === true, {
+          key_id: report.keyId,
+          resealed: report.resealed,
+          already_current: report.alreadyCurrent,
+          failed: report.failed.length,
+        });
+        for (const f of report.failed) {
+          io.stderr.write(`could not reseal secret ${f.secretId} of producer ${f.producerId}: ${f.reason}\n`);
+        }
+        if (report.failed.length > 0) {
+          throw new CommandFailedError(
+            `${report.failed.length} secret${report.failed.length === 1 ? '' : 's'} still sealed under an earlier key; keep ${PREVIOUS_SECRET_KEYS_ENV} set until they are moved`,
+          );
+        }
+        io.stderr.write(
+          `every active secret is sealed under key ${report.keyId}; once every server runs with this key, ` +
+            `${PREVIOUS_SECRET_KEYS_ENV} can be dropped\n`,
         );
       }),
     );

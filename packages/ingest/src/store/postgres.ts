@@ -233,6 +233,20 @@ export class PostgresStore implements Store {
     });
   }
 
+  async replaceSecretCiphertext(
+    producerId: string,
+    secretId: string,
+    expected: string,
+    next: string,
+  ): Promise<boolean> {
+    assertSealed({ id: secretId, ciphertext: next, createdAt: 0 });
+    const { rowCount } = await this.#query(
+      'UPDATE producer_secrets SET ciphertext = $1 WHERE producer_id = $2 AND id = $3 AND ciphertext = $4',
+      [next, producerId, secretId, expected],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   async removeProducer(id: string): Promise<boolean> {
     const { rowCount } = await this.#query('DELETE FROM producers WHERE id = $1', [id]);
     return (rowCount ?? 0) > 0;

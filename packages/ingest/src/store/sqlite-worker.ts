@@ -169,6 +169,9 @@ function prepareWrites(db: Database.Database) {
     retireSecret: p(
       'UPDATE producer_secrets SET retired_at = ? WHERE producer_id = ? AND id = ? AND retired_at IS NULL',
     ),
+    replaceCiphertext: p(
+      'UPDATE producer_secrets SET ciphertext = ? WHERE producer_id = ? AND id = ? AND ciphertext = ?',
+    ),
     deleteProducer: p('DELETE FROM producers WHERE id = ?'),
     insertToken: p('INSERT INTO operator_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)'),
     deleteToken: p('DELETE FROM operator_tokens WHERE id = ?'),
@@ -286,6 +289,10 @@ export class SqliteWriter {
         return true;
       })
       .immediate();
+  }
+
+  replaceSecretCiphertext(producerId: string, secretId: string, expected: string, next: string): boolean {
+    return this.#s().replaceCiphertext.run(next, producerId, secretId, expected).changes > 0;
   }
 
   removeProducer(id: string): boolean {
@@ -471,6 +478,7 @@ const WRITE_OPS: ReadonlySet<string> = new Set<WriteOp>([
   'createProducer',
   'addSecret',
   'retireSecret',
+  'replaceSecretCiphertext',
   'removeProducer',
   'acceptBatch',
   'purgeChunk',

@@ -187,6 +187,16 @@ export class SqliteStore implements Store {
     return this.#write('retireSecret', producerId, secretId, at);
   }
 
+  async replaceSecretCiphertext(
+    producerId: string,
+    secretId: string,
+    expected: string,
+    next: string,
+  ): Promise<boolean> {
+    assertSealed({ id: secretId, ciphertext: next, createdAt: 0 });
+    return this.#write('replaceSecretCiphertext', producerId, secretId, expected, next);
+  }
+
   async removeProducer(id: string): Promise<boolean> {
     return this.#write('removeProducer', id);
   }

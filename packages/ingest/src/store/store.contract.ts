@@ -242,6 +242,23 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
         expect(await store.retireSecret('alpha', 'no-such-secret', T0)).toBe(false);
       });
 
+      it('replaces the sealed form of a secret only while it is still the expected one', async () => {
+        await store.createProducer(newProducer('alpha'));
+        const before = (await store.getProducer('alpha'))!.secrets[0]!.ciphertext;
+        const next = SecretBox.fromKey(Buffer.alloc(32, 8)).seal(box.open(before));
+        expect(await store.replaceSecretCiphertext('alpha', 'alpha-s1', before, next)).toBe(true);
+        expect((await store.getProducer('alpha'))!.secrets[0]!.ciphertext).toBe(next);
+        // A second reseal that read the old form loses: nothing is overwritten.
+        expect(
+          await store.replaceSecretCiphertext('alpha', 'alpha-s1', before, box.seal('x'.repeat(16))),
+        ).toBe(false);
+        expect((await store.getProducer('alpha'))!.secrets[0]!.ciphertext).toBe(next);
+        expect(await store.replaceSecretCiphertext('nobody', 'alpha-s1', next, next)).toBe(false);
+        await expect(
+          store.replaceSecretCiphertext('alpha', 'alpha-s1', next, 'plain-secret'),
+        ).rejects.toThrow('refusing to store it');
+      });
+
       it('removes a producer and its secrets but keeps its signals', async () => {
         await store.createProducer(newProducer('alpha'));
         await store.acceptBatch([acceptRequest({ id: 'from-alpha', producerId: 'alpha' })]);

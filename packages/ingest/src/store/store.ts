@@ -136,6 +136,16 @@ export interface Store {
   addSecret(producerId: string, secret: ProducerSecret): Promise<void>;
   /** Retires a secret. Returns false when no such active secret exists. Refuses (StoreConflictError) to retire the last one. */
   retireSecret(producerId: string, secretId: string, at: number): Promise<boolean>;
+  /**
+   * Replaces the sealed form of one secret (moving it to another key-encryption key) if it is still
+   * `expected`; answers whether it was replaced. Throws TypeError unless `next` is SecretBox output.
+   */
+  replaceSecretCiphertext(
+    producerId: string,
+    secretId: string,
+    expected: string,
+    next: string,
+  ): Promise<boolean>;
   /** Returns false when the producer does not exist. Its stored signals are kept. */
   removeProducer(id: string): Promise<boolean>;
 
