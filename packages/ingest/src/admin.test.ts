@@ -236,6 +236,32 @@ describe('Admin.resealSecrets (key-encryption key rotation)', () => {
     }
   });
 
+  it('picks up a secret another process adds under the old key while it runs', async () => {
+    const oldKey = randomBytes(32);
+    const oldAdmin = new Admin(store, SecretBox.fromKey(oldKey), clock);
+    await oldAdmin.addProducer({ id: PRODUCER, secret: SECRET });
+    let lists = 0;
+    // The first listing is followed at once by another process's rotate, still under the old key.
+    const racing = new Proxy(store, {
+      get(target, property) {
+        if (property === 'listProducers') {
+          return async () => {
+            const listed = await target.listProducers();
+            if (++lists === 1) await oldAdmin.rotateSecret(PRODUCER, 'secret-added-meanwhile-0123');
+            return listed;
+          };
+        }
+        const value = Reflect.get(target, property);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as typeof store;
+    const rotating = SecretBox.fromKey(randomBytes(32)).withPreviousKeys([oldKey]);
+    const report = await new Admin(racing, rotating, clock).resealSecrets();
+    expect(report).toEqual({ keyId: rotating.keyId, resealed: 2, alreadyCurrent: 0, failed: [] });
+    const stored = (await store.getProducer(PRODUCER))!.secrets.map((s) => s.ciphertext);
+    expect(stored.every((c) => rotating.isSealedUnderCurrentKey(c))).toBe(true);
+  });
+
   it('reports a secret no loaded key opens, and leaves it as it was', async () => {
     await admin.addProducer({ id: PRODUCER, secret: SECRET });
     const stranger = SecretBox.fromKey(randomBytes(32));

@@ -30,9 +30,12 @@ export interface ResealReport {
   readonly keyId: string;
   readonly resealed: number;
   readonly alreadyCurrent: number;
-  /** Secrets left as they were: not openable with the loaded keys, or changed meanwhile. */
+  /** Active secrets left as they were: not openable with the loaded keys, or changing meanwhile. */
   readonly failed: readonly { producerId: string; secretId: string; reason: string }[];
 }
+
+/** Most passes of `Admin.resealSecrets` over the producers (each after one that moved something). */
+const MAX_RESEAL_PASSES = 5;
 
 /** Longest accepted producer secret, in UTF-8 bytes. */
 export const MAX_SECRET_BYTES = 1024;
@@ -212,9 +215,9 @@ export class Admin {
   /**
    * Moves every active producer secret to the box's current key-encryption key: each one sealed
    * under an earlier key (which the box must hold, see `SecretBox.withPreviousKeys`) is opened and
-   * sealed again, replaced only if nobody changed it meanwhile. Retired secrets are left as they
-   * are (they verify nothing). Safe to run again; servers that hold both keys keep verifying
-   * throughout.
+   * sealed again, replaced only if it is still active and unchanged. Retired secrets are left as they
+   * are (they verify nothing). `resealed` and `alreadyCurrent` count secrets over all passes;
+   * `failed` is the last pass's. Safe to run again; servers that hold both keys keep verifying throughout.
    */
   async resealSecrets(): Promise<ResealReport> {
     const box = this.#box as Partial<SecretResealer>;
@@ -222,38 +225,50 @@ export class Admin {
       throw new TypeError('Expected a SecretBox (open and isSealedUnderCurrentKey) to reseal secrets');
     }
     const resealer = box as SecretResealer;
-    let resealed = 0;
-    let alreadyCurrent = 0;
-    const failed: { producerId: string; secretId: string; reason: string }[] = [];
-    for (const producer of await this.#store.listProducers()) {
-      for (const secret of producer.secrets) {
-        if (resealer.isSealedUnderCurrentKey(secret.ciphertext)) {
-          alreadyCurrent++;
-          continue;
-        }
-        let next: string;
-        try {
-          next = resealer.seal(resealer.open(secret.ciphertext));
-        } catch (error) {
-          failed.push({
-            producerId: producer.id,
-            secretId: secret.id,
-            reason: error instanceof Error ? error.message : String(error),
-          });
-          continue;
-        }
-        if (await this.#store.replaceSecretCiphertext(producer.id, secret.id, secret.ciphertext, next)) {
-          resealed++;
-        } else {
-          failed.push({
-            producerId: producer.id,
-            secretId: secret.id,
-            reason: 'it was changed or retired meanwhile; run the command again',
-          });
+    const resealed = new Set<string>();
+    const alreadyCurrent = new Set<string>();
+    let failed: { producerId: string; secretId: string; reason: string }[] = [];
+    // Passes repeat while one moves something: a secret another process added under an old key
+    // during a pass is picked up by the next (every sealing process should hold the new key first).
+    for (let pass = 0; pass < MAX_RESEAL_PASSES; pass++) {
+      const before = resealed.size;
+      failed = [];
+      for (const producer of await this.#store.listProducers()) {
+        for (const secret of producer.secrets) {
+          const outcome = await this.#reseal(resealer, producer.id, secret);
+          const key = `${producer.id}\n${secret.id}`;
+          if (outcome === 'resealed') resealed.add(key);
+          else if (outcome === 'current' && !resealed.has(key)) alreadyCurrent.add(key);
+          else if (typeof outcome === 'object') {
+            failed.push({ producerId: producer.id, secretId: secret.id, reason: outcome.reason });
+          }
         }
       }
+      if (resealed.size === before) break;
     }
-    return { keyId: resealer.keyId, resealed, alreadyCurrent, failed };
+    return { keyId: resealer.keyId, resealed: resealed.size, alreadyCurrent: alreadyCurrent.size, failed };
+  }
+
+  async #reseal(
+    box: SecretResealer,
+    producerId: string,
+    secret: { id: string; ciphertext: string },
+  ): Promise<'resealed' | 'current' | 'gone' | { reason: string }> {
+    if (box.isSealedUnderCurrentKey(secret.ciphertext)) return 'current';
+    let next: string;
+    try {
+      next = box.seal(box.open(secret.ciphertext));
+    } catch (error) {
+      return { reason: error instanceof Error ? error.message : String(error) };
+    }
+    if (await this.#store.replaceSecretCiphertext(producerId, secret.id, secret.ciphertext, next)) {
+      return 'resealed';
+    }
+    // Changed meanwhile: retired or removed (nothing to move), or moved by another reseal.
+    const now = (await this.#store.getProducer(producerId))?.secrets.find((s) => s.id === secret.id);
+    if (now === undefined) return 'gone';
+    if (box.isSealedUnderCurrentKey(now.ciphertext)) return 'current';
+    return { reason: 'it changed while being resealed; run the command again' };
   }
 
   /** Removes a producer (its stored signals are kept). Throws `NotFoundError`. */

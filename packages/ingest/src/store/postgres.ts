@@ -241,7 +241,7 @@ export class PostgresStore implements Store {
   ): Promise<boolean> {
     assertSealed({ id: secretId, ciphertext: next, createdAt: 0 });
     const { rowCount } = await this.#query(
-      'UPDATE producer_secrets SET ciphertext = $1 WHERE producer_id = $2 AND id = $3 AND ciphertext = $4',
+      'UPDATE producer_secrets SET ciphertext = $1 WHERE producer_id = $2 AND id = $3 AND ciphertext = $4 AND retired_at IS NULL',
       [next, producerId, secretId, expected],
     );
     return (rowCount ?? 0) > 0;

@@ -170,7 +170,7 @@ function prepareWrites(db: Database.Database) {
       'UPDATE producer_secrets SET retired_at = ? WHERE producer_id = ? AND id = ? AND retired_at IS NULL',
     ),
     replaceCiphertext: p(
-      'UPDATE producer_secrets SET ciphertext = ? WHERE producer_id = ? AND id = ? AND ciphertext = ?',
+      'UPDATE producer_secrets SET ciphertext = ? WHERE producer_id = ? AND id = ? AND ciphertext = ? AND retired_at IS NULL',
     ),
     deleteProducer: p('DELETE FROM producers WHERE id = ?'),
     insertToken: p('INSERT INTO operator_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)'),

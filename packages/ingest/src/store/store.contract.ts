@@ -254,6 +254,16 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
         ).toBe(false);
         expect((await store.getProducer('alpha'))!.secrets[0]!.ciphertext).toBe(next);
         expect(await store.replaceSecretCiphertext('nobody', 'alpha-s1', next, next)).toBe(false);
+        // A retired secret is left as it is.
+        await store.addSecret('alpha', {
+          id: 'alpha-s2',
+          ciphertext: box.seal('y'.repeat(16)),
+          createdAt: T0 + 1,
+        });
+        expect(await store.retireSecret('alpha', 'alpha-s1', T0 + 2)).toBe(true);
+        expect(await store.replaceSecretCiphertext('alpha', 'alpha-s1', next, box.seal('z'.repeat(16)))).toBe(
+          false,
+        );
         await expect(
           store.replaceSecretCiphertext('alpha', 'alpha-s1', next, 'plain-secret'),
         ).rejects.toThrow('refusing to store it');

@@ -137,8 +137,8 @@ export interface Store {
   /** Retires a secret. Returns false when no such active secret exists. Refuses (StoreConflictError) to retire the last one. */
   retireSecret(producerId: string, secretId: string, at: number): Promise<boolean>;
   /**
-   * Replaces the sealed form of one secret (moving it to another key-encryption key) if it is still
-   * `expected`; answers whether it was replaced. Throws TypeError unless `next` is SecretBox output.
+   * Replaces the sealed form of one active secret (moving it to another key-encryption key) if it is
+   * still `expected`; answers whether it was replaced (false once retired or removed). Throws TypeError unless `next` is SecretBox output.
    */
   replaceSecretCiphertext(
     producerId: string,
