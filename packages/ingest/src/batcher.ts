@@ -68,7 +68,11 @@ export class Batcher {
       return;
     }
     this.#committing = true;
-    this.#observe(batch.length);
+    try {
+      this.#observe(batch.length);
+    } catch {
+      // A metric must not stall ingest: the batch is committed all the same.
+    }
     let commit: Promise<AcceptResult[]>;
     try {
       commit = this.#store.acceptBatch(batch.map((p) => p.request));

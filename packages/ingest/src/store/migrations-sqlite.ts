@@ -77,12 +77,11 @@ export const SQLITE_MIGRATIONS: readonly string[] = Object.freeze([
   //      keeps the response first given to a request (`request_hash`, `response_status`,
   //      `response_body`): appended with the signal instead of a wide row in a random-key table.
   //    - `idempotency` keeps only SHA-256(producer, key) → signals.seq and the expiry: one narrow
-  //      row. Its expired rows are found by walking `signals` in `seq` order from a saved cursor
-  //      (`purge_cursors`), so no expiry index is maintained on every insert.
+  //      row, and an expiry index (time-ordered, so its inserts share a page) for the purge.
   //    - `replay_guard` files each accepted signature under its signed timestamp (X-Timestamp, which
   //      the signature covers, so a replay carries the same one): keys arrive in time order, inserts
-  //      append at the right edge, and expired rows are cut from the left edge, again without an
-  //      expiry index. `seen_signatures` stays only until its rows expire (up to 2 × tolerance):
+  //      append at the right edge, and expired rows are cut from the left edge, without an expiry
+  //      index. `seen_signatures` stays only until its rows expire (up to 2 × tolerance):
   //      their signed timestamps were never recorded, so the writer still consults it while it has rows.
   //    `sigpost_key_hash` is a function the writer registers on its connection (common.ts).
   `
@@ -118,6 +117,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = Object.freeze([
   INSERT INTO idempotency (key_hash, signal_seq, expires_at)
     SELECT sigpost_key_hash(k.producer_id, k.idempotency_key), s.seq, k.expires_at
     FROM idempotency_keys k JOIN signals_v2 s ON s.id = k.signal_id;
+  CREATE INDEX idempotency_by_expiry ON idempotency (expires_at);
 
   DROP TABLE idempotency_keys;
   DROP TABLE signals;
@@ -134,10 +134,5 @@ export const SQLITE_MIGRATIONS: readonly string[] = Object.freeze([
     PRIMARY KEY (signed_at, signature)
   ) STRICT, WITHOUT ROWID;
 
-  -- Where a purge that walks a table in order stopped last time.
-  CREATE TABLE purge_cursors (
-    name     TEXT    NOT NULL PRIMARY KEY,
-    position INTEGER NOT NULL
-  ) STRICT;
   `,
 ]);

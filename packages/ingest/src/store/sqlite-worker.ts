@@ -84,7 +84,7 @@ const PACKED_FIELDS = 18;
 export function packBatch(batch: readonly AcceptRequest[]): PackedBatch {
   const packed: PackedBatch = [];
   for (const { signal: s, ...r } of batch) {
-    // The purge finds idempotency records through the signal's own key (see purgeIdempotency).
+    // A repeat is checked against the key stored with the signal (see #storedResponse).
     if (r.idempotencyKey !== s.idempotencyKey) {
       throw new TypeError(
         `Expected the request's idempotencyKey to equal its signal's, received ${JSON.stringify(r.idempotencyKey)} and ${JSON.stringify(s.idempotencyKey)}`,
@@ -175,15 +175,9 @@ function prepareWrites(db: Database.Database) {
     deleteProducer: p('DELETE FROM producers WHERE id = ?'),
     insertToken: p('INSERT INTO operator_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)'),
     deleteToken: p('DELETE FROM operator_tokens WHERE id = ?'),
-    purgeCursor: p('SELECT position FROM purge_cursors WHERE name = ?').pluck(),
-    savePurgeCursor: p(
-      `INSERT INTO purge_cursors (name, position) VALUES (?, ?)
-       ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
+    purgeIdempotency: p(
+      'DELETE FROM idempotency WHERE key_hash IN (SELECT key_hash FROM idempotency WHERE expires_at <= ? LIMIT ?)',
     ),
-    keyedSignalsAfter: p(
-      'SELECT seq, producer_id, idempotency_key FROM signals WHERE seq > ? AND idempotency_key IS NOT NULL ORDER BY seq LIMIT ?',
-    ).raw(true),
-    deleteIdempotency: p('DELETE FROM idempotency WHERE key_hash = ?'),
     // Expired rows among the (limit) oldest signed timestamps: the left edge of the index, cut as a range.
     purgeGuard: p(
       `DELETE FROM replay_guard
@@ -309,11 +303,12 @@ export class SqliteWriter {
    * looking at about `limit` rows. Returns [rows deleted, whether another call may find more].
    */
   purgeChunk(table: 'idempotency' | 'signatures', now: number, limit: number): [number, boolean] {
-    return this.#db
-      .transaction(() =>
-        table === 'idempotency' ? this.#purgeIdempotency(now, limit) : this.#purgeGuard(now, limit),
-      )
-      .immediate();
+    if (table === 'idempotency')
+      return this.#db.transaction(() => this.#purgeIdempotency(now, limit)).immediate();
+    const [deleted, more, legacyLeft] = this.#db.transaction(() => this.#purgeGuard(now, limit)).immediate();
+    // Only once committed: a rolled-back purge must leave the legacy table consulted.
+    this.#legacyGuard = legacyLeft;
+    return [deleted, more];
   }
 
   decideSignal(
@@ -360,41 +355,22 @@ export class SqliteWriter {
     return this.#statements;
   }
 
-  // Walks signals with a key in `seq` order from the saved cursor. A signal's record is deleted once
-  // expired; a record that a later signal took over (its key reused after expiry) is left for that
-  // signal. The walk stops at the first record still live: records expire in about `seq` order.
   #purgeIdempotency(now: number, limit: number): [number, boolean] {
-    const s = this.#s();
-    let cursor = (s.purgeCursor.get('idempotency') as number | undefined) ?? 0;
-    const rows = s.keyedSignalsAfter.all(cursor, limit) as [number, string, string][];
-    let deleted = 0;
-    let stopped = false;
-    for (const [seq, producerId, key] of rows) {
-      const hash = idempotencyKeyHash(producerId, key);
-      const record = s.selectIdempotency.get(hash) as [number, number] | undefined;
-      if (record !== undefined && record[0] === seq) {
-        if (record[1] > now) {
-          stopped = true;
-          break;
-        }
-        s.deleteIdempotency.run(hash);
-        deleted++;
-      }
-      cursor = seq;
-    }
-    s.savePurgeCursor.run('idempotency', cursor);
-    return [deleted, !stopped && rows.length === limit];
+    const deleted = this.#s().purgeIdempotency.run(now, limit).changes;
+    return [deleted, deleted === limit];
   }
 
-  #purgeGuard(now: number, limit: number): [number, boolean] {
+  /** Returns [rows deleted, whether to call again, whether `seen_signatures` still has rows]. */
+  #purgeGuard(now: number, limit: number): [number, boolean, boolean] {
     const s = this.#s();
     let deleted = s.purgeGuard.run(limit, now).changes;
+    let legacyLeft = false;
     if (this.#legacyGuard) {
       deleted += s.purgeLegacySeen.run(now, limit).changes;
-      this.#legacyGuard = s.legacyAny.get() === 1;
+      legacyLeft = s.legacyAny.get() === 1;
     }
     // Rows still live at the left edge can hide expired ones behind them until they expire too.
-    return [deleted, deleted > 0];
+    return [deleted, deleted > 0, legacyLeft];
   }
 
   #prepareAccept(): (batch: PackedBatch) => PackedResults {

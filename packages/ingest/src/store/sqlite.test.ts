@@ -323,7 +323,7 @@ describe('SqliteStore migration 2 (idempotency by key hash, replay guard by sign
 });
 
 describe('SqliteStore purge', () => {
-  it('purges idempotency records in signal order and leaves a reused key to its new signal', async () => {
+  it('purges expired idempotency records whatever their order, and leaves a reused key to its new signal', async () => {
     const store = new SqliteStore({ path: nextPath() });
     try {
       await store.migrate();
@@ -340,6 +340,19 @@ describe('SqliteStore purge', () => {
       expect((await store.findIdempotent('producer-a', 'k1', T0 + 5_000))?.requestHash).toBe('hash-c');
       expect(await store.findIdempotent('producer-a', 'k2', T0 + 4_999)).toBeUndefined();
       expect(await store.purgeExpired(T0 + 5_000)).toBe(0);
+      // A short-lived record stored after a long-lived one (a lowered TTL) goes when it expires.
+      await store.acceptBatch([
+        acceptRequest({
+          id: 'long',
+          key: 'k-long',
+          signature: 's-long',
+          at: T0 + 6_000,
+          ttl: 7 * 86_400_000,
+        }),
+        acceptRequest({ id: 'short', key: 'k-short', signature: 's-short', at: T0 + 6_001, ttl: 1_000 }),
+      ]);
+      expect(await store.purgeExpired(T0 + 8_000)).toBe(2); // k-short's record and s-short
+      expect(await store.findIdempotent('producer-a', 'k-long', T0 + 8_000)).toBeDefined();
     } finally {
       await store.close();
     }
