@@ -63,7 +63,10 @@ export async function withAdmin<T>(
   const location = resolveStoreLocation(db, io.env);
   if (needs.sealing !== 'none') assertKeyAvailable(location, io.env);
   const ingest = await import('@sigpost/ingest');
-  const store = await openStoreAt(location, { create: needs.createStore });
+  const store = await openStoreAt(location, {
+    create: needs.createStore,
+    log: (line) => io.stderr.write(line),
+  });
   try {
     let sealer = NO_SEALING;
     if (needs.sealing !== 'none') {

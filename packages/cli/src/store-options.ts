@@ -138,7 +138,10 @@ export function describeLocation(location: StoreLocation): string {
  * Opens (and migrates) the store. With `create: false`, a SQLite file that does not exist is an
  * error rather than a new empty database, so that a mistyped `--db` is noticed.
  */
-export async function openStoreAt(location: StoreLocation, options: { create: boolean }): Promise<Store> {
+export async function openStoreAt(
+  location: StoreLocation,
+  options: { create: boolean; log?: (line: string) => void },
+): Promise<Store> {
   if (location.kind === 'sqlite' && !options.create && !existsSync(location.path)) {
     throw new CommandFailedError(
       `no Sigpost database at ${location.path}: give --db <path> or set ${DATABASE_URL_ENV} ` +
@@ -146,13 +149,28 @@ export async function openStoreAt(location: StoreLocation, options: { create: bo
     );
   }
   const { openStore } = await import('@sigpost/ingest');
+  // A schema upgrade can take a while on a large database (SQLite schema 2 copies the signals table).
+  let upgradeStarted: number | undefined;
+  const onUpgrade = (from: number, to: number) => {
+    upgradeStarted = performance.now();
+    options.log?.(
+      `upgrading the ${describeLocation(location)} from schema ${from} to ${to}; on a large database this takes a while…\n`,
+    );
+  };
   try {
-    return location.kind === 'sqlite'
-      ? await openStore({ dbPath: location.path })
-      : await openStore({
-          databaseUrl: location.url,
-          ...(location.schema === undefined ? {} : { schema: location.schema }),
-        });
+    const store =
+      location.kind === 'sqlite'
+        ? await openStore({ dbPath: location.path, onUpgrade })
+        : await openStore({
+            databaseUrl: location.url,
+            ...(location.schema === undefined ? {} : { schema: location.schema }),
+            onUpgrade,
+          });
+    if (upgradeStarted !== undefined) {
+      const seconds = (performance.now() - upgradeStarted) / 1000;
+      options.log?.(`schema upgraded in ${seconds.toFixed(1)} s\n`);
+    }
+    return store;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new CommandFailedError(`cannot open the ${describeLocation(location)}: ${reason}`, {

@@ -77,6 +77,7 @@ export type {
   AcceptResult,
   ApprovalMode,
   DecisionResult,
+  MigrateOptions,
   NewProducer,
   OperatorToken,
   Producer,

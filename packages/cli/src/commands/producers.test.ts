@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { openStore, SecretBox, type Store } from '@sigpost/ingest';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { schemaOneDatabase } from '../../../../test-support/sqlite-schema-one.js';
 import { run } from '../test-helpers/io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-producers-'));
@@ -182,6 +183,24 @@ describe('sigpost producers add', () => {
         `(key id ${stored}): check SIGPOST_SECRET_KEY, SIGPOST_PREVIOUS_SECRET_KEYS or the key file beside the database\n`,
     });
     expect(await withStore(db, (store) => store.getProducer('desk-2'))).toBeUndefined();
+  });
+});
+
+describe('schema upgrade of an existing database', () => {
+  it('announces the upgrade before it runs and says how long it took; says nothing for a new database', async () => {
+    const db = newDb();
+    schemaOneDatabase(db);
+    const upgraded = await run(['producers', 'list', '--db', db]);
+    expect(upgraded.code).toBe(0);
+    expect(upgraded.stderr).toMatch(
+      new RegExp(
+        `^upgrading the SQLite database ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} from schema 1 to \\d+; on a large database this takes a while…\nschema upgraded in \\d+\\.\\d s\n`,
+      ),
+    );
+    expect((await run(['producers', 'list', '--db', db])).stderr).not.toContain('upgrading');
+    const fresh = newDb();
+    await add(fresh);
+    expect((await run(['producers', 'list', '--db', fresh])).stderr).not.toContain('upgrading');
   });
 });
 

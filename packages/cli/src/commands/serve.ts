@@ -103,7 +103,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
     { level, base: { service: 'sigpost-ingest' } },
     { write: (line: string) => io.stderr.write(line) },
   );
-  const store = await openStoreAt(location, { create: true });
+  const store = await openStoreAt(location, { create: true, log: (line) => io.stderr.write(line) });
   let started = false;
   try {
     const producers = await store.listProducers();

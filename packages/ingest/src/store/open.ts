@@ -9,6 +9,8 @@ export interface OpenStoreOptions {
   readonly databaseUrl?: string;
   /** PostgreSQL schema holding Sigpost's tables (see `PostgresStoreOptions.schema`). */
   readonly schema?: string;
+  /** Announces a schema upgrade of an existing database before it runs (see `MigrateOptions`). */
+  readonly onUpgrade?: (from: number, to: number) => void;
 }
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;
@@ -41,7 +43,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     throw new TypeError('Expected `dbPath` (a SQLite file) or `databaseUrl` (a postgres:// URL)');
   }
   try {
-    await store.migrate();
+    await store.migrate(options.onUpgrade === undefined ? {} : { onUpgrade: options.onUpgrade });
   } catch (error) {
     await store.close().catch(() => {});
     throw error;

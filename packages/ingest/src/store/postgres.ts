@@ -20,6 +20,7 @@ import {
   type AcceptRequest,
   type AcceptResult,
   type DecisionResult,
+  type MigrateOptions,
   type NewProducer,
   type OperatorToken,
   type Producer,
@@ -121,7 +122,7 @@ export class PostgresStore implements Store {
     this.#pool.on('error', options.onError ?? (() => {}));
   }
 
-  async migrate(): Promise<void> {
+  async migrate(options: MigrateOptions = {}): Promise<void> {
     await this.#transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
         MIGRATION_LOCK_CLASS,
@@ -137,6 +138,9 @@ export class PostgresStore implements Store {
       const current = rows[0]?.version ?? 0;
       if (current > POSTGRES_MIGRATIONS.length) {
         throw new StoreSchemaTooNewError(MESSAGES.schemaTooNew(current, POSTGRES_MIGRATIONS.length));
+      }
+      if (current >= 1 && current < POSTGRES_MIGRATIONS.length) {
+        options.onUpgrade?.(current, POSTGRES_MIGRATIONS.length);
       }
       for (let version = current + 1; version <= POSTGRES_MIGRATIONS.length; version++) {
         await client.query(POSTGRES_MIGRATIONS[version - 1]!);

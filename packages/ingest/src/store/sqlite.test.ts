@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { schemaOneDatabase } from '../../../../test-support/sqlite-schema-one.js';
 import { buildApp } from '../app.js';
 import { SecretBox } from '../secrets.js';
 import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
@@ -255,40 +256,16 @@ describe('SqliteStore writer thread', () => {
 });
 
 describe('SqliteStore migration 2 (idempotency by key hash, replay guard by signed time)', () => {
-  // A database written by schema 1: one signal with its idempotency record and seen signature.
-  function schemaOneDatabase(path: string): void {
-    mkdirSync(dirname(path), { recursive: true });
-    const raw = new Database(path);
-    try {
-      raw.exec(
-        'CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT',
-      );
-      raw.exec(SQLITE_MIGRATIONS[0] as string);
-      raw.prepare('INSERT INTO schema_migrations VALUES (1, ?)').run(T0);
-      raw
-        .prepare(
-          `INSERT INTO signals (id, producer_id, idempotency_key, instrument, side, status, message, body, received_at, decided_at, decided_by)
-           VALUES ('old', 'producer-a', 'key-old', 'GOLD', 'buy', 'received', NULL, '{"old":true}', ?, NULL, NULL),
-                  ('old-no-key', 'producer-a', NULL, 'GOLD', 'sell', 'received', NULL, '{"old":2}', ?, NULL, NULL)`,
-        )
-        .run(T0, T0 + 1);
-      raw
-        .prepare(
-          `INSERT INTO idempotency_keys VALUES ('producer-a', 'key-old', 'hash-old', 201, '{"signal_id":"old"}', 'old', ?, ?)`,
-        )
-        .run(T0, T0 + 86_400_000);
-      raw.prepare(`INSERT INTO seen_signatures VALUES ('sig-old', 'producer-a', ?, ?)`).run(T0, T0 + 600_000);
-    } finally {
-      raw.close();
-    }
-  }
-
   it('keeps signals, idempotency records and remembered signatures of schema 1', async () => {
     const path = nextPath();
     schemaOneDatabase(path);
     const store = new SqliteStore({ path });
     try {
-      await store.migrate();
+      const upgrades: [number, number][] = [];
+      await store.migrate({ onUpgrade: (from, to) => upgrades.push([from, to]) });
+      expect(upgrades).toEqual([[1, SQLITE_MIGRATIONS.length]]);
+      await store.migrate({ onUpgrade: (from, to) => upgrades.push([from, to]) });
+      expect(upgrades).toHaveLength(1); // up to date: nothing to announce
       expect((await store.listSignals({})).items.map((s) => s.id)).toEqual(['old-no-key', 'old']);
       expect(await store.findIdempotent('producer-a', 'key-old', T0 + 1_000)).toEqual({
         requestHash: 'hash-old',

@@ -16,6 +16,7 @@ import {
   yieldToEventLoop,
   zeroCounts,
 } from './common.js';
+import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
 import {
   openConnection,
   packBatch,
@@ -31,6 +32,7 @@ import {
   type AcceptRequest,
   type AcceptResult,
   type DecisionResult,
+  type MigrateOptions,
   type NewProducer,
   type OperatorToken,
   type Producer,
@@ -140,8 +142,24 @@ export class SqliteStore implements Store {
     };
   }
 
-  async migrate(): Promise<void> {
+  async migrate(options: MigrateOptions = {}): Promise<void> {
+    if (options.onUpgrade !== undefined) {
+      const from = this.#schemaVersion();
+      if (from >= 1 && from < SQLITE_MIGRATIONS.length) options.onUpgrade(from, SQLITE_MIGRATIONS.length);
+    }
     await this.#write('migrate');
+  }
+
+  /** The applied schema version (0 for a new file), read without taking a lock. */
+  #schemaVersion(): number {
+    try {
+      return this.#db
+        .prepare('SELECT coalesce(max(version), 0) FROM schema_migrations')
+        .pluck()
+        .get() as number;
+    } catch {
+      return 0; // no schema_migrations table yet
+    }
   }
 
   /** Resolves when the database answers; rejects with StoreUnavailableError once the writer thread has stopped. */

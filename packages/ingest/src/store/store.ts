@@ -119,10 +119,20 @@ export interface OperatorToken {
   readonly createdAt: number;
 }
 
+/** Options of `Store.migrate`. */
+export interface MigrateOptions {
+  /**
+   * Called before migrations are applied to a database that already has a schema (`from` ≥ 1), so
+   * that a long upgrade (SQLite schema 2 copies the signals table) can be announced. Not called for
+   * a new database or one already up to date.
+   */
+  readonly onUpgrade?: (from: number, to: number) => void;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Applies pending versioned migrations. Idempotent; safe to run from several processes at once. */
-  migrate(): Promise<void>;
+  migrate(options?: MigrateOptions): Promise<void>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
   close(): Promise<void>;
