@@ -50,7 +50,9 @@ Store (as for \`sigpost serve\`):
   SIGPOST_DB_SCHEMA      the PostgreSQL schema of Sigpost's tables (default: the search_path)
   SIGPOST_SECRET_KEY     the key that seals producer secrets, base64 of 32 bytes; required with
                          PostgreSQL. With SQLite and no variable, the key file beside the database
-                         (data/sigpost.db → data/sigpost.key) is used, created by the first \`producers add\`.`;
+                         (data/sigpost.db → data/sigpost.key) is used, created by the first \`producers add\`.
+  SIGPOST_PREVIOUS_SECRET_KEYS
+                         earlier keys, comma-separated, while they are being rotated out (\`producers reseal\`).`;
 
 /** A comma-separated list of instruments (spaces around the commas are ignored; duplicates dropped). */
 export function instrumentList(flag: string): args.FlagParser<string[]> {
@@ -77,7 +79,8 @@ export function register(program: Command, io: CliIO): void {
     .summary('manage the producers and their secrets')
     .description(
       "Manage the producers in the ingest server's store: add one, list them, rotate a secret with no " +
-        'failed request (rotate, switch the producer over, then retire-secret), remove one.',
+        'failed request (rotate, switch the producer over, then retire-secret), move every secret to a new ' +
+        'key-encryption key (reseal), remove one.',
     )
     .addHelpText('after', STORE_HELP);
 

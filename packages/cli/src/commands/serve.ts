@@ -30,7 +30,9 @@ const HOST =
 
 const HELP = `
 Store and key: --db <path>, else DATABASE_URL (postgres://…), else ./data/sigpost.db. Producer secrets are
-sealed with SIGPOST_SECRET_KEY, or for SQLite the key file beside the database (data/sigpost.key).
+sealed with SIGPOST_SECRET_KEY, or for SQLite the key file beside the database (data/sigpost.key). During a
+rotation of that key, SIGPOST_PREVIOUS_SECRET_KEYS (comma-separated) holds the earlier ones: see
+\`sigpost producers reseal --help\`.
 
 Server settings (environment): SIGPOST_TOLERANCE_SECONDS (300), SIGPOST_MAX_BODY_BYTES (65536),
 SIGPOST_IDEMPOTENCY_TTL_SECONDS (86400), SIGPOST_RATE_LIMIT_PER_SECOND (50), SIGPOST_RATE_LIMIT_BURST (100),

@@ -41,7 +41,8 @@ export const WAL_AUTOCHECKPOINT_PAGES = 4_000;
 export function openConnection(path: string, busyTimeoutMs: number): Database.Database {
   let db: Database.Database;
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    // A directory created here is private (0700): it will hold the signals and the sealed secrets.
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     db = new Database(path);
   } catch (error) {
     throw new StoreError(`Cannot open SQLite database ${path}`, { cause: error });

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,10 +59,11 @@ describe('SqliteStore', () => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
   });
 
-  it('creates the directory of the database file', async () => {
+  it('creates the directory of the database file, private to its user (0700)', async () => {
     const path = join(dir, 'nested', 'deeper', 'sigpost.db');
     await open(path).migrate();
     expect(existsSync(path)).toBe(true);
+    expect(statSync(join(dir, 'nested', 'deeper')).mode & 0o777).toBe(0o700);
   });
 
   it('runs in WAL mode with synchronous = FULL, a busy timeout, foreign keys and a 4 000-page checkpoint', () => {
