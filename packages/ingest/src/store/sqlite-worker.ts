@@ -58,8 +58,8 @@ export function openConnection(path: string, busyTimeoutMs: number): Database.Da
     // A checkpoint copies each page changed since the last one back into the database file once,
     // however often it changed: at 4 000 WAL pages (16 MB with 4 KiB pages) instead of SQLite's
     // 1 000, the pages every commit touches (the newest leaf of each index) are copied a quarter as
-    // often. Writer CPU per signal −15 % (bench/ingest.bench.ts; p99 unchanged). The WAL file is cut
-    // back to 64 MB after a checkpoint if a long reader let it grow past that.
+    // often. Writer CPU per signal −15 % (the writer alone, batches of 25; p99 of bench/ingest.bench.ts
+    // unchanged). The WAL file is cut back to 64 MB after a checkpoint if a long reader let it grow.
     db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
     db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   } catch (error) {
