@@ -14,6 +14,7 @@ import {
   type TestClock,
   tempDir,
   testClock,
+  withOverride,
 } from './test-helpers/fixtures.js';
 
 let store: SqliteStore;
@@ -242,19 +243,13 @@ describe('Admin.resealSecrets (key-encryption key rotation)', () => {
     await oldAdmin.addProducer({ id: PRODUCER, secret: SECRET });
     let lists = 0;
     // The first listing is followed at once by another process's rotate, still under the old key.
-    const racing = new Proxy(store, {
-      get(target, property) {
-        if (property === 'listProducers') {
-          return async () => {
-            const listed = await target.listProducers();
-            if (++lists === 1) await oldAdmin.rotateSecret(PRODUCER, 'secret-added-meanwhile-0123');
-            return listed;
-          };
-        }
-        const value = Reflect.get(target, property);
-        return typeof value === 'function' ? value.bind(target) : value;
+    const racing = withOverride(store, {
+      listProducers: async () => {
+        const listed = await store.listProducers();
+        if (++lists === 1) await oldAdmin.rotateSecret(PRODUCER, 'secret-added-meanwhile-0123');
+        return listed;
       },
-    }) as typeof store;
+    });
     const rotating = SecretBox.fromKey(randomBytes(32)).withPreviousKeys([oldKey]);
     const report = await new Admin(racing, rotating, clock).resealSecrets();
     expect(report).toEqual({ keyId: rotating.keyId, resealed: 2, alreadyCurrent: 0, failed: [] });

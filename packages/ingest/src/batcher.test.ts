@@ -7,7 +7,7 @@ import { Batcher } from './batcher.js';
 import { SecretBox } from './secrets.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { AcceptRequest, Store } from './store/store.js';
-import { BODY, deferred, NOW, PRODUCER, SECRET, tempDir } from './test-helpers/fixtures.js';
+import { BODY, deferred, NOW, PRODUCER, SECRET, tempDir, withOverride } from './test-helpers/fixtures.js';
 
 let store: SqliteStore;
 let cleanup: () => void;
@@ -53,19 +53,13 @@ function accept(i: number, key: string | null = `key-${i}`): AcceptRequest {
 
 /** The real store, counting the size of each committed batch; `hold` delays each commit. */
 function counting(hold?: () => Promise<void>): Store {
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === 'acceptBatch') {
-        return async (batch: readonly AcceptRequest[]) => {
-          calls.push(batch.length);
-          if (hold) await hold();
-          return target.acceptBatch(batch);
-        };
-      }
-      const value = Reflect.get(target, property);
-      return typeof value === 'function' ? value.bind(target) : value;
+  return withOverride(store, {
+    acceptBatch: async (batch: readonly AcceptRequest[]) => {
+      calls.push(batch.length);
+      if (hold) await hold();
+      return store.acceptBatch(batch);
     },
-  }) as Store;
+  });
 }
 
 describe('Batcher (group commit)', () => {
@@ -154,21 +148,15 @@ describe('Batcher (group commit)', () => {
 
   it('rejects every request of a failed batch, and only those', async () => {
     let fail = true;
-    const failing = new Proxy(store, {
-      get(target, property) {
-        if (property === 'acceptBatch') {
-          return async (batch: readonly AcceptRequest[]) => {
-            if (fail) {
-              fail = false;
-              throw new Error('SQLITE_FULL');
-            }
-            return target.acceptBatch(batch);
-          };
+    const failing = withOverride(store, {
+      acceptBatch: async (batch: readonly AcceptRequest[]) => {
+        if (fail) {
+          fail = false;
+          throw new Error('SQLITE_FULL');
         }
-        const value = Reflect.get(target, property);
-        return typeof value === 'function' ? value.bind(target) : value;
+        return store.acceptBatch(batch);
       },
-    }) as Store;
+    });
     const batcher = new Batcher(failing, { maxBatchSize: 100 });
     const failed = await Promise.allSettled([batcher.accept(accept(0)), batcher.accept(accept(1))]);
     expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);

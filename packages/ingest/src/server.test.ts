@@ -12,7 +12,15 @@ import { SecretBox } from './secrets.js';
 import { type RunningServer, startServer } from './server.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { AcceptRequest, Store } from './store/store.js';
-import { deferred, PRODUCER, SECRET, SIGNAL, signed, tempDir } from './test-helpers/fixtures.js';
+import {
+  deferred,
+  PRODUCER,
+  SECRET,
+  SIGNAL,
+  signed,
+  tempDir,
+  withOverride,
+} from './test-helpers/fixtures.js';
 
 let server: RunningServer | undefined;
 let cleanups: (() => Promise<void> | void)[] = [];
@@ -129,25 +137,17 @@ describe('graceful shutdown', () => {
     let closedStore = false;
     const { server, dbPath } = await start({
       wrapStore: (store) =>
-        new Proxy(store, {
-          get(target, property) {
-            if (property === 'acceptBatch') {
-              return async (batch: readonly AcceptRequest[]) => {
-                entered.resolve();
-                await release.promise;
-                return target.acceptBatch(batch);
-              };
-            }
-            if (property === 'close') {
-              return async () => {
-                closedStore = true;
-                return target.close();
-              };
-            }
-            const value = Reflect.get(target, property);
-            return typeof value === 'function' ? value.bind(target) : value;
+        withOverride(store, {
+          acceptBatch: async (batch: readonly AcceptRequest[]) => {
+            entered.resolve();
+            await release.promise;
+            return store.acceptBatch(batch);
           },
-        }) as Store,
+          close: async () => {
+            closedStore = true;
+            return store.close();
+          },
+        }),
     });
     const { headers, body } = liveRequest('in flight during shutdown');
     const inFlight = post(server.url, headers, body);
@@ -184,18 +184,12 @@ describe('graceful shutdown', () => {
     let storeCloses = 0;
     const { server } = await start({
       wrapStore: (store) =>
-        new Proxy(store, {
-          get(target, property) {
-            if (property === 'close') {
-              return async () => {
-                storeCloses++;
-                return target.close();
-              };
-            }
-            const value = Reflect.get(target, property);
-            return typeof value === 'function' ? value.bind(target) : value;
+        withOverride(store, {
+          close: async () => {
+            storeCloses++;
+            return store.close();
           },
-        }) as Store,
+        }),
     });
     await Promise.all([server.close(), server.close()]);
     await server.close();

@@ -7,7 +7,7 @@ import { Admin } from '../admin.js';
 import { SecretBox } from '../secrets.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
-import { PRODUCER, SECRET, tempDir, testClock } from '../test-helpers/fixtures.js';
+import { PRODUCER, SECRET, tempDir, testClock, withOverride } from '../test-helpers/fixtures.js';
 import {
   type AuthHeaders,
   checkTimestampWindow,
@@ -181,20 +181,13 @@ describe('SignatureVerifier', () => {
 
   it('recovers after a store that threw synchronously while loading a producer', async () => {
     let failures = 1;
-    const verifier = await setup(
-      (store) =>
-        new Proxy(store, {
-          get(target, property) {
-            const value = Reflect.get(target, property);
-            if (property === 'getProducer') {
-              return (id: string) => {
-                if (failures-- > 0) throw new Error('database is locked');
-                return target.getProducer(id);
-              };
-            }
-            return typeof value === 'function' ? value.bind(target) : value;
-          },
-        }) as Store,
+    const verifier = await setup((store) =>
+      withOverride(store, {
+        getProducer: (id: string) => {
+          if (failures-- > 0) throw new Error('database is locked');
+          return store.getProducer(id);
+        },
+      }),
     );
     await expect(verifier.verify(auth(PRODUCER, SECRET), BODY)).rejects.toThrow('database is locked');
     expect((await verifier.verify(auth(PRODUCER, SECRET), BODY))?.id).toBe(PRODUCER);

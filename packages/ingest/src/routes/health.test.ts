@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Store } from '../store/store.js';
-import { ingestRequest, type TestEnv, testEnv } from '../test-helpers/fixtures.js';
+import { ingestRequest, type TestEnv, testEnv, withOverride } from '../test-helpers/fixtures.js';
 
 let env: TestEnv;
 afterEach(async () => {
@@ -24,13 +23,7 @@ describe('health, readiness, metrics', () => {
   it('answers /readyz with 503 store-unavailable when the store does not answer', async () => {
     env = await testEnv({
       wrapStore: (store) =>
-        new Proxy(store, {
-          get(target, property) {
-            if (property === 'ping') return async () => Promise.reject(new Error('database is locked'));
-            const value = Reflect.get(target, property);
-            return typeof value === 'function' ? value.bind(target) : value;
-          },
-        }) as Store,
+        withOverride(store, { ping: async () => Promise.reject(new Error('database is locked')) }),
     });
     const res = await env.app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);

@@ -14,6 +14,7 @@ import {
   type TestEnv,
   testEnv,
   timestampAt,
+  withOverride,
 } from '../test-helpers/fixtures.js';
 
 const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
@@ -569,17 +570,6 @@ describe('POST /api/v1/signals/ingest: secrets', () => {
     expect(typeof line.duration_ms).toBe('number');
   });
 });
-
-/** The real store, with some methods replaced. */
-function withOverride(store: Store, overrides: Partial<Store>): Store {
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      if (Object.hasOwn(overrides, property)) return overrides[property as keyof Store];
-      const value = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
 
 /** The real store, whose commits wait for `release` (to keep a request in flight). */
 function holdAcceptBatch(store: Store, entered: () => void, release: Promise<void>): Store {

@@ -7,6 +7,7 @@ import {
   type TestEnv,
   testEnv,
   timestampAt,
+  withOverride,
 } from '../test-helpers/fixtures.js';
 
 const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
@@ -327,17 +328,11 @@ describe('operator API: one signal, approve, reject', () => {
 /** The real store, with `listSignals` failing with `error`. */
 function failingList(error: Error) {
   return (store: Store) =>
-    new Proxy(store, {
-      get(target, property) {
-        if (property === 'listSignals') {
-          return async () => {
-            throw error;
-          };
-        }
-        const value = Reflect.get(target, property);
-        return typeof value === 'function' ? value.bind(target) : value;
+    withOverride(store, {
+      listSignals: async () => {
+        throw error;
       },
-    }) as Store;
+    });
 }
 
 describe('operator API: failures', () => {
