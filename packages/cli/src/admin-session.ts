@@ -96,7 +96,7 @@ export async function withAdmin<T>(
  * in SIGPOST_PREVIOUS_SECRET_KEYS during a rotation): a secret sealed now could then not be opened
  * by the server, or the stored ones could not.
  */
-function assertSameKey(
+export function assertSameKey(
   box: { readonly keyId: string; readonly previousKeyIds: readonly string[] },
   producers: readonly { secrets: readonly { ciphertext: string }[] }[],
 ): void {

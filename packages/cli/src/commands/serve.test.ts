@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Admin, openStore, SecretBox } from '@sigpost/ingest';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { main } from '../main.js';
 import { captureIO } from '../test-helpers/io.js';
@@ -159,6 +160,24 @@ describe('sigpost serve: arguments', () => {
     expect(result.stderr).toBe(
       'error: SIGPOST_MAX_BODY_BYTES expects an integer from 1024 to 10485760 bytes, received 10\n',
     );
+  });
+
+  it('refuses to start with a key that cannot open the stored producer secrets (exit 1)', async () => {
+    const db = join(dir, 'wrong-key', 'sigpost.db');
+    const sealedWith = { SIGPOST_SECRET_KEY: Buffer.alloc(32, 1).toString('base64') };
+    const store = await openStore({ dbPath: db });
+    try {
+      await new Admin(store, SecretBox.fromEnv(sealedWith)).addProducer({ id: 'desk-1' });
+    } finally {
+      await store.close();
+    }
+    const result = await sigpost(['serve', '--port', '0', '--db', db], {
+      SIGPOST_SECRET_KEY: Buffer.alloc(32, 2).toString('base64'),
+      SIGPOST_LOG_LEVEL: 'silent',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('is not the one that sealed the stored producer secrets');
+    expect(result.stderr).toContain('SIGPOST_PREVIOUS_SECRET_KEYS');
   });
 
   it('fails with a clear message when the port is taken (exit 1)', async () => {

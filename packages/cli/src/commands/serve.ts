@@ -1,5 +1,6 @@
 import type { ConfigError, DevelopmentCredentials, ServerConfigInput } from '@sigpost/ingest';
 import { type Command, Option } from 'commander';
+import { assertSameKey } from '../admin-session.js';
 import * as args from '../args.js';
 import { CommandFailedError, UsageError } from '../errors.js';
 import type { CliIO } from '../io.js';
@@ -110,6 +111,8 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
   try {
     const producers = await store.listProducers();
     const { box, createdKeyFile } = await loadSecretBox(location, io.env, { create: producers.length === 0 });
+    // A server whose keys cannot open the stored secrets would answer 401 to every producer.
+    assertSameKey(box, producers);
     if (createdKeyFile !== undefined) {
       io.stderr.write(
         `created the secret key file ${createdKeyFile}: keep it with the database; without it the stored ` +
