@@ -48,7 +48,12 @@ export function acceptedResponse(json: Record<string, unknown> | undefined) {
   };
 }
 
-export async function startIngestServer(options: { secret: string; script?: Script }): Promise<IngestServer> {
+/** `port`: listen on this port of 127.0.0.1 (one where a client already failed to connect); 0 by default. */
+export async function startIngestServer(options: {
+  secret: string;
+  script?: Script;
+  port?: number;
+}): Promise<IngestServer> {
   const requests: ReceivedRequest[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -85,7 +90,7 @@ export async function startIngestServer(options: { secret: string; script?: Scri
       else send(res, 201, acceptedResponse(json));
     });
   });
-  return { ...(await listenLocal(server)), requests };
+  return { ...(await listenLocal(server, options.port ?? 0)), requests };
 }
 
 /** A server that accepts connections and never answers, for timeouts. */
