@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listenLocal, validSignal } from '../../../../test-support/fixtures.js';
+import { listenLocal, requestVerifiesIndependently, validSignal } from '../../../../test-support/fixtures.js';
 import {
+  acceptedResponse,
   closedPort,
   type IngestServer,
   type Script,
@@ -68,6 +69,23 @@ function onFile(sql: string, ...params: unknown[]): void {
   } finally {
     file.close();
   }
+}
+
+/** A real server on `port` (where a drain already failed to connect): checks each signature, answers 201. */
+async function ingestServerOn(port: number) {
+  const verified: boolean[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      verified.push(requestVerifiesIndependently(SECRET, { headers: req.headers, body }));
+      res
+        .writeHead(201, { 'content-type': 'application/json' })
+        .end(JSON.stringify(acceptedResponse(JSON.parse(body.toString('utf8')))));
+    });
+  });
+  return { ...(await listenLocal(server, port)), verified };
 }
 
 /** Resolves once `predicate` holds for what the drain has written to stderr so far. */
@@ -176,7 +194,7 @@ describe('sigpost outbox drain', () => {
     const dead = await run(outbox('dead'), { env: env() });
     expect(dead.stdout).toMatch(
       new RegExp(
-        `^#1  GOLD  key key-a  1 attempts  \\S+Z\\n  POST ${server.url}/api/v1/signals/ingest failed with 422 Unprocessable Entity \\(attempt 1/1\\): Idempotency key reused\\n$`,
+        `^#1  GOLD  key key-a  1 attempt  \\S+Z\\n  POST ${server.url}/api/v1/signals/ingest failed with 422 Unprocessable Entity \\(attempt 1/1\\): Idempotency key reused\\n$`,
       ),
     );
     expect(dead.stderr).toBe('1 dead entry\n');
@@ -332,13 +350,13 @@ describe('sigpost outbox drain, when the server cannot be reached', () => {
     const drained = drainOutbox(io, { db }, new AbortController().signal);
     // Three entries, three refused attempts (at least) before the server comes up.
     await stderrUntil(io, (text) => text.split('retry scheduled').length > 3);
-    const back = await startIngestServer({ secret: SECRET, port });
+    const back = await ingestServerOn(port);
     try {
       await drained;
     } finally {
       await back.close();
     }
-    expect(back.requests).toHaveLength(3);
+    expect(back.verified).toEqual([true, true, true]);
 
     const lines = io.err.join('').trimEnd().split('\n');
     const people = lines.filter((line) => !line.startsWith('{'));
@@ -387,6 +405,12 @@ describe('sigpost outbox drain, when the server cannot be reached', () => {
         'delivered 2, dead 0, retried 0, remaining 0 in 0.0s\n',
     });
     expect(server.requests).toHaveLength(2);
+
+    const again = await run(outbox('drain', '--now'), { env: env(), now });
+    expect([again.code, again.stderr]).toEqual([
+      0,
+      "--now: no entry was waiting for a retry's backoff\ndelivered 0, dead 0, retried 0, remaining 0 in 0.0s\n",
+    ]);
   });
 });
 

@@ -438,7 +438,9 @@ export async function drainOutbox(io: CliIO, options: DrainFlags, stop: AbortSig
         if (options.now) {
           const due = box.retryWaitingNow();
           say(
-            `--now: ${due} ${due === 1 ? 'entry' : 'entries'} waiting for a retry's backoff ${due === 1 ? 'is' : 'are'} due now`,
+            due === 0
+              ? "--now: no entry was waiting for a retry's backoff"
+              : `--now: ${due} ${due === 1 ? 'entry' : 'entries'} waiting for a retry's backoff ${due === 1 ? 'is' : 'are'} due now`,
           );
         }
         return box.drain({
@@ -539,7 +541,7 @@ function nextAttemptText(status: OutboxStatus, now: number, formatDuration: (ms:
 /** One dead entry as text: id, instrument, key, attempts, then the last error on the next line. */
 function deadText(entry: OutboxEntry): string {
   return (
-    `#${entry.id}  ${entry.instrument}  key ${entry.idempotencyKey}  ${entry.attempts} attempts  ` +
+    `#${entry.id}  ${entry.instrument}  key ${entry.idempotencyKey}  ${entry.attempts} ${entry.attempts === 1 ? 'attempt' : 'attempts'}  ` +
     `${new Date(entry.finishedAt ?? entry.updatedAt).toISOString()}\n  ${entry.lastError ?? '(no error recorded)'}`
   );
 }

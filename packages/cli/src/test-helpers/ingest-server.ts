@@ -48,12 +48,7 @@ export function acceptedResponse(json: Record<string, unknown> | undefined) {
   };
 }
 
-/** `port`: listen on this port of 127.0.0.1 (one where a client already failed to connect); 0 by default. */
-export async function startIngestServer(options: {
-  secret: string;
-  script?: Script;
-  port?: number;
-}): Promise<IngestServer> {
+export async function startIngestServer(options: { secret: string; script?: Script }): Promise<IngestServer> {
   const requests: ReceivedRequest[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -90,7 +85,7 @@ export async function startIngestServer(options: {
       else send(res, 201, acceptedResponse(json));
     });
   });
-  return { ...(await listenLocal(server, options.port ?? 0)), requests };
+  return { ...(await listenLocal(server)), requests };
 }
 
 /** A server that accepts connections and never answers, for timeouts. */
