@@ -90,7 +90,8 @@ export interface PostSignalOptions {
   /** Cancels the delivery: the attempt in flight and any wait before the next one. */
   readonly abortSignal?: AbortSignal;
   /**
-   * Retry policy of this call, merged over the client's; `false` sends once.
+   * Retry policy of this call, merged over the client's; `false` sends once and leaves any retry to the
+   * caller (a failure is then logged at warn as one failed attempt, without `retry_stop_reason`).
    * @default the client's `retry`
    */
   readonly retry?: Partial<RetryOptions> | false;
@@ -380,6 +381,15 @@ export class HmacClient {
           options: retry,
           random: this.#random,
         });
+        if (!decision.retry && options.retry === false) {
+          // The caller schedules any retry (the outbox does): this is one failed attempt, not a give-up,
+          // so no retry_stop_reason; the caller logs what it decides.
+          this.#logger.warn(
+            logFields(failure),
+            'Signal delivery attempt failed; the caller decides on a retry',
+          );
+          throw error;
+        }
         if (!decision.retry) {
           this.#logger.error(
             logFields({

@@ -1,10 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listenLocal, validSignal } from '../../../../test-support/fixtures.js';
-import { type IngestServer, type Script, startIngestServer } from '../test-helpers/ingest-server.js';
+import { listenLocal, requestVerifiesIndependently, validSignal } from '../../../../test-support/fixtures.js';
+import {
+  acceptedResponse,
+  closedPort,
+  type IngestServer,
+  type Script,
+  startIngestServer,
+} from '../test-helpers/ingest-server.js';
 import { captureIO, run } from '../test-helpers/io.js';
 import { drainOutbox } from './outbox.js';
 
@@ -54,6 +61,38 @@ function signalsFile(lines: readonly unknown[]): string {
 
 const outbox = (...argv: string[]) => ['outbox', ...argv, '--db', db];
 
+/** Runs `sql` on the outbox file (a test sets up times the CLI cannot produce on demand). */
+function onFile(sql: string, ...params: unknown[]): void {
+  const file = new Database(db);
+  try {
+    file.prepare(sql).run(...params);
+  } finally {
+    file.close();
+  }
+}
+
+/** A real server on `port` (where a drain already failed to connect): checks each signature, answers 201. */
+async function ingestServerOn(port: number) {
+  const verified: boolean[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      verified.push(requestVerifiesIndependently(SECRET, { headers: req.headers, body }));
+      res
+        .writeHead(201, { 'content-type': 'application/json' })
+        .end(JSON.stringify(acceptedResponse(JSON.parse(body.toString('utf8')))));
+    });
+  });
+  return { ...(await listenLocal(server, port)), verified };
+}
+
+/** Resolves once `predicate` holds for what the drain has written to stderr so far. */
+async function stderrUntil(io: { err: string[] }, predicate: (text: string) => boolean): Promise<void> {
+  while (!predicate(io.err.join(''))) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
 describe('sigpost outbox enqueue', () => {
   it('stores every line and prints one JSON result per line', async () => {
     const file = signalsFile([signal('a'), signal('b', { idempotency_key: 'key-b' }), '', signal('c')]);
@@ -76,6 +115,8 @@ describe('sigpost outbox enqueue', () => {
       delivered: 0,
       dead: 0,
       oldestPendingAgeMs: expect.any(Number),
+      nextAttemptAt: expect.any(Number),
+      waiting: 0,
     });
   });
 
@@ -98,8 +139,8 @@ describe('sigpost outbox enqueue', () => {
         '  line 2: stop_loss: expected below entry_price for a buy\n' +
         '  line 3: expected a JSON object (one signal per line)\n',
     });
-    const status = await run(outbox('status', '--json'), { env: env() });
-    expect(JSON.parse(status.stdout).pending).toBe(0);
+    // Nothing was stored: not even an empty outbox file was created.
+    expect(existsSync(db)).toBe(false);
   });
 });
 
@@ -153,7 +194,7 @@ describe('sigpost outbox drain', () => {
     const dead = await run(outbox('dead'), { env: env() });
     expect(dead.stdout).toMatch(
       new RegExp(
-        `^#1  GOLD  key key-a  1 attempts  \\S+Z\\n  POST ${server.url}/api/v1/signals/ingest failed with 422 Unprocessable Entity \\(attempt 1/1\\): Idempotency key reused\\n$`,
+        `^#1  GOLD  key key-a  1 attempt  \\S+Z\\n  POST ${server.url}/api/v1/signals/ingest failed with 422 Unprocessable Entity \\(attempt 1/1\\): Idempotency key reused\\n$`,
       ),
     );
     expect(dead.stderr).toBe('1 dead entry\n');
@@ -203,7 +244,7 @@ describe('sigpost outbox drain', () => {
     ]);
     const logs = lines.slice(0, -2).map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(logs.map(({ level, name, msg }) => ({ level, name, msg }))).toEqual([
-      { level: 50, name: 'sigpost', msg: 'Signal delivery failed' },
+      { level: 40, name: 'sigpost', msg: 'Signal delivery attempt failed; the caller decides on a retry' },
       { level: 50, name: 'sigpost', msg: 'outbox entry moved to dead-letter' },
     ]);
   });
@@ -297,14 +338,160 @@ describe('sigpost outbox drain', () => {
   });
 });
 
-describe('sigpost outbox status', () => {
-  it('prints the counts per state and the oldest pending age', async () => {
-    const result = await run(outbox('status'), { env: env() });
+describe('sigpost outbox drain, when the server cannot be reached', () => {
+  it('says so once, then once that delivery resumed, and its logs never read as a give-up', async () => {
+    await run(outbox('enqueue', '--file', signalsFile([signal('a'), signal('b'), signal('c')])), {
+      env: env(),
+    });
+    // Nothing listens on this port: every attempt is refused, until a real server is started on it.
+    const port = await closedPort();
+    const url = `http://127.0.0.1:${port}`;
+    const io = captureIO({ env: env({ OUTBOUND_SERVER_URL: url, SIGPOST_LOG_LEVEL: 'warn' }), now });
+    const drained = drainOutbox(io, { db }, new AbortController().signal);
+    // Three entries, three refused attempts (at least) before the server comes up.
+    await stderrUntil(io, (text) => text.split('retry scheduled').length > 3);
+    const back = await ingestServerOn(port);
+    try {
+      await drained;
+    } finally {
+      await back.close();
+    }
+    expect(back.verified).toEqual([true, true, true]);
+
+    const lines = io.err.join('').trimEnd().split('\n');
+    const people = lines.filter((line) => !line.startsWith('{'));
+    const logs = lines
+      .filter((line) => line.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const ingest = `${url}/api/v1/signals/ingest`;
+    // One line per change of state, however many attempts failed.
+    expect(people).toHaveLength(3);
+    expect(people[0]).toMatch(
+      new RegExp(
+        `^cannot reach ${ingest}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}; retrying, next attempt in \\d+\\.\\ds$`,
+      ),
+    );
+    expect(people[1]).toMatch(
+      new RegExp(`^delivery to ${ingest} resumed \\(after \\d+\\.\\ds and \\d+ failed attempts\\)$`),
+    );
+    const summary = JSON.parse(io.out.join('')) as { delivered: number; retried: number };
+    expect(summary.delivered).toBe(3);
+    expect(summary.retried).toBeGreaterThanOrEqual(3);
+    expect(people[2]).toBe(`delivered 3, dead 0, retried ${summary.retried}, remaining 0 in 0.0s`);
+
+    const scheduled = logs.filter((l) => l.msg === 'outbox delivery failed; retry scheduled');
+    expect(scheduled).toHaveLength(summary.retried);
+    for (const line of scheduled) {
+      expect(line).toMatchObject({ retry: 'scheduled', error_code: 'OUTBOUND_NETWORK_ERROR' });
+      expect(line.next_attempt_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    }
+    expect(logs.filter((l) => 'retry_stop_reason' in l)).toEqual([]);
+    expect(io.err.join('')).not.toContain('attempts-exhausted');
+  });
+
+  it('--now sends at once the entries waiting for their backoff', async () => {
+    await run(outbox('enqueue', '--file', signalsFile([signal('a'), signal('b')])), { env: env() });
+    // As after an outage: both wait an hour for their next attempt.
+    onFile('UPDATE outbox_entries SET attempts = 4, next_attempt_at = ?', Date.now() + 3_600_000);
+    const status = await run(outbox('status', '--json'), { env: env() });
+    expect(JSON.parse(status.stdout)).toMatchObject({ pending: 2, waiting: 2 });
+
+    const result = await run(outbox('drain', '--now'), { env: env(), now });
     expect(result).toEqual({
       code: 0,
-      stdout:
-        'pending          0\nin flight        0\ndelivered        0\ndead             0\noldest pending   –\n',
+      stdout: '{"delivered":2,"dead":0,"retried":0,"remaining":0,"aborted":false}\n',
+      stderr:
+        "--now: 2 entries waiting for a retry's backoff are due now\n" +
+        'delivered 2, dead 0, retried 0, remaining 0 in 0.0s\n',
+    });
+    expect(server.requests).toHaveLength(2);
+
+    const again = await run(outbox('drain', '--now'), { env: env(), now });
+    expect([again.code, again.stderr]).toEqual([
+      0,
+      "--now: no entry was waiting for a retry's backoff\ndelivered 0, dead 0, retried 0, remaining 0 in 0.0s\n",
+    ]);
+  });
+});
+
+describe('sigpost outbox status', () => {
+  it('prints the counts per state, the oldest pending age, the next attempt and how many wait', async () => {
+    await run(outbox('enqueue', '--file', signalsFile([signal('a'), signal('b'), signal('c')])), {
+      env: env(),
+    });
+    onFile(
+      'UPDATE outbox_entries SET created_at = ?, next_attempt_at = ? WHERE id = 1',
+      NOW - 65_000,
+      NOW - 1000,
+    );
+    onFile('UPDATE outbox_entries SET created_at = ?, next_attempt_at = ? WHERE id = 2', NOW, NOW + 30_000);
+    onFile('UPDATE outbox_entries SET created_at = ?, next_attempt_at = ? WHERE id = 3', NOW, NOW + 90_000);
+    const counts =
+      'pending          3\nin flight        0\ndelivered        0\ndead             0\noldest pending   1m05s\n';
+    const hint = "(for a retry's backoff; `sigpost outbox drain --now` sends them at once)";
+    expect(await run(outbox('status'), { env: env(), now })).toEqual({
+      code: 0,
+      stdout: `${counts}next attempt     due now\nwaiting          2 ${hint}\n`,
       stderr: '',
     });
+    onFile('UPDATE outbox_entries SET next_attempt_at = ? WHERE id = 1', NOW + 45_000);
+    expect((await run(outbox('status'), { env: env(), now })).stdout).toBe(
+      `${counts}next attempt     in 30.0s (2025-10-25T14:31:15.000Z)\nwaiting          3 ${hint}\n`,
+    );
+    expect(JSON.parse((await run(outbox('status', '--json'), { env: env(), now })).stdout)).toMatchObject({
+      nextAttemptAt: NOW + 30_000,
+      waiting: 3,
+    });
+  });
+
+  it('creates its file readable by the owner only (0600)', async () => {
+    await run(outbox('enqueue', '--file', signalsFile([signal('a')])), { env: env() });
+    expect(statSync(db).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('a mistyped --db', () => {
+  it.each([
+    ['status'],
+    ['status', '--json'],
+    ['dead'],
+    ['retry-dead'],
+    ['retry-dead', '--id', '1'],
+    ['drain'],
+  ])('outbox %s refuses a missing outbox (exit 1) and creates no file', async (...argv) => {
+    await run(outbox('enqueue', '--file', signalsFile([signal('a')])), { env: env() });
+    const mistyped = join(dir, 'outbx.db');
+    const result = await run(['outbox', ...argv, '--db', mistyped], { env: env() });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `error: no outbox at ${mistyped}: give --db <path> of an existing outbox ` +
+        '(default ./data/outbox.db; `sigpost outbox enqueue` creates one)\n',
+    });
+    expect(existsSync(mistyped)).toBe(false);
+  });
+});
+
+describe('sigpost outbox retry-dead --id', () => {
+  it('fails (exit 1) naming an id that does not exist or is not dead, and moves nothing', async () => {
+    await run(outbox('enqueue', '--file', signalsFile([signal('a'), signal('b')])), { env: env() });
+    onFile("UPDATE outbox_entries SET state = 'dead', finished_at = 1 WHERE id = 1");
+    const result = await run(outbox('retry-dead', '--id', '1', '--id', '999', '--id', '2'), { env: env() });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `error: entry 999 does not exist; entry 2 is pending, not dead in ${db}; nothing was moved ` +
+        '(`sigpost outbox dead` lists the dead entries)\n',
+    });
+    const status = await run(outbox('status', '--json'), { env: env() });
+    expect(JSON.parse(status.stdout)).toMatchObject({ pending: 1, dead: 1 });
+
+    const one = await run(outbox('retry-dead', '--id', '999'), { env: env() });
+    expect([one.code, one.stderr]).toEqual([
+      1,
+      `error: entry 999 does not exist in ${db}; nothing was moved (\`sigpost outbox dead\` lists the dead entries)\n`,
+    ]);
   });
 });

@@ -2,7 +2,13 @@
 // The SDK, SQLite, pino and node:http are imported inside the actions, so other commands never load them.
 import type { Server } from 'node:http';
 import type { TelegramAlertSink } from '@sigpost/outbound/alerts';
-import type { OutboundMetrics, Outbox, OutboxEntry } from '@sigpost/outbound/outbox';
+import type {
+  DeliveryStateChange,
+  OutboundMetrics,
+  Outbox,
+  OutboxEntry,
+  OutboxStatus,
+} from '@sigpost/outbound/outbox';
 import type { SignalCandidate } from '@sigpost/protocol';
 import { type Command, Option } from 'commander';
 import * as args from '../args.js';
@@ -32,6 +38,7 @@ Environment:
 Examples:
   sigpost outbox enqueue --file signals.jsonl
   sigpost outbox drain --concurrency 16 --preserve-order --metrics-port 9464
+  sigpost outbox drain --now          # the server is back: do not wait out the retries' backoff
   sigpost outbox status
   sigpost outbox dead && sigpost outbox retry-dead`;
 
@@ -44,6 +51,7 @@ interface DrainFlags extends DbOptions {
   preserveOrder?: boolean;
   metricsPort?: number;
   watch?: boolean;
+  now?: boolean;
 }
 
 /** `sigpost outbox …`: enqueue, drain, status, dead, retry-dead. */
@@ -88,8 +96,9 @@ export function register(program: Command, io: CliIO): void {
     .description(
       'Deliver every pending entry through the producer config of the environment, retrying with ' +
         'backoff, until none is left (or, with --watch, until interrupted). Draws a progress bar on a ' +
-        'terminal and prints a summary; exits 1 when an entry was moved to dead-letter. Interrupting ' +
-        'is safe: entries in flight go back to pending.',
+        'terminal and prints a summary; exits 1 when an entry was moved to dead-letter. When the server ' +
+        'cannot be reached, says so once (and again once it is back), not at every attempt. Interrupting ' +
+        'is safe: entries in flight go back to pending. Without --watch, the outbox file must exist.',
     )
     .addOption(dbOption())
     .addOption(
@@ -110,6 +119,12 @@ export function register(program: Command, io: CliIO): void {
       ).argParser(args.integerInRange('--metrics-port', 0, 65_535)),
     )
     .addOption(new Option('--watch', 'keep running and deliver new entries as they come, until interrupted'))
+    .addOption(
+      new Option(
+        '--now',
+        "send at once the entries waiting for a retry's backoff (after an outage), instead of when it ends",
+      ),
+    )
     .addHelpText('after', ENV_HELP)
     .action(async (options: DrainFlags) => {
       const stop = new AbortController();
@@ -126,34 +141,54 @@ export function register(program: Command, io: CliIO): void {
 
   outbox
     .command('status')
-    .summary('count the entries per state and the oldest pending age')
+    .summary('count the entries per state, the oldest pending age and when the next attempt is due')
+    .description(
+      'Count the entries per state, and show the age of the oldest entry not yet delivered, when the ' +
+        "soonest pending entry is due, and how many pending entries wait for a retry's backoff. " +
+        'The outbox file must exist.',
+    )
     .addOption(dbOption())
     .addOption(json())
     .action(async (options: DbOptions & { json?: boolean }) => {
       const { formatDuration } = await import('../progress.js');
-      await withOutbox(io, options.db, (box) => {
-        const status = box.status();
-        if (options.json) {
-          io.stdout.write(`${JSON.stringify(status)}\n`);
-          return;
-        }
-        const oldest = status.oldestPendingAgeMs === null ? '–' : formatDuration(status.oldestPendingAgeMs);
-        io.stdout.write(
-          [
-            `pending          ${status.pending}`,
-            `in flight        ${status.inFlight}`,
-            `delivered        ${status.delivered}`,
-            `dead             ${status.dead}`,
-            `oldest pending   ${oldest}`,
-            '',
-          ].join('\n'),
-        );
-      });
+      const now = nowOf(io);
+      await withOutbox(
+        io,
+        options.db,
+        (box) => {
+          const status = box.status();
+          if (options.json) {
+            io.stdout.write(`${JSON.stringify(status)}\n`);
+            return;
+          }
+          const oldest = status.oldestPendingAgeMs === null ? '–' : formatDuration(status.oldestPendingAgeMs);
+          const waiting =
+            status.waiting === 0
+              ? '0'
+              : `${status.waiting} (for a retry's backoff; \`sigpost outbox drain --now\` sends them at once)`;
+          io.stdout.write(
+            [
+              `pending          ${status.pending}`,
+              `in flight        ${status.inFlight}`,
+              `delivered        ${status.delivered}`,
+              `dead             ${status.dead}`,
+              `oldest pending   ${oldest}`,
+              `next attempt     ${nextAttemptText(status, now, formatDuration)}`,
+              `waiting          ${waiting}`,
+              '',
+            ].join('\n'),
+          );
+        },
+        { create: false, clock: () => now },
+      );
     });
 
   outbox
     .command('dead')
     .summary('list the dead-letter entries with their last error')
+    .description(
+      'List the dead-letter entries, oldest first, with their last error. The outbox file must exist.',
+    )
     .addOption(dbOption())
     .addOption(
       new Option('--limit <n>', 'list at most n entries (default: 100)').argParser(
@@ -162,20 +197,31 @@ export function register(program: Command, io: CliIO): void {
     )
     .addOption(json())
     .action(async (options: DbOptions & { limit?: number; json?: boolean }) => {
-      await withOutbox(io, options.db, (box) => {
-        const entries = box.dead({ limit: options.limit ?? 100 });
-        for (const entry of entries) io.stdout.write(`${options.json ? deadJson(entry) : deadText(entry)}\n`);
-        if (!options.json) {
-          const total = box.status().dead;
-          const more = total > entries.length ? ` (${total - entries.length} more not listed)` : '';
-          io.stderr.write(`${total} dead ${total === 1 ? 'entry' : 'entries'}${more}\n`);
-        }
-      });
+      await withOutbox(
+        io,
+        options.db,
+        (box) => {
+          const entries = box.dead({ limit: options.limit ?? 100 });
+          for (const entry of entries)
+            io.stdout.write(`${options.json ? deadJson(entry) : deadText(entry)}\n`);
+          if (!options.json) {
+            const total = box.status().dead;
+            const more = total > entries.length ? ` (${total - entries.length} more not listed)` : '';
+            io.stderr.write(`${total} dead ${total === 1 ? 'entry' : 'entries'}${more}\n`);
+          }
+        },
+        { create: false },
+      );
     });
 
   outbox
     .command('retry-dead')
     .summary('move dead-letter entries back to pending (all, or --id)')
+    .description(
+      'Move dead-letter entries back to pending with their attempts reset: all of them, or those of --id. ' +
+        'An --id that is not a dead entry fails the command (exit 1) and nothing is moved. The outbox ' +
+        'file must exist.',
+    )
     .addOption(dbOption())
     .addOption(
       new Option('--id <id...>', 'only these entry ids').argParser(
@@ -186,13 +232,37 @@ export function register(program: Command, io: CliIO): void {
       ),
     )
     .action(async (options: DbOptions & { id?: number[] }) => {
-      await withOutbox(io, options.db, (box) => {
-        const moved = box.retryDead(options.id);
-        io.stdout.write(
-          `moved ${moved} dead ${moved === 1 ? 'entry' : 'entries'} back to pending; run \`sigpost outbox drain\` to deliver\n`,
-        );
-      });
+      await withOutbox(
+        io,
+        options.db,
+        (box) => {
+          const problems = [...new Set(options.id ?? [])].flatMap((id) => {
+            const entry = box.get(id);
+            if (entry === undefined) return [`entry ${id} does not exist`];
+            return entry.state === 'dead'
+              ? []
+              : [`entry ${id} is ${entry.state.replace('_', ' ')}, not dead`];
+          });
+          if (problems.length > 0) {
+            throw new CommandFailedError(
+              `${problems.join('; ')} in ${box.path}; nothing was moved (\`sigpost outbox dead\` lists the dead entries)`,
+            );
+          }
+          const moved = box.retryDead(options.id);
+          io.stdout.write(
+            `moved ${moved} dead ${moved === 1 ? 'entry' : 'entries'} back to pending; run \`sigpost outbox drain\` to deliver\n`,
+          );
+        },
+        { create: false },
+      );
     });
+}
+
+interface OpenOptions {
+  readonly metrics?: OutboundMetrics | undefined;
+  /** False: a missing file is refused (exit 1) rather than created empty, so a mistyped --db is noticed. */
+  readonly create: boolean;
+  readonly clock?: () => number;
 }
 
 /** Opens the outbox, runs `fn`, closes it; an outbox error becomes a `CommandFailedError` (exit 1). */
@@ -200,15 +270,27 @@ async function withOutbox<T>(
   io: CliIO,
   path: string | undefined,
   fn: (outbox: Outbox) => T | Promise<T>,
-  metrics?: OutboundMetrics,
+  options: OpenOptions,
 ): Promise<T> {
   const { Outbox, isOutboxError } = await import('@sigpost/outbound/outbox');
   const { createLogger } = await import('../delivery.js');
   const logger = createLogger(io);
   let box: Outbox;
   try {
-    box = Outbox.open(path ?? DEFAULT_OUTBOX_PATH, metrics === undefined ? { logger } : { logger, metrics });
+    box = Outbox.open(path ?? DEFAULT_OUTBOX_PATH, {
+      logger,
+      create: options.create,
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
   } catch (error) {
+    if (isOutboxError(error) && error.code === 'OUTBOX_NOT_FOUND') {
+      throw new CommandFailedError(
+        `no outbox at ${error.path}: give --db <path> of an existing outbox (default ${DEFAULT_OUTBOX_PATH}; ` +
+          '`sigpost outbox enqueue` creates one)',
+        { cause: error },
+      );
+    }
     if (isOutboxError(error)) throw new CommandFailedError(error.message, { cause: error });
     throw error;
   }
@@ -288,31 +370,37 @@ async function enqueueFile(io: CliIO, path: string, file: string): Promise<void>
     );
   }
 
-  await withOutbox(io, path, async (box) => {
-    let enqueued = 0;
-    let duplicates = 0;
-    let batch: Item[] = [];
-    const flush = () => {
-      const results = box.enqueueMany(batch);
-      results.forEach((result, k) => {
-        if (result.duplicate) duplicates += 1;
-        else enqueued += 1;
-        io.stdout.write(
-          `${JSON.stringify({ line: batch[k]!.line, id: result.id, idempotency_key: result.idempotencyKey, duplicate: result.duplicate })}\n`,
-        );
-      });
-      batch = [];
-    };
-    for await (const line of lines()) {
-      const { item } = parse(line);
-      if (item === undefined) throw new CommandFailedError(`--file ${file} changed while it was being read`);
-      batch.push(item);
-      if (batch.length === ENQUEUE_BATCH) flush();
-    }
-    if (batch.length > 0) flush();
-    const already = duplicates > 0 ? ` (${duplicates} already there)` : '';
-    io.stderr.write(`enqueued ${enqueued} of ${total} signals${already} into ${box.path}\n`);
-  });
+  await withOutbox(
+    io,
+    path,
+    async (box) => {
+      let enqueued = 0;
+      let duplicates = 0;
+      let batch: Item[] = [];
+      const flush = () => {
+        const results = box.enqueueMany(batch);
+        results.forEach((result, k) => {
+          if (result.duplicate) duplicates += 1;
+          else enqueued += 1;
+          io.stdout.write(
+            `${JSON.stringify({ line: batch[k]!.line, id: result.id, idempotency_key: result.idempotencyKey, duplicate: result.duplicate })}\n`,
+          );
+        });
+        batch = [];
+      };
+      for await (const line of lines()) {
+        const { item } = parse(line);
+        if (item === undefined)
+          throw new CommandFailedError(`--file ${file} changed while it was being read`);
+        batch.push(item);
+        if (batch.length === ENQUEUE_BATCH) flush();
+      }
+      if (batch.length > 0) flush();
+      const already = duplicates > 0 ? ` (${duplicates} already there)` : '';
+      io.stderr.write(`enqueued ${enqueued} of ${total} signals${already} into ${box.path}\n`);
+    },
+    { create: true },
+  );
 }
 
 /**
@@ -341,11 +429,21 @@ export async function drainOutbox(io: CliIO, options: DrainFlags, stop: AbortSig
     const started = nowOf(io);
     let bar: ProgressBar | undefined;
     let finished = 0;
+    // A line above the progress bar (or on its own without one).
+    const say = (text: string) => (bar ? bar.log(text) : io.stderr.write(`${text}\n`));
     const summary = await withOutbox(
       io,
       options.db,
-      (box) =>
-        box.drain({
+      (box) => {
+        if (options.now) {
+          const due = box.retryWaitingNow();
+          say(
+            due === 0
+              ? "--now: no entry was waiting for a retry's backoff"
+              : `--now: ${due} ${due === 1 ? 'entry' : 'entries'} waiting for a retry's backoff ${due === 1 ? 'is' : 'are'} due now`,
+          );
+        }
+        return box.drain({
           client,
           concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
           preserveOrder: options.preserveOrder ? 'instrument' : false,
@@ -363,8 +461,11 @@ export async function drainOutbox(io: CliIO, options: DrainFlags, stop: AbortSig
             if (done > finished) bar.tick(done - finished);
             finished = done;
           },
-        }),
-      metrics,
+          onDeliveryState: (change) => say(describeDeliveryState(change, formatDuration)),
+        });
+      },
+      // Without --watch there is nothing to do in a new, empty outbox: a missing file is a mistyped --db.
+      { metrics, create: options.watch === true },
     );
     const line =
       `delivered ${summary.delivered}, dead ${summary.dead}, retried ${summary.retried}, ` +
@@ -417,10 +518,30 @@ async function serveMetrics(registry: OutboundMetrics['registry'], port: number)
   return server;
 }
 
+/** The line `drain` prints when delivery starts failing, fails another way, or works again. */
+function describeDeliveryState(change: DeliveryStateChange, formatDuration: (ms: number) => string): string {
+  const url = change.url ?? 'the server';
+  if (change.state === 'resumed') {
+    const attempts = `${change.retried} failed ${change.retried === 1 ? 'attempt' : 'attempts'}`;
+    return `delivery to ${url} resumed (after ${formatDuration(change.at - change.failingSince)} and ${attempts})`;
+  }
+  const next = `retrying, next attempt in ${formatDuration(change.nextAttemptAt - change.at)}`;
+  return change.reachable
+    ? `${url} answered ${change.reason}; ${next}`
+    : `cannot reach ${url}: ${change.reason}; ${next}`;
+}
+
+/** `in 30.0s (2025-10-25T14:31:15.000Z)`, `due now`, or `–` when nothing is pending. */
+function nextAttemptText(status: OutboxStatus, now: number, formatDuration: (ms: number) => string): string {
+  if (status.nextAttemptAt === null) return '–';
+  if (status.nextAttemptAt <= now) return 'due now';
+  return `in ${formatDuration(status.nextAttemptAt - now)} (${new Date(status.nextAttemptAt).toISOString()})`;
+}
+
 /** One dead entry as text: id, instrument, key, attempts, then the last error on the next line. */
 function deadText(entry: OutboxEntry): string {
   return (
-    `#${entry.id}  ${entry.instrument}  key ${entry.idempotencyKey}  ${entry.attempts} attempts  ` +
+    `#${entry.id}  ${entry.instrument}  key ${entry.idempotencyKey}  ${entry.attempts} ${entry.attempts === 1 ? 'attempt' : 'attempts'}  ` +
     `${new Date(entry.finishedAt ?? entry.updatedAt).toISOString()}\n  ${entry.lastError ?? '(no error recorded)'}`
   );
 }

@@ -28,6 +28,7 @@ import {
   type SeenRequest,
   startLocalIngest,
 } from './test-helpers/local-ingest.js';
+import type { DeliveryStateChange } from './worker.js';
 
 let dir: TempDir;
 let logger: RecordingLogger;
@@ -65,14 +66,16 @@ async function startServer(fault?: (request: SeenRequest) => Fault | undefined):
   return server;
 }
 
-function makeClient(overrides: { secret?: string; enabled?: boolean } = {}): HmacClient {
+function makeClient(
+  overrides: { secret?: string; enabled?: boolean; logger?: RecordingLogger } = {},
+): HmacClient {
   const config = new OutboundConfig({
     producerId: PRODUCER_ID,
     producerSecret: overrides.secret ?? SECRET,
     serverBaseUrl: server!.url,
     enabled: overrides.enabled ?? true,
   });
-  client = new HmacClient(config, recordingLogger());
+  client = new HmacClient(config, overrides.logger ?? recordingLogger());
   return client;
 }
 
@@ -101,6 +104,8 @@ describe('drain', () => {
       delivered: 20,
       dead: 0,
       oldestPendingAgeMs: null,
+      nextAttemptAt: null,
+      waiting: 0,
     });
   });
 
@@ -161,6 +166,54 @@ describe('drain', () => {
     expect(entry.lastError).toBe(
       `POST ${server!.url}/api/v1/signals/ingest failed with 503 Service Unavailable (attempt 1/1): Internal server error`,
     );
+  });
+
+  test('reports failing once per change of state and resumed once; a scheduled retry never logs a stop reason', async () => {
+    // Three entries fail twice each with 503 (six failed attempts), then the server answers 201.
+    await startServer((r) => (r.index < 6 ? { status: 503 } : undefined));
+    outbox.enqueueMany([validSignal(1), validSignal(2), validSignal(3)]);
+    const clientLogger = recordingLogger();
+    const changes: DeliveryStateChange[] = [];
+    const summary = await outbox.drain({
+      client: makeClient({ logger: clientLogger }),
+      retry: { baseDelayMs: 1000 },
+      onDeliveryState: (change) => changes.push(change),
+      ...timing(),
+    });
+    expect(summary).toMatchObject({ delivered: 3, retried: 6, dead: 0 });
+    const url = `${server!.url}/api/v1/signals/ingest`;
+    expect(changes).toEqual([
+      {
+        state: 'failing',
+        url,
+        reachable: true,
+        reason: '503 Service Unavailable',
+        errorCode: 'OUTBOUND_HTTP_ERROR',
+        httpCode: 503,
+        at: expect.any(Number),
+        nextAttemptAt: expect.any(Number),
+      },
+      { state: 'resumed', url, at: expect.any(Number), failingSince: changes[0]!.at, retried: 6 },
+    ]);
+    const failing = changes[0] as Extract<DeliveryStateChange, { state: 'failing' }>;
+    // random() = 0.5: half of the 1000 ms base.
+    expect(failing.nextAttemptAt - failing.at).toBe(500);
+
+    // Every failed attempt was retried: no log line, the client's or the outbox's, reads as a give-up.
+    const all = [...clientLogger.lines, ...logger.lines];
+    expect(all.filter((l) => 'retry_stop_reason' in l.fields)).toEqual([]);
+    expect(clientLogger.text()).not.toContain('attempts-exhausted');
+    const scheduled = logger.lines.filter((l) => l.msg === 'outbox delivery failed; retry scheduled');
+    expect(scheduled).toHaveLength(6);
+    for (const line of scheduled) expect(line.fields).toMatchObject({ retry: 'scheduled', http_code: 503 });
+    expect(scheduled[0]!.fields).toMatchObject({
+      delay_ms: 500,
+      next_attempt_at: new Date(failing.nextAttemptAt).toISOString(),
+    });
+    expect(clientLogger.lines.map((l) => [l.level, l.msg])).toContainEqual([
+      'warn',
+      'Signal delivery attempt failed; the caller decides on a retry',
+    ]);
   });
 
   test('waits as long as a 429 Retry-After asks', async () => {

@@ -6,6 +6,7 @@ const BRAND = Symbol.for('sigpost.outbound.outbox.error');
 /** Stable codes of `OutboxError`; callers branch on these, never on messages. */
 export const OUTBOX_ERROR_CODES = Object.freeze([
   'OUTBOX_OPEN_FAILED',
+  'OUTBOX_NOT_FOUND',
   'OUTBOX_SCHEMA_UNSUPPORTED',
   'OUTBOX_KEY_CONFLICT',
   'OUTBOX_LOCKED',

@@ -23,4 +23,4 @@ export type {
 } from './outbox.js';
 export { OUTBOX_DEFAULT_RETRY, Outbox } from './outbox.js';
 export type { OutboxState } from './store.js';
-export type { DeliveryClient, DrainProgress, DrainSummary } from './worker.js';
+export type { DeliveryClient, DeliveryStateChange, DrainProgress, DrainSummary } from './worker.js';

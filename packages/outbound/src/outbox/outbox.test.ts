@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { SignalValidationError } from '../errors.js';
@@ -67,6 +67,44 @@ describe('Outbox.open', () => {
     const nested = Outbox.open(dir.file('a/b/outbox.db'), { logger: recordingLogger() });
     expect(nested.path).toBe(dir.file('a/b/outbox.db'));
     await nested.close();
+  });
+
+  test('creates the file, its -wal and -shm readable by the owner only (0600), and a new directory 0700', async () => {
+    const path = dir.file('private/outbox.db');
+    const created = Outbox.open(path, { logger: recordingLogger() });
+    created.enqueue(validSignal());
+    try {
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+        expect([file, statSync(file).mode & 0o777]).toEqual([file, 0o600]);
+      }
+      expect(statSync(dir.file('private')).mode & 0o777).toBe(0o700);
+    } finally {
+      await created.close();
+    }
+  });
+
+  test('with create: false, refuses a missing file (OUTBOX_NOT_FOUND) and creates nothing', () => {
+    const path = dir.file('outbx.db');
+    let error: unknown;
+    try {
+      Outbox.open(path, { logger: recordingLogger(), create: false });
+    } catch (e) {
+      error = e;
+    }
+    expect(isOutboxError(error)).toBe(true);
+    expect((error as OutboxError).code).toBe('OUTBOX_NOT_FOUND');
+    expect((error as Error).message).toBe(`No outbox at ${path}: the file does not exist`);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  test('with create: false, opens an existing outbox', async () => {
+    outbox.enqueue(validSignal());
+    const again = Outbox.open(outbox.path, { logger: recordingLogger(), create: false });
+    try {
+      expect(again.status().pending).toBe(1);
+    } finally {
+      await again.close();
+    }
   });
 
   test('refuses a file written by a newer schema version', () => {
@@ -248,7 +286,10 @@ describe('status, dead, retryDead, prune', () => {
       delivered: 0,
       dead: 0,
       oldestPendingAgeMs: null,
+      nextAttemptAt: null,
+      waiting: 0,
     });
+    const first = time.clock();
     outbox.enqueue(validSignal(1));
     time.advance(1500);
     outbox.enqueue(validSignal(2));
@@ -259,7 +300,34 @@ describe('status, dead, retryDead, prune', () => {
       delivered: 0,
       dead: 0,
       oldestPendingAgeMs: 2000,
+      nextAttemptAt: first,
+      waiting: 0,
     });
+  });
+
+  test('reports the soonest next attempt and how many entries wait for a backoff; retryWaitingNow makes them due', async () => {
+    const time = fakeTime();
+    await outbox.close();
+    outbox = Outbox.open(dir.file('outbox.db'), { logger: recordingLogger(), clock: time.clock });
+    const [a, b, c] = outbox.enqueueMany([validSignal(1), validSignal(2), validSignal(3)]);
+    const now = time.clock();
+    const db = new Database(outbox.path);
+    const setNext = db.prepare('UPDATE outbox_entries SET next_attempt_at = ?, attempts = 2 WHERE id = ?');
+    setNext.run(now + 30_000, a!.id);
+    setNext.run(now + 90_000, b!.id);
+    db.prepare("UPDATE outbox_entries SET state = 'dead', next_attempt_at = ? WHERE id = ?").run(
+      now + 5,
+      c!.id,
+    );
+    db.close();
+    expect(outbox.status()).toMatchObject({ pending: 2, nextAttemptAt: now + 30_000, waiting: 2 });
+
+    expect(outbox.retryWaitingNow()).toBe(2);
+    expect(outbox.status()).toMatchObject({ pending: 2, nextAttemptAt: now, waiting: 0 });
+    // Attempts are kept: the backoff is skipped, not the retry policy.
+    expect(outbox.get(a!.id)).toMatchObject({ state: 'pending', attempts: 2, nextAttemptAt: now });
+    expect(outbox.get(c!.id)).toMatchObject({ state: 'dead', nextAttemptAt: now + 5 });
+    expect(outbox.retryWaitingNow()).toBe(0);
   });
 
   test('lists dead entries with their last error, and retryDead moves them back with attempts reset', () => {

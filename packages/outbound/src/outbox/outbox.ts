@@ -1,7 +1,7 @@
 // The durable outbox: a SQLite file that holds every signal from the moment `enqueue` returns until
 // the server has accepted it (or it is given up on), so a crash of the producer loses nothing.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import {
@@ -26,7 +26,13 @@ import {
   OutboxStore,
   SCHEMA_VERSION,
 } from './store.js';
-import { type DeliveryClient, DeliveryWorker, type DrainProgress, type DrainSummary } from './worker.js';
+import {
+  type DeliveryClient,
+  type DeliveryStateChange,
+  DeliveryWorker,
+  type DrainProgress,
+  type DrainSummary,
+} from './worker.js';
 
 /**
  * The retry policy of the outbox, more patient than `postSignal`'s: the outbox exists to ride out an
@@ -55,6 +61,12 @@ export interface OutboxOptions {
   readonly metrics?: OutboundMetrics;
   /** Epoch ms now, for `created_at` and scheduling. @default Date.now */
   readonly clock?: () => number;
+  /**
+   * `false`: a file that does not exist is refused (`OUTBOX_NOT_FOUND`) instead of created empty, so a
+   * mistyped path is noticed by code that only reads.
+   * @default true
+   */
+  readonly create?: boolean;
 }
 
 /** Options of {@link Outbox.enqueue}. */
@@ -88,6 +100,13 @@ export interface OutboxStatus {
   readonly dead: number;
   /** Age in ms of the oldest pending or in-flight entry; `null` when there is none. */
   readonly oldestPendingAgeMs: number | null;
+  /**
+   * The soonest next attempt of a pending entry, epoch ms (at or before now: due at once); `null`
+   * when nothing is pending.
+   */
+  readonly nextAttemptAt: number | null;
+  /** Pending entries whose next attempt is later than now: waiting for a retry's backoff. */
+  readonly waiting: number;
 }
 
 /** One entry as stored. Times are epoch ms. */
@@ -150,6 +169,12 @@ export interface DrainOptions {
   readonly signal?: AbortSignal;
   /** Called after each batch of outcomes is written, and once at the start and at the end. */
   readonly onProgress?: (progress: DrainProgress) => void;
+  /**
+   * Called when delivery starts failing (a failed attempt scheduled for retry while the last ones
+   * went through, or a different kind of failure than the last one) and when it works again: once
+   * per change of state, never per attempt.
+   */
+  readonly onDeliveryState?: (change: DeliveryStateChange) => void;
   /** Alerts on dead-letters and on persistent failures. */
   readonly alerts?: DeliveryAlerts;
   /**
@@ -219,9 +244,11 @@ export class Outbox {
   }
 
   /**
-   * Opens (or creates, with its directory) the outbox at `path`.
+   * Opens (or creates, with its directory) the outbox at `path`. A file it creates is readable by
+   * its owner only (0600, and so are SQLite's `-wal` and `-shm` beside it); a directory, 0700.
    *
-   * @throws {OutboxError} `OUTBOX_OPEN_FAILED` when the file cannot be opened as an outbox,
+   * @throws {OutboxError} `OUTBOX_NOT_FOUND` when the file does not exist and `create` is false,
+   *   `OUTBOX_OPEN_FAILED` when the file cannot be opened as an outbox,
    *   `OUTBOX_SCHEMA_UNSUPPORTED` when it was written by a newer version
    * @example
    * const outbox = Outbox.open('./data/outbox.db', { logger, metrics: createOutboundMetrics(registry) });
@@ -233,10 +260,18 @@ export class Outbox {
     assertLogger(options?.logger);
     const absolute = resolve(path);
     const Sqlite = loadSqlite();
+    const create = options.create ?? true;
+    if (!create && !existsSync(absolute)) {
+      throw new OutboxError(
+        `No outbox at ${absolute}: the file does not exist`,
+        'OUTBOX_NOT_FOUND',
+        absolute,
+      );
+    }
     let db: BetterSqlite3.Database | undefined;
     try {
-      mkdirSync(dirname(absolute), { recursive: true });
-      db = new Sqlite(absolute);
+      if (create) createPrivateFile(absolute);
+      db = new Sqlite(absolute, { fileMustExist: true });
       configureConnection(db);
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) {
@@ -313,13 +348,31 @@ export class Outbox {
   status(): OutboxStatus {
     this.#assertOpen();
     const { counts, oldestPendingAgeMs } = this.#depth();
+    const next = this.#store.nextAttempt(this.#clock());
     return {
       pending: counts.pending,
       inFlight: counts.in_flight,
       delivered: counts.delivered,
       dead: counts.dead,
       oldestPendingAgeMs,
+      nextAttemptAt: next.at ?? null,
+      waiting: next.waiting,
     };
+  }
+
+  /**
+   * Makes every pending entry that waits for a retry's backoff due at once (after an outage, say),
+   * keeping its attempts and deadline. A drain of this `Outbox` picks them up at once; a drain in
+   * another process, when its current wait ends. Returns how many entries were made due.
+   *
+   * @example
+   * outbox.retryWaitingNow(); // the server is back: do not wait out the backoff
+   */
+  retryWaitingNow(): number {
+    this.#assertOpen();
+    const moved = this.#store.makeDue(this.#clock());
+    if (moved > 0) this.#wakeDrains();
+    return moved;
   }
 
   /** One entry by id, or `undefined`. */
@@ -449,6 +502,7 @@ export class Outbox {
       random: options.random ?? Math.random,
       signal: options.signal,
       onProgress: options.onProgress,
+      onDeliveryState: options.onDeliveryState,
     });
     const done = worker.run();
     const handle = { worker, done: done.catch(() => {}) };
@@ -560,6 +614,21 @@ function toEntry(row: EntryRow): OutboxEntry {
     updatedAt: row.updated_at,
     finishedAt: row.finished_at,
   };
+}
+
+/**
+ * Creates an empty file (SQLite takes a 0-byte file as an empty database) readable by its owner only,
+ * and its directory (0700) when missing. SQLite gives the `-wal` and `-shm` files the database's mode.
+ */
+function createPrivateFile(path: string): void {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    // Created meanwhile by another process: open that one.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }
 
 function positive(name: string, value: number): number {

@@ -135,6 +135,11 @@ export class OutboxStore {
   readonly #counts: BetterSqlite3.Statement<[], { state: OutboxState; n: number }>;
   readonly #oldestOpen: BetterSqlite3.Statement<[], { at: number | null }>;
   readonly #openCount: BetterSqlite3.Statement<[], { n: number }>;
+  readonly #nextAttempt: BetterSqlite3.Statement<
+    [{ now: number }],
+    { at: number | null; waiting: number | null }
+  >;
+  readonly #makeDue: BetterSqlite3.Statement<[{ now: number }]>;
   readonly #applyCompletions: (completions: readonly Completion[]) => void;
 
   constructor(db: BetterSqlite3.Database) {
@@ -185,6 +190,14 @@ export class OutboxStore {
     );
     this.#openCount = db.prepare(
       "SELECT COUNT(*) AS n FROM outbox_entries WHERE state IN ('pending', 'in_flight')",
+    );
+    this.#nextAttempt = db.prepare(
+      `SELECT MIN(next_attempt_at) AS at, SUM(next_attempt_at > @now) AS waiting
+       FROM outbox_entries WHERE state = 'pending'`,
+    );
+    this.#makeDue = db.prepare(
+      `UPDATE outbox_entries SET next_attempt_at = @now, updated_at = @now
+       WHERE state = 'pending' AND next_attempt_at > @now`,
     );
     this.#applyCompletions = db.transaction((completions: readonly Completion[]) => {
       for (const c of completions) {
@@ -257,6 +270,20 @@ export class OutboxStore {
 
   oldestOpenCreatedAt(): number | undefined {
     return this.#oldestOpen.get()?.at ?? undefined;
+  }
+
+  /**
+   * The soonest `next_attempt_at` of a pending entry (`undefined` when none is pending), and how many
+   * pending entries wait for a later time (a retry's backoff).
+   */
+  nextAttempt(now: number): { at: number | undefined; waiting: number } {
+    const row = this.#nextAttempt.get({ now });
+    return { at: row?.at ?? undefined, waiting: row?.waiting ?? 0 };
+  }
+
+  /** Makes every pending entry that waits for its backoff due at `now`; returns how many. */
+  makeDue(now: number): number {
+    return this.#makeDue.run({ now }).changes;
   }
 
   openCount(): number {

@@ -4,6 +4,7 @@
 // in one transaction together with the next claim (a group commit).
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
+import { STATUS_CODES } from 'node:http';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { SignalCandidate, SignalIngestResponse } from '@sigpost/protocol';
 import type { DeliveryAlerts } from '../alerts/delivery-alerts.js';
@@ -36,6 +37,42 @@ export interface DrainProgress {
   readonly remaining: number;
 }
 
+/**
+ * A change in how delivery goes, reported once per change (never per attempt).
+ * - `failing`: an attempt failed and was scheduled again, while the attempts before it went through
+ *   (or failed another way: the server became unreachable, or answered with another status).
+ *   `reachable` is false when no answer came (connection refused, reset, timeout).
+ * - `resumed`: a signal was delivered after a `failing`.
+ */
+export type DeliveryStateChange =
+  | {
+      readonly state: 'failing';
+      /** The URL the attempt went to, when the error names one. */
+      readonly url: string | undefined;
+      /** False when the server could not be reached at all; true when it answered (5xx, 429, 409). */
+      readonly reachable: boolean;
+      /** What went wrong, short: `connect ECONNREFUSED 127.0.0.1:8080`, `503 Service Unavailable`. */
+      readonly reason: string;
+      /** The `OutboundError` code of the failure. */
+      readonly errorCode: string | undefined;
+      /** The HTTP status of the answer, when there was one. */
+      readonly httpCode: number | undefined;
+      /** When the failure was recorded, epoch ms. */
+      readonly at: number;
+      /** When the failed entry is tried again, epoch ms. */
+      readonly nextAttemptAt: number;
+    }
+  | {
+      readonly state: 'resumed';
+      readonly url: string | undefined;
+      /** When the delivery that ended the failures was recorded, epoch ms. */
+      readonly at: number;
+      /** When the failures started (the `failing` change's `at`), epoch ms. */
+      readonly failingSince: number;
+      /** Failed attempts scheduled again in between. */
+      readonly retried: number;
+    };
+
 /** What a finished drain did. */
 export interface DrainSummary {
   readonly delivered: number;
@@ -66,6 +103,7 @@ export interface WorkerSettings {
   readonly random: () => number;
   readonly signal: AbortSignal | undefined;
   readonly onProgress: ((progress: DrainProgress) => void) | undefined;
+  readonly onDeliveryState: ((change: DeliveryStateChange) => void) | undefined;
 }
 
 /** Effects to run once the outcome that causes them is committed. */
@@ -91,6 +129,8 @@ export class DeliveryWorker {
   #retried = 0;
   #lastCountAt = Number.NEGATIVE_INFINITY;
   #remaining = 0;
+  /** Set while delivery fails: what kind of failure, since when, and retries since. */
+  #failing: { kind: string; url: string | undefined; since: number; retried: number } | undefined;
 
   constructor(settings: WorkerSettings) {
     this.#s = settings;
@@ -229,6 +269,7 @@ export class DeliveryWorker {
       metrics?.deliveries.inc({ outcome: 'delivered' });
       metrics?.deliveryLatency.observe(Math.max(0, at - row.created_at) / 1000);
       this.#s.alerts?.delivered();
+      this.#resumed(at);
       this.#s.logger.debug(
         {
           idempotency_key: row.idempotency_key,
@@ -289,12 +330,23 @@ export class DeliveryWorker {
       ...(typeof httpCode === 'number' ? { http_code: httpCode } : {}),
     };
     if (decision.retry) {
-      this.#completions.push({ kind: 'retry', nextAttemptAt: at + decision.delayMs, ...base });
+      const nextAttemptAt = at + decision.delayMs;
+      this.#completions.push({ kind: 'retry', nextAttemptAt, ...base });
       this.#effects.push(() => {
         this.#retried += 1;
         metrics?.retries.inc();
         alerts?.attemptFailed(text);
-        logger.warn({ ...fields, delay_ms: decision.delayMs }, 'outbox delivery failed; retry scheduled');
+        // Not a give-up: no retry_stop_reason, and when the next attempt is.
+        logger.warn(
+          {
+            ...fields,
+            retry: 'scheduled',
+            delay_ms: decision.delayMs,
+            next_attempt_at: new Date(nextAttemptAt).toISOString(),
+          },
+          'outbox delivery failed; retry scheduled',
+        );
+        this.#deliveryFailing(error, at, nextAttemptAt);
       });
       return;
     }
@@ -311,7 +363,50 @@ export class DeliveryWorker {
         attempts: attempt,
         lastError: text,
       });
-      logger.error({ ...fields, retry_stop_reason: decision.reason }, 'outbox entry moved to dead-letter');
+      logger.error(
+        { ...fields, retry: 'stopped', retry_stop_reason: decision.reason },
+        'outbox entry moved to dead-letter',
+      );
+    });
+  }
+
+  /** After a failed attempt scheduled again: reports `failing` when it starts or changes kind. */
+  #deliveryFailing(error: unknown, at: number, nextAttemptAt: number): void {
+    const httpCode = (error as { httpCode?: unknown }).httpCode;
+    const status = typeof httpCode === 'number' ? httpCode : undefined;
+    const kind = status === undefined ? 'unreachable' : `http ${status}`;
+    const url = (error as { url?: unknown }).url;
+    const where = typeof url === 'string' ? url : undefined;
+    if (this.#failing !== undefined) {
+      this.#failing.retried += 1;
+      if (this.#failing.kind === kind) return;
+      this.#failing.kind = kind;
+    } else {
+      this.#failing = { kind, url: where, since: at, retried: 1 };
+    }
+    this.#s.onDeliveryState?.({
+      state: 'failing',
+      url: where,
+      reachable: status !== undefined,
+      reason: shortReason(error, status),
+      errorCode: isOutboundError(error) ? error.code : undefined,
+      httpCode: status,
+      at,
+      nextAttemptAt,
+    });
+  }
+
+  /** After a delivery: reports `resumed` when delivery was failing. */
+  #resumed(at: number): void {
+    const failing = this.#failing;
+    if (failing === undefined) return;
+    this.#failing = undefined;
+    this.#s.onDeliveryState?.({
+      state: 'resumed',
+      url: failing.url,
+      at,
+      failingSince: failing.since,
+      retried: failing.retried,
     });
   }
 
@@ -385,6 +480,19 @@ export class DeliveryWorker {
       this.#fail(error);
     }
   }
+}
+
+/**
+ * The failure without the request and the tally the client's message wraps it in:
+ * `connect ECONNREFUSED 127.0.0.1:8080`, `timed out after 10000 ms`, `503 Service Unavailable`.
+ */
+function shortReason(error: unknown, status: number | undefined): string {
+  if (status !== undefined) return [status, STATUS_CODES[status]].filter(Boolean).join(' ');
+  const message = error instanceof Error ? error.message : String(error);
+  return message
+    .replace(/^POST \S+ /, '')
+    .replace(/ \(attempt \d+\/\d+\)$/, '')
+    .replace(/^failed with a network error: /, '');
 }
 
 /** The text kept as `last_error`: the message, then the server's problem detail and field errors. */
