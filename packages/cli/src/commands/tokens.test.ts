@@ -54,7 +54,9 @@ describe('sigpost tokens create', () => {
     const [, id = '', token = ''] = match ?? [];
     expect(id).toMatch(TOKEN_ID);
     expect(token).toMatch(TOKEN);
-    expect(result.stderr).toBe(`created operator token ${id} in the SQLite database ${db}\n${SHOWN_ONCE}`);
+    expect(result.stderr).toBe(
+      `created an operator token (id ${id}) in the SQLite database ${db}; the bearer is the "token" value, not the id\n${SHOWN_ONCE}`,
+    );
     const stored = await withStore(db, (store) => store.findTokenByHash(hashToken(token)));
     expect(stored).toMatchObject({ id, name: 'ops console', hash: hashToken(token) });
   });
@@ -159,7 +161,11 @@ describe('sigpost tokens revoke', () => {
     const db = newDb();
     const issued = await create(db, 'ci');
     const result = await run(['tokens', 'revoke', '--id', issued.token_id, '--db', db]);
-    expect(result).toEqual({ code: 0, stdout: '', stderr: `revoked operator token ${issued.token_id}\n` });
+    expect(result).toEqual({
+      code: 0,
+      stdout: '',
+      stderr: `revoked the operator token with id ${issued.token_id}\n`,
+    });
     expect(await withStore(db, (store) => store.findTokenByHash(hashToken(issued.token)))).toBeUndefined();
   });
 
