@@ -197,7 +197,7 @@ describe('sigpost tokens: a bad argument is one line naming the flag and what it
     [
       'a malformed --id',
       ['revoke', '--id', 'sgp_abc'],
-      '--id expects a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD, received "sgp_abc"',
+      '--id expects a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD, received 7 characters that look like an operator token (not shown); pass its tok_ id, see `sigpost tokens list`',
     ],
     ['a missing --id', ['revoke'], "required option '--id <id>' not specified"],
     ['an unknown flag', ['list', '--all'], "unknown option '--all'"],

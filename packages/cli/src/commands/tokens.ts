@@ -105,7 +105,11 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--id <id>', 'the token id, as `tokens list` shows it')
         .argParser(
-          args.matching('--id', TOKEN_ID_PATTERN, 'a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD'),
+          args.identifier('--id', TOKEN_ID_PATTERN, {
+            expected: 'a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
+            prefix: 'tok_',
+            list: 'sigpost tokens list',
+          }),
         )
         .makeOptionMandatory(),
     )
