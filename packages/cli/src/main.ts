@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
-import { count, credentialKind } from './args.js';
+import { Command, CommanderError, type Option } from 'commander';
+import { count, credentialKind, FlagValueError } from './args.js';
 import { commands, type RegisterCommand } from './commands/index.js';
-import { CliError, EXIT_CODES, type ExitCode } from './errors.js';
+import { CliError, EXIT_CODES, type ExitCode, UsageError } from './errors.js';
 import type { CliIO, TextSink } from './io.js';
 
 // src/main.ts and dist/main.js both sit one level under the package root.
@@ -36,7 +36,78 @@ export function buildProgram(io: CliIO, registrations: readonly RegisterCommand[
       getErrHasColors: () => false,
     });
   for (const register of registrations) register(program, io);
+  deferFlagChecks(program);
   return program;
+}
+
+/**
+ * Every problem with the flags at once: each bad value (its parser's one line) and each missing
+ * required flag. Exit code 2.
+ */
+export class FlagProblemsError extends UsageError {
+  override readonly name = 'FlagProblemsError' as const;
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(
+      problems.length === 1
+        ? (problems[0] ?? '')
+        : `${problems.length} problems with the flags; nothing was done:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+      { code: 'CLI_INVALID_FLAG' },
+    );
+    this.problems = problems;
+  }
+}
+
+/**
+ * Commander stops at the first bad flag value, and checks required flags before it looks for unknown
+ * ones: \`sign --foo\` would say that \`--timestamp\` is missing, and \`send\` with three bad values would
+ * name one. Here every bad value is collected while parsing, and the required flags are checked
+ * later: after commander's own checks (an unknown flag first, then extra arguments), one preAction
+ * hook reports every bad value and every missing required flag at once.
+ */
+function deferFlagChecks(program: Command): void {
+  const badValues: FlagValueError[] = [];
+  const refused = new Set<Option>();
+  const required = new Set<Option>();
+  const walk = (command: Command) => {
+    for (const option of command.options) {
+      const parse = option.parseArg;
+      if (parse !== undefined) {
+        option.parseArg = <T>(value: string, previous: T): T => {
+          try {
+            return parse(value, previous) as T;
+          } catch (error) {
+            if (!(error instanceof FlagValueError)) throw error;
+            badValues.push(error);
+            refused.add(option);
+            return previous;
+          }
+        };
+      }
+      if (option.mandatory) {
+        option.makeOptionMandatory(false);
+        required.add(option);
+      }
+    }
+    for (const sub of command.commands) walk(sub);
+  };
+  walk(program);
+  program.hook('preAction', (_program, action) => {
+    const problems = badValues.map((e) => e.message);
+    for (let command: Command | null = action; command !== null; command = command.parent) {
+      for (const option of command.options) {
+        if (
+          required.has(option) &&
+          !refused.has(option) &&
+          command.getOptionValue(option.attributeName()) === undefined
+        ) {
+          problems.push(`required option '${option.flags}' not specified`);
+        }
+      }
+    }
+    if (problems.length > 0) throw new FlagProblemsError(problems);
+  });
 }
 
 /**
@@ -99,11 +170,14 @@ export function sensitiveValues(
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     if (eq === -1) {
       maybe(arg);
+      // A value typed as a flag (`--<pasted secret>`) is echoed by commander as an unknown option.
+      maybe(arg.replace(/^-+/, ''));
       if (SECRET_FLAGS.has(arg)) secret(argv[i + 1]);
       return;
     }
     const value = arg.slice(eq + 1);
     maybe(value);
+    maybe(arg.replace(/^-+/, ''));
     if (SECRET_FLAGS.has(arg.slice(0, eq))) secret(value);
   });
   for (const name of SECRET_VARIABLES) {

@@ -355,6 +355,19 @@ describe('sigpost send refuses bad arguments with one line and exit code 2, send
       "option '--file <path>' cannot be used with option '--side <side>'",
     ],
     [
+      'several bad flags: every one is reported',
+      sendArgs({ '--side': 'long', '--confidence': 'high' }, '--attempts', '0'),
+      '3 problems with the flags; nothing was done:\n' +
+        '  --side expects "buy" or "sell", received "long"\n' +
+        '  --confidence expects a number from 0 to 1, received "high"\n' +
+        '  --attempts expects an integer from 1 to 10, received "0"',
+    ],
+    [
+      'an unknown flag comes before bad values',
+      sendArgs({ '--side': 'long' }, '--colour', 'red'),
+      "unknown option '--colour'",
+    ],
+    [
       'a stop-loss on the wrong side of the entry',
       sendArgs({ '--stop-loss': '1955' }),
       'the signal is invalid; nothing was sent:\n  --stop-loss: expected below entry_price for a buy',
