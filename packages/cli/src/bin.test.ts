@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { validSignal } from '../../../test-support/fixtures.js';
 import { goldenVectors } from '../../../test-support/golden.js';
 import { startIngestServer } from './test-helpers/ingest-server.js';
+import { run } from './test-helpers/io.js';
 
 const BIN = fileURLToPath(new URL('../bin/sigpost.js', import.meta.url));
 const BUILT = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
@@ -143,5 +144,39 @@ describe('a reader that closes stdout early (`sigpost send --file … | head -1`
       release();
       await server.close();
     }
+  });
+});
+
+describe('a reader that closes stdout early (`sigpost outbox enqueue --file … | head -1`)', () => {
+  it('enqueues every line all the same, exit status 0', async (context) => {
+    requireBuilt(context);
+    // Far more output than a pipe holds (64 KiB), so that writes go on after the reader has gone.
+    const count = 3000;
+    const file = join(dir, 'many.jsonl');
+    writeFileSync(
+      file,
+      Array.from(
+        { length: count },
+        (_, i) => `${JSON.stringify(validSignal({ reason: `signal ${i}` }))}\n`,
+      ).join(''),
+    );
+    const db = join(dir, 'outbox.db');
+    const child = spawn(process.execPath, [BIN, 'outbox', 'enqueue', '--db', db, '--file', file], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const exited = new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve(code));
+    });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+
+    expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(/EPIPE|Unhandled|error/);
+    const status = await run(['outbox', 'status', '--db', db, '--json']);
+    expect(JSON.parse(status.stdout)).toMatchObject({ pending: count });
   });
 });
