@@ -277,3 +277,61 @@ describe('fromFlagOrEnv', () => {
     ).toThrow("required option '--producer-id <id>' not specified (or set PRODUCER_ID)");
   });
 });
+
+describe('values that look like credentials are described, never shown', () => {
+  it.each([
+    ['sgp_Qm7vK2xN9bT4cR1zL8pW3sY6dF0gH5jA2eU7iO9kM4q', 'an operator token'],
+    ['roz5E2wQk9Xv1mT3bN8cL0pZr4yH6uJ7sD2fG5hK8aP', 'a producer secret'],
+    ['q3Vb+9sK2m/XwT7nR1cZ8pL4yH6uJ0dF5gA2eI7oM4k=', 'a secret or key'],
+    ['Xk29fLm3Qp7rTz1v', 'a secret or key'],
+    ['postgres://u:pw@db:5432/sigpost', 'a URL with a password'],
+  ])('%s is %s', (value, kind) => {
+    expect(args.credentialKind(value)).toBe(kind);
+    expect(args.quote(value)).toBe(`${[...value].length} characters that look like ${kind} (not shown)`);
+  });
+
+  it.each([
+    'high',
+    'EUR/USD',
+    'breakout-above-resistance',
+    'sig_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
+    '6f1c2b9e-0d4a-4c7e-9b1a-2f3e4d5c6b7a',
+    '2025-10-25T14:30:45.123456Z',
+    '/tmp/sigpost-SCG6vQ/a-directory',
+    'sigpost_cli_producers_28402_mx7gp8va',
+  ])('%s is shown', (value) => {
+    expect(args.credentialKind(value)).toBeUndefined();
+    expect(args.quote(value)).toBe(JSON.stringify(value));
+  });
+
+  it('an id flag shows a value that is not an id only by its length and kind, with where to find the id', () => {
+    const parse = args.identifier('--id', /^tok_[0-9A-Z]{26}$/, {
+      expected: 'a token id',
+      prefix: 'tok_',
+      list: 'sigpost tokens list',
+    });
+    const refusal = (value: string) => {
+      try {
+        parse(value);
+      } catch (error) {
+        return (error as FlagValueError).message;
+      }
+      throw new Error(`${value} was accepted`);
+    };
+    expect(refusal('sgp_Qm7vK2xN9bT4cR1zL8pW3sY6dF0gH5jA2eU7iO9kM4q')).toBe(
+      '--id expects a token id, received 47 characters that look like an operator token (not shown); pass its tok_ id, see `sigpost tokens list`',
+    );
+    expect(refusal('x')).toBe(
+      '--id expects a token id, received 1 character that is not an id (not shown); pass its tok_ id, see `sigpost tokens list`',
+    );
+    expect(refusal('tok_01')).toBe(
+      '--id expects a token id, received 6 characters starting with tok_ but not a whole id (not shown); pass its tok_ id, see `sigpost tokens list`',
+    );
+  });
+
+  it('counts in the singular for one', () => {
+    expect(args.count(1, 'byte')).toBe('1 byte');
+    expect(args.count(0, 'byte')).toBe('0 bytes');
+    expect(args.count(2, 'entry', 'entries')).toBe('2 entries');
+  });
+});

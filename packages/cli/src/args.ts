@@ -39,12 +39,100 @@ export type FlagParser<T> = (value: string) => T;
 
 const MAX_SHOWN = 40;
 
-/** The value as the message shows it: JSON-quoted (control characters visible), shortened. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What a value that may be a credential looks like, for messages that must not show it. */
+export type CredentialKind =
+  | 'an operator token'
+  | 'a producer secret'
+  | 'a secret or key'
+  | 'a URL with a password';
+
+/**
+ * Whether a value looks like a credential, and which: an operator token (`sgp_…`), a producer secret
+ * as `sigpost keygen` makes them (43 characters of base64url), any other long random-looking word
+ * (16+ characters of base64 or base64url mixing upper and lower case letters and digits, such as a
+ * `SIGPOST_SECRET_KEY`), or a URL with a password. The ids Sigpost issues and UUIDs are not
+ * credentials. A value it flags is described by its length and kind, never shown.
+ *
+ * @example
+ * credentialKind('sgp_Xr2…'); // 'an operator token'
+ * credentialKind('high');     // undefined
+ */
+export function credentialKind(value: string): CredentialKind | undefined {
+  if (/^sgp_/i.test(value)) return 'an operator token';
+  // The ids Sigpost issues (sig_, sec_, tok_ and a ULID) and UUIDs (idempotency keys) are not secret.
+  if (/^[a-z]{2,8}_[0-9A-HJKMNP-TV-Z]{26}$/.test(value) || UUID.test(value)) return undefined;
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(value)) return 'a URL with a password';
+  // Random text: upper and lower case letters and digits, base64url (keygen) or base64 (keys).
+  if (!/[A-Z]/.test(value) || !/[a-z]/.test(value) || !/\d/.test(value)) return undefined;
+  if (/^[A-Za-z0-9_-]{43}$/.test(value)) return 'a producer secret';
+  if (/^[A-Za-z0-9_-]{16,}$/.test(value) || /^[A-Za-z0-9+/]{16,}={0,2}$/.test(value))
+    return 'a secret or key';
+  return undefined;
+}
+
+/**
+ * A count with its noun, singular for 1: `count(1, 'byte')` is `1 byte`, `count(9, 'byte')` `9 bytes`.
+ * @param plural the plural, when it is not the noun + s
+ */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}
+
+/**
+ * A value that must not be shown, in words: its length and what it looks like.
+ * @example withheld('sgp_…') // '47 characters that look like an operator token (not shown)'
+ */
+export function withheld(value: string, kind = credentialKind(value)): string {
+  const characters = count([...value].length, 'character');
+  return kind === undefined
+    ? `${characters} (not shown)`
+    : `${characters} that look like ${kind} (not shown)`;
+}
+
+/**
+ * The value as a message shows it: JSON-quoted (control characters visible), shortened; a value that
+ * looks like a credential (see `credentialKind`) only by its length and kind. Every parser of this
+ * file describes what it received through here, so that no error echoes a pasted secret.
+ */
 export function quote(value: string): string {
+  if (credentialKind(value) !== undefined) return withheld(value);
   const chars = [...value];
   return chars.length <= MAX_SHOWN
     ? JSON.stringify(value)
     : `${JSON.stringify(chars.slice(0, MAX_SHOWN).join(''))}… (${chars.length} characters)`;
+}
+
+/**
+ * An id the store issued (`tok_…`, `sec_…`). A value that is not one is never shown, only its length
+ * and kind, with where to find the right id: ids are copied from listings, and what gets pasted by
+ * mistake is often the secret or token next to them.
+ *
+ * @example
+ * identifier('--id', TOKEN_ID_PATTERN, { expected: 'a token id such as tok_…', prefix: 'tok_', list: 'sigpost tokens list' })
+ */
+export function identifier(
+  flag: string,
+  pattern: RegExp,
+  id: { readonly expected: string; readonly prefix: string; readonly list: string },
+): FlagParser<string> {
+  return (value) => {
+    if (pattern.test(value)) return value;
+    const kind = credentialKind(value);
+    const length = [...value].length;
+    const looks =
+      kind !== undefined
+        ? `that look like ${kind}`
+        : value.startsWith(id.prefix)
+          ? `starting with ${id.prefix} but not a whole id`
+          : `that ${length === 1 ? 'is' : 'are'} not an id`;
+    throw new FlagValueError(
+      flag,
+      id.expected,
+      `${count(length, 'character')} ${looks} (not shown); pass its ${id.prefix} id, see \`${id.list}\``,
+    );
+  };
 }
 
 // Plain decimal notation only: Number() would also take "", " ", "0x10", "Infinity" and "1_000".
@@ -182,7 +270,7 @@ export function secret(flag: string): FlagParser<string> {
   return (value) => {
     const bytes = Buffer.byteLength(value, 'utf8');
     if (bytes < MIN_SECRET_BYTES) {
-      throw new FlagValueError(flag, `at least ${MIN_SECRET_BYTES} bytes`, `${bytes} bytes`);
+      throw new FlagValueError(flag, `at least ${MIN_SECRET_BYTES} bytes`, count(bytes, 'byte'));
     }
     return value;
   };

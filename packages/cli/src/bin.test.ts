@@ -6,13 +6,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { validSignal } from '../../../test-support/fixtures.js';
 import { goldenVectors } from '../../../test-support/golden.js';
+import { startIngestServer } from './test-helpers/ingest-server.js';
+import { run } from './test-helpers/io.js';
 
 const BIN = fileURLToPath(new URL('../bin/sigpost.js', import.meta.url));
 const BUILT = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-bin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Fails (on CI) or skips the test when dist/ has not been built. */
+function requireBuilt(context: { skip: (note?: string) => void }): void {
+  if (existsSync(BUILT)) return;
+  const message = `${BUILT} is missing: run \`npx tsc -b packages/cli\` (npm test builds first)`;
+  if (process.env.CI === 'true') throw new Error(message);
+  console.warn(`skipping the built-binary test: ${message}`);
+  context.skip(message);
+}
 
 function sigpost(
   args: string[],
@@ -35,12 +47,7 @@ function sigpost(
 
 describe('the built sigpost binary', () => {
   it('runs keygen and sign end to end with real exit codes', async (context) => {
-    if (!existsSync(BUILT)) {
-      const message = `${BUILT} is missing: run \`npx tsc -b packages/cli\` (npm test builds first)`;
-      if (process.env.CI === 'true') throw new Error(message);
-      console.warn(`skipping the built-binary test: ${message}`);
-      context.skip(message);
-    }
+    requireBuilt(context);
     const [vector] = goldenVectors();
     if (!vector) throw new Error('expected a golden vector in docs/protocol.md');
     const flags = [
@@ -78,5 +85,98 @@ describe('the built sigpost binary', () => {
       stdout: '',
       stderr: `error: --body-file expects a readable file, received ${JSON.stringify(join(dir, 'missing.json'))} (no such file)\n`,
     });
+  });
+});
+
+describe('a reader that closes stdout early (`sigpost send --file … | head -1`)', () => {
+  it('finishes the work: every signal is sent, no EPIPE crash, exit status 0', async (context) => {
+    requireBuilt(context);
+    const secret = 'pipe-test-secret-of-enough-bytes';
+    const file = join(dir, 'twenty.jsonl');
+    const reasons = Array.from({ length: 20 }, (_, i) => `signal ${i + 1}`);
+    writeFileSync(file, reasons.map((reason) => `${JSON.stringify(validSignal({ reason }))}\n`).join(''));
+    // The first answer goes out at once; the others wait until the reader has gone, so that the
+    // sender's next writes meet a closed pipe.
+    let release!: () => void;
+    const readerGone = new Promise<void>((resolve) => (release = resolve));
+    const server = await startIngestServer({
+      secret,
+      hold: () => (server.requests.length === 1 ? undefined : readerGone),
+    });
+    try {
+      const child = spawn(process.execPath, [BIN, 'send', '--file', file, '--concurrency', '4'], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HMAC_PRODUCER_SECRET: secret,
+          PRODUCER_ID: 'desk-1',
+          OUTBOUND_SERVER_URL: server.url,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      const exited = new Promise<number | null>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', (code) => resolve(code));
+      });
+      // `head -1`: read one line, then close the read end of the pipe.
+      const firstLine = await new Promise<string>((resolve) => {
+        let text = '';
+        child.stdout.setEncoding('utf8').on('data', (s: string) => {
+          text += s;
+          if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
+        });
+      });
+      child.stdout.destroy();
+      release();
+
+      expect(await exited).toBe(0);
+      expect(JSON.parse(firstLine)).toMatchObject({ status: 'received' });
+      expect(stderr).not.toMatch(/EPIPE|Unhandled|error/);
+      expect(stderr).toMatch(/^sent 20, failed 0 of 20 in /m);
+      expect(
+        server.requests
+          .filter((r) => r.verified)
+          .map((r) => r.json?.reason)
+          .sort(),
+      ).toEqual([...reasons].sort());
+    } finally {
+      release();
+      await server.close();
+    }
+  });
+});
+
+describe('a reader that closes stdout early (`sigpost outbox enqueue --file … | head -1`)', () => {
+  it('enqueues every line all the same, exit status 0', async (context) => {
+    requireBuilt(context);
+    // Far more output than a pipe holds (64 KiB), so that writes go on after the reader has gone.
+    const count = 3000;
+    const file = join(dir, 'many.jsonl');
+    writeFileSync(
+      file,
+      Array.from(
+        { length: count },
+        (_, i) => `${JSON.stringify(validSignal({ reason: `signal ${i}` }))}\n`,
+      ).join(''),
+    );
+    const db = join(dir, 'outbox.db');
+    const child = spawn(process.execPath, [BIN, 'outbox', 'enqueue', '--db', db, '--file', file], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const exited = new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve(code));
+    });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+
+    expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(/EPIPE|Unhandled|error/);
+    const status = await run(['outbox', 'status', '--db', db, '--json']);
+    expect(JSON.parse(status.stdout)).toMatchObject({ pending: count });
   });
 });

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { nodeIO } from './io.js';
+import { exitStatus, nodeIO } from './io.js';
 import { main } from './main.js';
 
-process.exitCode = await main(process.argv.slice(2), nodeIO());
+const io = nodeIO();
+process.exitCode = exitStatus(await main(process.argv.slice(2), io), io);

@@ -95,8 +95,32 @@ export interface FailureReport {
   readonly json: Record<string, unknown>;
 }
 
+/** The problem type of a 422: the idempotency key was first used with a different body. */
+export const KEY_REUSED_TYPE = 'urn:sigpost:problem:idempotency-key-reused';
+
+/** Where the signal came from, for the hints that say how to fix it. */
+export type SignalSource = 'flags' | 'file';
+
+/**
+ * How to resend the very same signal after a 422 `idempotency-key-reused`. The server names the
+ * top-level fields that differ from the first request (`differing_fields`); the usual one is the
+ * timestamp, because `send --timestamp` defaults to now. The stored timestamp is not in the answer,
+ * so the hint names the rule, not the value.
+ */
+export function keyReusedHint(differing: readonly string[] | undefined, source: SignalSource): string {
+  const timestamp =
+    source === 'flags'
+      ? 'pass the same --timestamp as the first run (it defaults to now)'
+      : 'keep the line\'s "timestamp" as in the first run';
+  const newKey = source === 'flags' ? 'another --idempotency-key' : 'another "idempotency_key"';
+  if (differing === undefined || differing.includes('timestamp')) {
+    return `hint: to resend the same signal, ${timestamp}; a different signal needs ${newKey}`;
+  }
+  return `hint: this key was first used for a different signal; to send this one, use ${newKey}`;
+}
+
 /** Describes an SDK error; anything else is not expected here and is rethrown by the caller. */
-export function describeFailure(error: unknown): FailureReport | undefined {
+export function describeFailure(error: unknown, source: SignalSource = 'flags'): FailureReport | undefined {
   if (error instanceof OutboundClientError && error.code === 'OUTBOUND_HTTP_ERROR' && error.details) {
     const { details } = error;
     const status = error.httpCode ?? details.status;
@@ -108,6 +132,10 @@ export function describeFailure(error: unknown): FailureReport | undefined {
       lines.push(`  detail: ${details.detail}`);
     const errors = Array.isArray(details.errors) ? details.errors.map(String) : [];
     for (const line of errors) lines.push(`  - ${line}`);
+    const differing = Array.isArray(details.differing_fields)
+      ? details.differing_fields.map(String)
+      : undefined;
+    if (details.type === KEY_REUSED_TYPE) lines.push(`  ${keyReusedHint(differing, source)}`);
     return {
       lines,
       json: {
@@ -117,6 +145,7 @@ export function describeFailure(error: unknown): FailureReport | undefined {
         title: details.title,
         ...(details.detail === undefined ? {} : { detail: details.detail }),
         ...(errors.length > 0 ? { errors } : {}),
+        ...(differing === undefined ? {} : { differing_fields: differing }),
         message: error.message,
       },
     };
@@ -272,7 +301,7 @@ async function deliverLine(
     );
     return { idempotencyKey, result: { ok: true, json: response } };
   } catch (error) {
-    const report = describeFailure(error);
+    const report = describeFailure(error, 'file');
     if (!report) throw error;
     return { idempotencyKey, result: { ok: false, report } };
   }

@@ -5,6 +5,6 @@ export type { RegisterCommand } from './commands/index.js';
 export { commands } from './commands/index.js';
 export type { CliErrorCode, ExitCode } from './errors.js';
 export { CliError, CommandFailedError, EXIT_CODES, UsageError } from './errors.js';
-export type { CliIO, TextSink } from './io.js';
-export { nodeIO } from './io.js';
+export type { CliIO, NodeCliIO, TextSink } from './io.js';
+export { exitStatus, nodeIO, ProcessSink } from './io.js';
 export { buildProgram, main } from './main.js';

@@ -1,5 +1,6 @@
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type CliIO, nodeIO, nowOf } from './io.js';
+import { type CliIO, exitStatus, type NodeCliIO, nodeIO, nowOf, ProcessSink } from './io.js';
 
 /** An IO without a clock; nothing here is written or read. */
 const CLOCKLESS: CliIO = {
@@ -36,5 +37,63 @@ describe('nodeIO clock', () => {
     const now = nowOf(CLOCKLESS);
     expect(now - stepped).toBeGreaterThanOrEqual(0);
     expect(now - stepped).toBeLessThan(1);
+  });
+});
+
+/** A stream whose writes fail with `code` from the `failAt`-th on (1-based); it keeps what it took. */
+function failingStream(code: string, failAt: number) {
+  const taken: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (taken.length + 1 >= failAt) {
+        callback(Object.assign(new Error(`write ${code}`), { code, syscall: 'write' }));
+        return;
+      }
+      taken.push(chunk.toString());
+      callback();
+    },
+  });
+  return { stream, taken };
+}
+
+describe('ProcessSink', () => {
+  it('drops writes quietly after EPIPE and records no failure', async () => {
+    const { stream, taken } = failingStream('EPIPE', 2);
+    const sink = new ProcessSink(stream);
+    expect(sink.write('one\n')).toBe(true);
+    sink.write('two\n');
+    await new Promise((resolve) => stream.on('close', resolve));
+    expect(sink.write('three\n')).toBe(false);
+    expect(sink.closed).toBe(true);
+    expect(sink.failure).toBeUndefined();
+    expect(taken).toEqual(['one\n']);
+  });
+
+  it('records any other write failure, which exitStatus reports and turns into exit 1', async () => {
+    const { stream } = failingStream('ENOSPC', 1);
+    const sink = new ProcessSink(stream);
+    sink.write('result\n');
+    await new Promise((resolve) => stream.on('close', resolve));
+    expect(sink.failure?.code).toBe('ENOSPC');
+    const errors: string[] = [];
+    const io = {
+      stdout: sink,
+      stderr: { write: (text: string) => errors.push(text) },
+    } as unknown as NodeCliIO;
+    expect(exitStatus(0, io)).toBe(1);
+    expect(exitStatus(2, io)).toBe(2);
+    expect(errors[0]).toBe(
+      'error: could not write the output to stdout (ENOSPC); the work was done, but the rest of its output is lost\n',
+    );
+  });
+
+  it('leaves the exit status alone after EPIPE', async () => {
+    const { stream } = failingStream('EPIPE', 1);
+    const sink = new ProcessSink(stream);
+    sink.write('result\n');
+    await new Promise((resolve) => stream.on('close', resolve));
+    const io = { stdout: sink, stderr: { write: () => true } } as unknown as NodeCliIO;
+    expect(exitStatus(0, io)).toBe(0);
+    expect(exitStatus(1, io)).toBe(1);
   });
 });

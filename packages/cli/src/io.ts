@@ -31,15 +31,59 @@ export interface CliIO {
 }
 
 /**
+ * A process stream as a `TextSink` that survives its reader going away. When a write fails (EPIPE:
+ * `sigpost send --file … | head -1` closed the pipe), the stream is destroyed, and every later write
+ * is dropped quietly instead of crashing the process with an unhandled 'error' event: the command
+ * finishes its work (every signal is still sent) and its exit status is that of the work.
+ * A failure other than EPIPE (a full disk behind `> results.jsonl`) is kept in `failure`, for the
+ * caller to report once the work is done: output was lost that the reader wanted.
+ */
+export class ProcessSink implements TextSink {
+  readonly #stream: NodeJS.WritableStream & { readonly destroyed?: boolean };
+  #failure: NodeJS.ErrnoException | undefined;
+  #closed = false;
+
+  constructor(stream: NodeJS.WritableStream & { readonly destroyed?: boolean }) {
+    this.#stream = stream;
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      this.#closed = true;
+      if (error.code !== 'EPIPE') this.#failure ??= error;
+    });
+  }
+
+  write(text: string): boolean {
+    if (this.#closed || this.#stream.destroyed === true) return false;
+    return this.#stream.write(text);
+  }
+
+  /** True once a write has failed: nothing more is written. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The write failure that lost output, EPIPE excepted (a reader that stopped reading wanted no more). */
+  get failure(): NodeJS.ErrnoException | undefined {
+    return this.#failure;
+  }
+}
+
+/** The `CliIO` of the running process: its stdout and stderr are `ProcessSink`s. */
+export interface NodeCliIO extends CliIO {
+  readonly stdout: ProcessSink;
+  readonly stderr: ProcessSink;
+}
+
+/**
  * The `CliIO` of the running process.
  *
  * @example
- * process.exitCode = await main(process.argv.slice(2), nodeIO());
+ * const io = nodeIO();
+ * process.exitCode = exitStatus(await main(process.argv.slice(2), io), io);
  */
-export function nodeIO(): CliIO {
+export function nodeIO(): NodeCliIO {
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: new ProcessSink(process.stdout),
+    stderr: new ProcessSink(process.stderr),
     // A getter: process.stdin is only opened by a command that reads it.
     get stdin() {
       return process.stdin;
@@ -55,4 +99,18 @@ export function nodeIO(): CliIO {
 /** `io.now()`, or `nowMs()` when the IO has no clock. */
 export function nowOf(io: CliIO): number {
   return io.now ? io.now() : nowMs();
+}
+
+/**
+ * The exit status of a finished command: its own, or 1 when stdout lost output to a failure other
+ * than EPIPE (a full disk), which is reported on stderr. A closed pipe changes nothing: `| head -1`
+ * asked for no more.
+ */
+export function exitStatus(code: number, io: NodeCliIO): number {
+  const failure = io.stdout.failure;
+  if (failure === undefined) return code;
+  io.stderr.write(
+    `error: could not write the output to stdout (${failure.code ?? failure.message}); the work was done, but the rest of its output is lost\n`,
+  );
+  return code === 0 ? 1 : code;
 }

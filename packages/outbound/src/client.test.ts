@@ -517,6 +517,19 @@ describe('HmacClient.postSignal timeouts, aborts and network errors', () => {
     expect(time.delays).toEqual([0]);
   });
 
+  it('says that the server does not speak TLS when an https:// URL reaches a plain-HTTP port', async () => {
+    const server = await serve(created);
+    const url = server.url.replace(/^http:/, 'https:');
+    const error = (await failure(
+      makeClient(url, { retry: false }).postSignal(SIGNAL),
+    )) as OutboundClientError;
+    expect(error.code).toBe('OUTBOUND_NETWORK_ERROR');
+    expect((error.cause as { code?: string }).code).toBe('ERR_SSL_WRONG_VERSION_NUMBER');
+    expect(error.message).toBe(
+      `POST ${url}/api/v1/signals/ingest failed with a network error: the server does not speak TLS on this port (use http:// ?) (attempt 1/1)`,
+    );
+  });
+
   it('reports a connection closed mid-answer as a network error', async () => {
     const server = await serve((req, res) => {
       res.writeHead(201, { 'content-type': 'application/json', 'content-length': '500' });

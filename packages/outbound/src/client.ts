@@ -136,9 +136,20 @@ function statusText(status: number): string {
   return text ? `${status} ${text}` : String(status);
 }
 
+/**
+ * What OpenSSL says when the other side answers a TLS handshake with something that is not TLS (an
+ * `https://` URL to a plain-HTTP port): its raw text ("wrong version number") says nothing useful.
+ */
+const NOT_TLS_CODES: ReadonlySet<unknown> = new Set([
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+  'ERR_SSL_HTTP_REQUEST',
+]);
+
 function describeNetworkError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;
+  if (NOT_TLS_CODES.has(code)) return 'the server does not speak TLS on this port (use http:// ?)';
   // Node's connect errors can be an AggregateError with an empty message (one error per address tried).
   if (error.message !== '') return error.message;
   return typeof code === 'string' ? code : error.name;

@@ -134,6 +134,11 @@ describe('new OutboundConfig', () => {
       '✖ expected ≥ 16 bytes (UTF-8), received 9 bytes\n  → at producerSecret',
     ],
     [
+      'a secret of 1 byte (not "1 bytes")',
+      { producerSecret: 'x' },
+      '✖ expected ≥ 16 bytes (UTF-8), received 1 byte\n  → at producerSecret',
+    ],
+    [
       'a secret of 14 UTF-8 bytes written with 13 characters',
       { producerSecret: 'zürich-secret' },
       '✖ expected ≥ 16 bytes (UTF-8), received 14 bytes\n  → at producerSecret',

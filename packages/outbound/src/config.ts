@@ -180,7 +180,9 @@ function validate(
       add('producerSecret', 'invalid_type', `a string of ${SECRET_EXPECTED}`, got);
     } else {
       const bytes = Buffer.byteLength(producerSecret, 'utf8');
-      if (bytes < MIN_SECRET_BYTES) add('producerSecret', 'invalid_value', SECRET_EXPECTED, `${bytes} bytes`);
+      if (bytes < MIN_SECRET_BYTES) {
+        add('producerSecret', 'invalid_value', SECRET_EXPECTED, `${bytes} ${bytes === 1 ? 'byte' : 'bytes'}`);
+      }
     }
   }
   let url: string | undefined;

@@ -612,7 +612,7 @@ describe('sigpost producers: a bad argument is one line naming the flag and what
       'a malformed --secret-id',
       ['retire-secret', '--id', 'p', '--secret-id', 'sec_1'],
       {},
-      '--secret-id expects a secret id such as sec_01JC3M5W8QXG4K2N6Y7T9B1ZAD, received "sec_1"',
+      '--secret-id expects a secret id such as sec_01JC3M5W8QXG4K2N6Y7T9B1ZAD, received 5 characters starting with sec_ but not a whole id (not shown); pass its sec_ id, see `sigpost producers list`',
     ],
     [
       'a missing --secret-id',

@@ -242,11 +242,11 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--secret-id <id>', 'the secret to retire, as `producers list` shows it')
         .argParser(
-          args.matching(
-            '--secret-id',
-            SECRET_ID_PATTERN,
-            'a secret id such as sec_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
-          ),
+          args.identifier('--secret-id', SECRET_ID_PATTERN, {
+            expected: 'a secret id such as sec_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
+            prefix: 'sec_',
+            list: 'sigpost producers list',
+          }),
         )
         .makeOptionMandatory(),
     )

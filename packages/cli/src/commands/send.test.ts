@@ -64,6 +64,33 @@ function sendArgs(overrides: Record<string, string | undefined> = {}, ...extra: 
 
 const ingestUrl = () => `${server.url}/api/v1/signals/ingest`;
 
+/** Answers like the ingest server's idempotency store: a key reused with another body gets a 422. */
+function rememberKeys(options: { differingFields: boolean }): Script {
+  const first = new Map<string, Record<string, unknown>>();
+  return (request) => {
+    const key = String(request.headers['x-idempotency-key']);
+    const earlier = first.get(key);
+    if (earlier === undefined) {
+      first.set(key, request.json ?? {});
+      return undefined;
+    }
+    const fields = Object.keys({ ...earlier, ...request.json }).filter(
+      (f) => JSON.stringify(earlier[f]) !== JSON.stringify(request.json?.[f]),
+    );
+    if (fields.length === 0) return undefined;
+    return {
+      status: 422,
+      body: {
+        type: 'urn:sigpost:problem:idempotency-key-reused',
+        title: 'Idempotency key reused with a different body',
+        status: 422,
+        detail: `The key was first used with a body that differs in: ${fields.join(', ')}.`,
+        ...(options.differingFields ? { differing_fields: fields } : {}),
+      },
+    };
+  };
+}
+
 describe('sigpost send (one signal)', () => {
   it('posts the signal built from the flags, signed, and prints the response as JSON', async () => {
     const argv = sendArgs(
@@ -142,6 +169,54 @@ describe('sigpost send (one signal)', () => {
         '  detail: Check the producer id and its secret.\n',
     });
     expect(server.requests).toHaveLength(1);
+  });
+
+  it('re-sent under the same key a minute later, prints the 422 detail and how to resend the same signal', async () => {
+    script = rememberKeys({ differingFields: true });
+    const argv = sendArgs({}, '--idempotency-key', 'desk-1-gold-001');
+    expect((await run(argv, { env: env(), now })).code).toBe(0);
+    // The second run's --timestamp defaults to its own now: the body differs in the timestamp only.
+    const again = await run(argv, { env: env(), now: () => NOW + 60_000 });
+    expect(again).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `error: the server answered 422 Unprocessable Entity (POST ${ingestUrl()})\n` +
+        '  title: Idempotency key reused with a different body\n' +
+        '  detail: The key was first used with a body that differs in: timestamp.\n' +
+        '  hint: to resend the same signal, pass the same --timestamp as the first run (it defaults to now); ' +
+        'a different signal needs another --idempotency-key\n',
+    });
+    // With the first run's timestamp, the very same signal is accepted again.
+    const same = await run([...argv, '--timestamp', '2025-10-25T14:30:45.123456Z'], {
+      env: env(),
+      now: () => NOW + 120_000,
+    });
+    expect(same.code).toBe(0);
+  });
+
+  it('a key reused for another signal: the hint is to use another key', async () => {
+    script = rememberKeys({ differingFields: true });
+    const argv = sendArgs({}, '--idempotency-key', 'desk-1-gold-001');
+    expect((await run(argv, { env: env(), now })).code).toBe(0);
+    const other = await run(sendArgs({ '--reason': 'another one' }, '--idempotency-key', 'desk-1-gold-001'), {
+      env: env(),
+      now,
+    });
+    expect(other.stderr).toContain('  detail: The key was first used with a body that differs in: reason.\n');
+    expect(other.stderr).toContain(
+      '  hint: this key was first used for a different signal; to send this one, use another --idempotency-key\n',
+    );
+  });
+
+  it('a 422 without differing_fields (an older server) still gets the timestamp hint', async () => {
+    script = rememberKeys({ differingFields: false });
+    const argv = sendArgs({}, '--idempotency-key', 'desk-1-gold-001');
+    await run(argv, { env: env(), now });
+    const again = await run(argv, { env: env(), now: () => NOW + 1 });
+    expect(again.stderr).toContain(
+      '  hint: to resend the same signal, pass the same --timestamp as the first run',
+    );
   });
 
   it('reports a refused connection, exit 1', async () => {
@@ -355,6 +430,19 @@ describe('sigpost send refuses bad arguments with one line and exit code 2, send
       "option '--file <path>' cannot be used with option '--side <side>'",
     ],
     [
+      'several bad flags: every one is reported',
+      sendArgs({ '--side': 'long', '--confidence': 'high' }, '--attempts', '0'),
+      '3 problems with the flags; nothing was done:\n' +
+        '  --side expects "buy" or "sell", received "long"\n' +
+        '  --confidence expects a number from 0 to 1, received "high"\n' +
+        '  --attempts expects an integer from 1 to 10, received "0"',
+    ],
+    [
+      'an unknown flag comes before bad values',
+      sendArgs({ '--side': 'long' }, '--colour', 'red'),
+      "unknown option '--colour'",
+    ],
+    [
       'a stop-loss on the wrong side of the entry',
       sendArgs({ '--stop-loss': '1955' }),
       'the signal is invalid; nothing was sent:\n  --stop-loss: expected below entry_price for a buy',
@@ -487,6 +575,20 @@ describe('sigpost send --file', () => {
     );
     expect(stderr).toContain('line 8: idempotency_key: expected 1–255 visible ASCII characters\n');
     expect(stderr.endsWith('sent 3, failed 5 of 8 in 0.0s\n')).toBe(true);
+  });
+
+  it('a line re-sent under its key with another timestamp: the 422 with differing_fields and a hint', async () => {
+    script = rememberKeys({ differingFields: true });
+    const key = { idempotency_key: 'desk-1-gold-001' };
+    await run(['send', '--file', file('first.jsonl', `${signalLine('once', key)}\n`)], { env: env(), now });
+    const later = signalLine('once', { ...key, timestamp: '2025-10-25T14:31:45.123456Z' });
+    const result = await run(['send', '--file', file('again.jsonl', `${later}\n`)], { env: env(), now });
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout).error).toMatchObject({ status: 422, differing_fields: ['timestamp'] });
+    expect(result.stderr).toContain(
+      '  hint: to resend the same signal, keep the line\'s "timestamp" as in the first run; ' +
+        'a different signal needs another "idempotency_key"\n',
+    );
   });
 
   it('exits 0 with a summary when every line is sent', async () => {

@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { main } from '../main.js';
 import { captureIO } from '../test-helpers/io.js';
 import { register as registerSend } from './send.js';
-import { register } from './serve.js';
+import { developmentBanner, register } from './serve.js';
 
 const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-serve-'));
@@ -200,5 +200,34 @@ describe('sigpost serve: arguments', () => {
     } finally {
       blocker.close();
     }
+  });
+});
+
+describe('the --dev banner', () => {
+  const credentials = {
+    producer: {
+      producerId: 'dev-producer',
+      secretId: 'sec_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
+      secret: 'S'.repeat(43),
+      generated: true,
+    },
+    token: { id: 'tok_01JC3M5W8QXG4K2N6Y7T9B1ZAE', name: 'dev', token: `sgp_${'T'.repeat(43)}` },
+  };
+  const banner = developmentBanner(
+    credentials as Parameters<typeof developmentBanner>[0],
+    'http://127.0.0.1:8080',
+  );
+
+  it('calls the bearer (sgp_…) the operator token: the first value labelled a token is the one to send', () => {
+    const firstLabelled = /token\b[^\n]*?\b((?:sgp|tok)_\w+)/i.exec(banner)?.[1];
+    expect(firstLabelled).toBe(credentials.token.token);
+    expect(banner).toContain(`Authorization: Bearer ${credentials.token.token}`);
+  });
+
+  it("labels the tok_… value as the token's id, never as the token", () => {
+    const lines = banner.split('\n').filter((line) => line.includes(credentials.token.id));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`its id, ${credentials.token.id},`));
+    expect(banner).not.toMatch(/token[\s:(]+tok_/i);
   });
 });

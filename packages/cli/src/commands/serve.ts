@@ -200,11 +200,15 @@ function listenFailure(error: unknown, config: { host: string; port: number }): 
   return `cannot start the ingest server: ${error instanceof Error ? error.message : String(error)}`;
 }
 
-/** What `--dev` prints once on a fresh store: the producer's credentials and a command to try. */
+/**
+ * What `--dev` prints once on a fresh store: the producer's credentials, a command to try, and the
+ * operator token. The bearer (`sgp_…`) is the only value called a token; its `tok_…` id is labelled
+ * as an id, so that copying the first thing called a token works.
+ */
 export function developmentBanner(credentials: DevelopmentCredentials, url: string): string {
   const { producer, token } = credentials;
   return `
-Development producer created. Its secret and the operator token are shown once.
+Development producer and operator token created. The producer secret and the operator token are shown once.
 
 Send a signal (from this repository; elsewhere drop \`npx\` if sigpost is installed):
 
@@ -212,7 +216,10 @@ Send a signal (from this repository; elsewhere drop \`npx\` if sigpost is instal
     npx sigpost send --instrument GOLD --side buy --entry-price 1950.5 --stop-loss 1945 \\
     --take-profit 1960 --confidence 0.85 --reason "first signal"
 
-List what arrived (operator token ${token.id}):
+Operator token (the bearer of the operator API): ${token.token}
+  (its id, ${token.id}, is what \`sigpost tokens list\` shows and \`sigpost tokens revoke --id\` takes)
+
+List what arrived:
 
   curl -H "Authorization: Bearer ${token.token}" ${url}/api/v1/operator/signals
 

@@ -91,6 +91,12 @@ describe('sigpost sign refuses bad arguments with one line and exit code 2', () 
       'error: --secret expects at least 16 bytes, received 7 bytes\n',
     ],
     [
+      'a one-byte --secret (1 byte, not 1 bytes)',
+      ['--secret', 'x', '--producer-id', 'p', '--timestamp', ascii.timestamp],
+      {},
+      'error: --secret expects at least 16 bytes, received 1 byte\n',
+    ],
+    [
       'a short HMAC_PRODUCER_SECRET',
       ['--producer-id', 'p', '--timestamp', ascii.timestamp],
       { HMAC_PRODUCER_SECRET: 'hunter2' },
@@ -119,6 +125,20 @@ describe('sigpost sign refuses bad arguments with one line and exit code 2', () 
       ['--secret', ascii.secret, '--producer-id', 'p', '--timestamp', 'yesterday'],
       {},
       'error: --timestamp expects an RFC 3339 date-time such as 2025-10-25T14:30:45.123456Z, received "yesterday"\n',
+    ],
+    [
+      'an unknown flag, and no --timestamp: the unknown flag is what is wrong',
+      ['--secret', ascii.secret, '--producer-id', 'p', '--foo'],
+      {},
+      "error: unknown option '--foo'\n",
+    ],
+    [
+      'a bad --producer-id and no --timestamp: both',
+      ['--secret', ascii.secret, '--producer-id', 'desk 1'],
+      {},
+      'error: 2 problems with the flags; nothing was done:\n' +
+        '  --producer-id expects 1–64 characters of A-Z a-z 0-9 . _ -, received "desk 1"\n' +
+        "  required option '--timestamp <rfc3339>' not specified\n",
     ],
     [
       'no --timestamp',

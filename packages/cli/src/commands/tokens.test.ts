@@ -54,7 +54,9 @@ describe('sigpost tokens create', () => {
     const [, id = '', token = ''] = match ?? [];
     expect(id).toMatch(TOKEN_ID);
     expect(token).toMatch(TOKEN);
-    expect(result.stderr).toBe(`created operator token ${id} in the SQLite database ${db}\n${SHOWN_ONCE}`);
+    expect(result.stderr).toBe(
+      `created an operator token (id ${id}) in the SQLite database ${db}; the bearer is the "token" value, not the id\n${SHOWN_ONCE}`,
+    );
     const stored = await withStore(db, (store) => store.findTokenByHash(hashToken(token)));
     expect(stored).toMatchObject({ id, name: 'ops console', hash: hashToken(token) });
   });
@@ -159,7 +161,11 @@ describe('sigpost tokens revoke', () => {
     const db = newDb();
     const issued = await create(db, 'ci');
     const result = await run(['tokens', 'revoke', '--id', issued.token_id, '--db', db]);
-    expect(result).toEqual({ code: 0, stdout: '', stderr: `revoked operator token ${issued.token_id}\n` });
+    expect(result).toEqual({
+      code: 0,
+      stdout: '',
+      stderr: `revoked the operator token with id ${issued.token_id}\n`,
+    });
     expect(await withStore(db, (store) => store.findTokenByHash(hashToken(issued.token)))).toBeUndefined();
   });
 
@@ -191,7 +197,7 @@ describe('sigpost tokens: a bad argument is one line naming the flag and what it
     [
       'a malformed --id',
       ['revoke', '--id', 'sgp_abc'],
-      '--id expects a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD, received "sgp_abc"',
+      '--id expects a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD, received 7 characters that look like an operator token (not shown); pass its tok_ id, see `sigpost tokens list`',
     ],
     ['a missing --id', ['revoke'], "required option '--id <id>' not specified"],
     ['an unknown flag', ['list', '--all'], "unknown option '--all'"],

@@ -66,7 +66,9 @@ export function register(program: Command, io: CliIO): void {
           name: issued.name,
           token: issued.token,
         });
-        io.stderr.write(`created operator token ${issued.id} in the ${describeLocation(location)}\n`);
+        io.stderr.write(
+          `created an operator token (id ${issued.id}) in the ${describeLocation(location)}; the bearer is the "token" value, not the id\n`,
+        );
         io.stderr.write(
           'warning: the token is shown once and cannot be shown again (the database keeps only its SHA-256); ' +
             'store it now\n',
@@ -103,7 +105,11 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--id <id>', 'the token id, as `tokens list` shows it')
         .argParser(
-          args.matching('--id', TOKEN_ID_PATTERN, 'a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD'),
+          args.identifier('--id', TOKEN_ID_PATTERN, {
+            expected: 'a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
+            prefix: 'tok_',
+            list: 'sigpost tokens list',
+          }),
         )
         .makeOptionMandatory(),
     )
@@ -111,7 +117,7 @@ export function register(program: Command, io: CliIO): void {
     .action((options: RevokeOptions) =>
       withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin }) => {
         await admin.revokeToken(options.id);
-        io.stderr.write(`revoked operator token ${options.id}\n`);
+        io.stderr.write(`revoked the operator token with id ${options.id}\n`);
       }),
     );
 }

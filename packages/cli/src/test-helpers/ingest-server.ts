@@ -48,7 +48,14 @@ export function acceptedResponse(json: Record<string, unknown> | undefined) {
   };
 }
 
-export async function startIngestServer(options: { secret: string; script?: Script }): Promise<IngestServer> {
+export interface IngestServerOptions {
+  readonly secret: string;
+  readonly script?: Script;
+  /** Awaited before a request is answered (it is already recorded), to hold answers until the test is ready. */
+  readonly hold?: (request: ReceivedRequest) => Promise<void> | undefined;
+}
+
+export async function startIngestServer(options: IngestServerOptions): Promise<IngestServer> {
   const requests: ReceivedRequest[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -71,7 +78,13 @@ export async function startIngestServer(options: { secret: string; script?: Scri
         json,
       };
       requests.push(request);
-      if (!verified) {
+      const held = options.hold?.(request);
+      if (held) void held.then(() => answer(request));
+      else answer(request);
+    });
+
+    function answer(request: ReceivedRequest): void {
+      if (!request.verified) {
         send(res, 401, {
           type: 'urn:sigpost:problem:invalid-signature',
           title: 'Unknown producer or invalid signature',
@@ -82,8 +95,8 @@ export async function startIngestServer(options: { secret: string; script?: Scri
       }
       const scripted = options.script?.(request);
       if (scripted) send(res, scripted.status, scripted.body);
-      else send(res, 201, acceptedResponse(json));
-    });
+      else send(res, 201, acceptedResponse(request.json));
+    }
   });
   return { ...(await listenLocal(server)), requests };
 }
