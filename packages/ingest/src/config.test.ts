@@ -78,7 +78,7 @@ describe('resolveConfig', () => {
     } catch (error) {
       expect((error as ConfigError).message).toBe(
         'Invalid ingest server configuration:\n' +
-          '✖ expected at most requestTimeoutMs (10000 ms), received 20000\n  → at headersTimeoutMs',
+          '✖ expected at most the request timeout (10000 ms), received 20000\n  → at headersTimeoutMs',
       );
     }
     try {

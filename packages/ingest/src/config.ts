@@ -220,7 +220,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     // The headers are part of the request: node refuses a headers timeout longer than the request's.
     issues.push({
       key: 'headersTimeoutMs',
-      expected: `at most requestTimeoutMs (${config.requestTimeoutMs} ms)`,
+      expected: `at most the request timeout (${config.requestTimeoutMs} ms)`,
       received: received(config.headersTimeoutMs),
     });
   }
