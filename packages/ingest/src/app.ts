@@ -53,7 +53,7 @@ const REDACT = [
 /**
  * Builds the ingest server's fastify app without listening: tests drive it with `app.inject()`,
  * `startServer` listens. Routes: `POST /api/v1/signals/ingest`, the operator API under
- * `/api/v1/operator`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
+ * `/api/v1/operator`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`, `/docs/protocol`.
  *
  * @example
  * const app = buildApp({ store, secretBox: SecretBox.fromEnv() });

@@ -44,7 +44,7 @@ receive a request's headers and the whole request (then 408), SIGPOST_KEEP_ALIVE
 an idle connection is kept, SIGPOST_MAX_CONNECTIONS (1024) how many may be open at once.
 
 Routes: POST /api/v1/signals/ingest, /api/v1/operator/… (bearer token), /healthz, /readyz, /metrics,
-/openapi.json, /docs. SIGTERM or Ctrl-C: graceful shutdown.
+/openapi.json, /docs, /docs/protocol. SIGTERM or Ctrl-C: graceful shutdown.
 
 Examples:
   sigpost serve --dev                       # what \`npm start\` runs: creates a dev producer on first start
