@@ -10,6 +10,7 @@ import { TokenBuckets } from './ingest/rate-limit.js';
 import { type SecretOpener, SignatureVerifier } from './ingest/verify-signature.js';
 import { IngestMetrics } from './metrics.js';
 import {
+  endWithResponse,
   MAX_HEADER_BYTES,
   makeClientErrorHandler,
   makeErrorHandler,
@@ -185,9 +186,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     done();
   });
 
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     // Requests finishing during a graceful shutdown close their connection behind them.
     if (ctx.draining) reply.header('connection', 'close');
+    // An answer given before the body was read whole (a refusal from the headers) closes the
+    // connection: otherwise node keeps reading the rest to reuse it, and a slow or absent rest would
+    // end in a second, unsolicited answer (408) on the same connection (RFC 9112 §9.6).
+    const headers = request.headers;
+    const hasBody =
+      headers['transfer-encoding'] !== undefined ||
+      (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+    if (hasBody && !request.raw.complete) reply.header('connection', 'close');
     done(null, payload);
   });
 
@@ -304,7 +313,8 @@ function guardServer(app: FastifyInstance, maxConnections: number, metrics: Inge
   });
   // CONNECT (a proxy tunnel request): node's own answer is to drop the connection.
   server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
-    socket.end(
+    endWithResponse(
+      socket,
       rawProblemResponse('method-not-allowed', 'this is not a proxy: CONNECT is not allowed', {
         Allow: 'GET, HEAD, POST',
       }),

@@ -213,6 +213,18 @@ describe('timeouts', () => {
     expect(env?.logs.join('') ?? '').not.toContain('"level":50');
   });
 
+  it('closes the connection after answering before the body arrived, with no second answer (408) later', async () => {
+    const port = await listen({ headersTimeoutMs: 200, requestTimeoutMs: 300 });
+    // The operator API refuses a missing token from the headers; 1 of 100 body bytes is ever sent.
+    const answer = await exchange(
+      port,
+      'POST /api/v1/operator/signals/sig_x/approve HTTP/1.1\r\nHost: a\r\n' +
+        'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+    );
+    expectProblem(answer, 'operator-unauthorized');
+    expect(answer.raw.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+  });
+
   it('408 request-timeout when the headers never end', async () => {
     const port = await listen({ headersTimeoutMs: 200, requestTimeoutMs: 5_000 });
     const answer = await exchange(port, `${POST}X-Producer-Id: slow`);

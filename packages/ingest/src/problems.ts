@@ -1,5 +1,6 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, type ProblemCode, problem } from '@sigpost/protocol';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -176,6 +177,16 @@ export function describeClientError(
 const LINGER_MS = 1_000;
 
 /**
+ * Writes a complete response and half-closes the connection, so that the client reads the answer
+ * before it goes (closing at once could reset the connection and lose it); destroyed after `LINGER_MS`
+ * whatever the client does.
+ */
+export function endWithResponse(socket: Duplex, response: string): void {
+  if (socket.writable) socket.end(response);
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/**
  * Fastify's `clientErrorHandler`: errors of node's HTTP parser and request timers, raised before (or
  * while) a request reaches fastify. Answers a complete problem+json response on the raw socket and
  * closes it. `refusalOf` tells the app's error handler which problem cut short a request it was reading.
@@ -204,9 +215,9 @@ export function makeClientErrorHandler(
       socket.destroy();
       return;
     }
-    // The parser has failed for good: half-close, so the client reads the answer before the connection goes.
-    if (canAnswer) socket.end(rawProblemResponse(code, detail));
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    // The parser has failed for good: later bytes cannot start a request.
+    if (canAnswer) endWithResponse(socket, rawProblemResponse(code, detail));
+    else socket.destroy();
   };
   return { handler, refusalOf: (socket) => (socket ? refused.get(socket) : undefined) };
 }
