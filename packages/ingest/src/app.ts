@@ -1,4 +1,6 @@
-import { HEADERS, INGEST_PATH } from '@sigpost/protocol';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { HEADERS, INGEST_PATH, PROBLEM_CONTENT_TYPE, PROBLEMS, problem } from '@sigpost/protocol';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Batcher } from './batcher.js';
 import { type Clock, systemClock } from './clock.js';
@@ -7,7 +9,14 @@ import type { AppContext, RequestState } from './context.js';
 import { TokenBuckets } from './ingest/rate-limit.js';
 import { type SecretOpener, SignatureVerifier } from './ingest/verify-signature.js';
 import { IngestMetrics } from './metrics.js';
-import { makeErrorHandler, sendProblem } from './problems.js';
+import {
+  endWithResponse,
+  MAX_HEADER_BYTES,
+  makeClientErrorHandler,
+  makeErrorHandler,
+  rawProblemResponse,
+  sendProblem,
+} from './problems.js';
 import { registerDocsRoutes } from './routes/docs.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerIngestRoute } from './routes/ingest.js';
@@ -45,7 +54,7 @@ const REDACT = [
 /**
  * Builds the ingest server's fastify app without listening: tests drive it with `app.inject()`,
  * `startServer` listens. Routes: `POST /api/v1/signals/ingest`, the operator API under
- * `/api/v1/operator`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
+ * `/api/v1/operator`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`, `/docs/protocol`.
  *
  * @example
  * const app = buildApp({ store, secretBox: SecretBox.fromEnv() });
@@ -56,9 +65,41 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const config: ServerConfig = resolveConfig(deps.config);
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger?.child({}, { redact: { paths: REDACT, censor: '[redacted]' } });
+  // Skips building a log line when nothing would print it (no logger, or level > info).
+  const levels = logger as unknown as { isLevelEnabled?: (level: string) => boolean } | undefined;
+  const infoEnabled = () => levels?.isLevelEnabled?.('info') ?? false;
+  let metrics: IngestMetrics | undefined;
+  const clientErrors = makeClientErrorHandler(config, (code, parserCode, requestStarted) => {
+    // A request fastify was reading is counted and logged by its own hooks (see makeErrorHandler).
+    if (requestStarted) return;
+    metrics?.countRequest('(unparsed)', 'refused', code);
+    if (infoEnabled()) {
+      app.log.info(
+        { route: '(unparsed)', http_code: PROBLEMS[code].status, problem: code, parser_error: parserCode },
+        'request refused by the HTTP parser',
+      );
+    }
+  });
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     bodyLimit: config.maxBodyBytes,
+    // Bounded waits (node's own default is to wait for a body forever): see docs/operations.md.
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      // How often node looks for requests over their timeout: a tenth of the shorter one, at most 1 s.
+      connectionsCheckingInterval: Math.max(
+        10,
+        Math.min(1_000, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 10)),
+      ),
+      maxHeaderSize: MAX_HEADER_BYTES,
+      // Node answers a missing Host with a bare 400; the onRequest hook answers it as a problem.
+      requireHostHeader: false,
+    },
+    // The HTTP parser's refusals (malformed requests, 431, 408) as problem+json, written on the socket.
+    clientErrorHandler: clientErrors.handler,
     // One line per request is written by the onResponse hook below, with the seed's fields.
     logController: new LogController({ disableRequestLogging: true }),
     // Our own draining answer (problem+json) replaces fastify's plain 503.
@@ -67,6 +108,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     frameworkErrors: (error, _request, reply) => {
       if (error.code === 'FST_ERR_BAD_URL') {
         sendProblem(reply, 'invalid-request', 'the request URL is not valid (malformed percent-encoding)');
+      } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        sendProblem(reply, 'invalid-request', 'a path segment is longer than 100 characters; check the id');
       } else {
         reply.log.error({ err: error }, 'request failed before routing');
         sendProblem(reply, 'internal', 'the server failed to process the request; retry later');
@@ -74,7 +117,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   }) as unknown as FastifyInstance;
 
-  const metrics = new IngestMetrics(deps.store);
+  metrics = new IngestMetrics(deps.store);
+  guardServer(app, config.maxConnections, metrics);
   const ctx: AppContext = {
     store: deps.store,
     config,
@@ -103,10 +147,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  // Skips building the per-request log line when nothing would print it (no logger, or level > info).
-  const levels = logger as unknown as { isLevelEnabled?: (level: string) => boolean } | undefined;
-  const infoEnabled = () => levels?.isLevelEnabled?.('info') ?? false;
-
   const routes: { pattern: RegExp; methods: string[] }[] = [];
   app.addHook('onRoute', (route) => {
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).map(String);
@@ -123,6 +163,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       outcome: undefined,
       operator: undefined,
     };
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      reply.header('connection', 'close');
+      sendProblem(
+        reply,
+        'malformed-http',
+        'an HTTP/1.1 request must have a Host header (RFC 9112 §3.2); send `Host: <server name>`',
+      );
+      return;
+    }
     if (ctx.draining) {
       reply.header('connection', 'close');
       sendProblem(
@@ -137,9 +186,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     done();
   });
 
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     // Requests finishing during a graceful shutdown close their connection behind them.
     if (ctx.draining) reply.header('connection', 'close');
+    // An answer given before the body was read whole (a refusal from the headers) closes the
+    // connection: otherwise node keeps reading the rest to reuse it, and a slow or absent rest would
+    // end in a second, unsolicited answer (408) on the same connection (RFC 9112 §9.6).
+    const headers = request.headers;
+    const hasBody =
+      headers['transfer-encoding'] !== undefined ||
+      (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+    if (hasBody && !request.raw.complete) reply.header('connection', 'close');
     done(null, payload);
   });
 
@@ -168,7 +225,25 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     done();
   });
 
-  app.setErrorHandler(makeErrorHandler(config.maxBodyBytes));
+  // A request whose connection closed before it was read whole never reaches onResponse.
+  app.addHook('onRequestAbort', (request, done) => {
+    const problem = clientErrors.refusalOf(request.raw.socket) ?? '';
+    const route = request.routeOptions.url ?? '(unmatched)';
+    metrics?.countRequest(route, problem === '' ? 'aborted' : 'refused', problem);
+    if (infoEnabled()) {
+      request.log.info(
+        {
+          method: request.method,
+          route,
+          ...(problem === '' ? {} : { http_code: PROBLEMS[problem].status, problem }),
+        },
+        problem === '' ? 'request aborted by the client' : 'request refused before it was read whole',
+      );
+    }
+    done();
+  });
+
+  app.setErrorHandler(makeErrorHandler(config.maxBodyBytes, clientErrors.refusalOf));
   app.setNotFoundHandler((request, reply) => {
     const path = (request.url.split('?')[0] ?? '').slice(0, 200);
     const allowed = routes.filter((r) => r.pattern.test(path)).flatMap((r) => r.methods);
@@ -207,4 +282,43 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     await ctx.batcher.drain();
   });
   return app;
+}
+
+/**
+ * What node's HTTP server answers on its own, outside fastify, made problem+json too; and the cap on
+ * open connections (beyond it node closes a new connection as soon as it is accepted, before reading
+ * anything: the cheapest refusal there is, counted in `sigpost_connections_refused_total`).
+ */
+function guardServer(app: FastifyInstance, maxConnections: number, metrics: IngestMetrics): void {
+  const server = app.server;
+  server.maxConnections = maxConnections;
+  server.on('drop', () => metrics.connectionsRefused.inc());
+  metrics.trackConnections(server);
+  // `Expect: <anything but 100-continue>`: node's own answer is a bare 417.
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const body = JSON.stringify(
+      problem(
+        'expectation-failed',
+        'this server supports no Expect header but `Expect: 100-continue`; send the request without it',
+      ),
+    );
+    response.writeHead(PROBLEMS['expectation-failed'].status, {
+      'Content-Type': PROBLEM_CONTENT_TYPE,
+      'Content-Length': Buffer.byteLength(body),
+      Connection: 'close',
+    });
+    response.end(body);
+    request.resume();
+    metrics.countRequest('(unparsed)', 'refused', 'expectation-failed');
+  });
+  // CONNECT (a proxy tunnel request): node's own answer is to drop the connection.
+  server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    endWithResponse(
+      socket,
+      rawProblemResponse('method-not-allowed', 'this is not a proxy: CONNECT is not allowed', {
+        Allow: 'GET, HEAD, POST',
+      }),
+    );
+    metrics.countRequest('(unparsed)', 'refused', 'method-not-allowed');
+  });
 }

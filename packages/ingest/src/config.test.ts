@@ -62,6 +62,37 @@ describe('resolveConfig', () => {
     }
   });
 
+  it('bounds the HTTP timeouts and the connection cap by default', () => {
+    expect(resolveConfig()).toMatchObject({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 72_000,
+      maxConnections: 1_024,
+    });
+  });
+
+  it('refuses a headers timeout longer than the request timeout, and a timeout of 0 (wait forever)', () => {
+    try {
+      resolveConfig({ headersTimeoutMs: 20_000, requestTimeoutMs: 10_000 });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ConfigError).message).toBe(
+        'Invalid ingest server configuration:\n' +
+          '✖ expected at most the request timeout (10000 ms), received 20000\n  → at headersTimeoutMs',
+      );
+    }
+    try {
+      resolveConfig({ requestTimeoutMs: 0, keepAliveTimeoutMs: 0, maxConnections: 0 });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ConfigError).issues.map((i) => i.key)).toEqual([
+        'requestTimeoutMs',
+        'keepAliveTimeoutMs',
+        'maxConnections',
+      ]);
+    }
+  });
+
   it('reports every problem at once', () => {
     try {
       resolveConfig({ port: -1, toleranceSeconds: 99_999, host: '' });
@@ -83,6 +114,22 @@ describe('readConfigEnv', () => {
         SIGPOST_MAX_BODY_BYTES: '4096',
       }),
     ).toEqual({ port: 9090, host: '0.0.0.0', rateLimit: { perSecond: 2.5 }, maxBodyBytes: 4096 });
+  });
+
+  it('reads the HTTP timeouts and the connection cap', () => {
+    expect(
+      readConfigEnv({
+        SIGPOST_HEADERS_TIMEOUT_MS: '5000',
+        SIGPOST_REQUEST_TIMEOUT_MS: '15000',
+        SIGPOST_KEEP_ALIVE_TIMEOUT_MS: '65000',
+        SIGPOST_MAX_CONNECTIONS: '4096',
+      }),
+    ).toEqual({
+      headersTimeoutMs: 5_000,
+      requestTimeoutMs: 15_000,
+      keepAliveTimeoutMs: 65_000,
+      maxConnections: 4_096,
+    });
   });
 
   it('refuses a malformed number and a renamed variable, naming each', () => {

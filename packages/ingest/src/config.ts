@@ -30,6 +30,17 @@ export interface ServerConfig {
   readonly purgeIntervalSeconds: number;
   /** How long a graceful shutdown waits for in-flight requests before closing their connections, in ms. @default 10000 */
   readonly shutdownTimeoutMs: number;
+  /**
+   * Time to receive a request's line and headers, from the first byte (or the connection's start), in ms;
+   * then 408 `request-timeout`. At most `requestTimeoutMs`. @default 10000
+   */
+  readonly headersTimeoutMs: number;
+  /** Time to receive a whole request, headers and body, in ms; then 408 `request-timeout`. @default 10000 */
+  readonly requestTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept open after a response, in ms. @default 72000 */
+  readonly keepAliveTimeoutMs: number;
+  /** Most TCP connections open at once; connections beyond it are closed as soon as they are accepted. @default 1024 */
+  readonly maxConnections: number;
 }
 
 /** Input of `resolveConfig`: any subset of `ServerConfig`; the rest comes from `DEFAULTS`. */
@@ -52,6 +63,15 @@ export const DEFAULTS: ServerConfig = Object.freeze({
   maxBatchSize: 512, // requests per transaction
   purgeIntervalSeconds: 60, // s
   shutdownTimeoutMs: 10_000, // ms
+  // A producer sends headers and a body of at most 64 KiB at once: 10 s is ample on any link
+  // (6.6 KB/s) and bounds how long a slow or stalled client holds a connection and its buffers.
+  headersTimeoutMs: 10_000, // ms
+  requestTimeoutMs: 10_000, // ms
+  // Longer than the 60 s idle timeout of common load balancers, so that they close first (no request
+  // sent on a connection the server is closing); fastify's default.
+  keepAliveTimeoutMs: 72_000, // ms
+  // Worst case held in buffers: 1024 × (16 KiB headers + 64 KiB body) ≈ 80 MiB, for at most 10 s.
+  maxConnections: 1_024, // connections
 });
 
 /** Environment variables read by `readConfigEnv`, by option. */
@@ -67,6 +87,10 @@ export const ENV_NAMES = Object.freeze({
   maxBatchSize: 'SIGPOST_MAX_BATCH_SIZE',
   purgeIntervalSeconds: 'SIGPOST_PURGE_INTERVAL_SECONDS',
   shutdownTimeoutMs: 'SIGPOST_SHUTDOWN_TIMEOUT_MS',
+  headersTimeoutMs: 'SIGPOST_HEADERS_TIMEOUT_MS',
+  requestTimeoutMs: 'SIGPOST_REQUEST_TIMEOUT_MS',
+  keepAliveTimeoutMs: 'SIGPOST_KEEP_ALIVE_TIMEOUT_MS',
+  maxConnections: 'SIGPOST_MAX_CONNECTIONS',
 } as const);
 
 const RENAMED_OPTIONS: Readonly<Record<string, keyof ServerConfig>> = {
@@ -102,6 +126,10 @@ const RANGES: Readonly<Record<Exclude<keyof ServerConfig, 'host' | 'rateLimit'>,
   maxBatchSize: { min: 1, max: 10_000, integer: true, unit: '' },
   purgeIntervalSeconds: { min: 1, max: 86_400, integer: true, unit: ' seconds' },
   shutdownTimeoutMs: { min: 0, max: 600_000, integer: true, unit: ' ms' },
+  headersTimeoutMs: { min: 50, max: 600_000, integer: true, unit: ' ms' },
+  requestTimeoutMs: { min: 50, max: 600_000, integer: true, unit: ' ms' },
+  keepAliveTimeoutMs: { min: 100, max: 600_000, integer: true, unit: ' ms' },
+  maxConnections: { min: 1, max: 1_000_000, integer: true, unit: '' },
 };
 const PER_SECOND: Range = { min: 0.001, max: 1e9, integer: false, unit: ' per second' };
 const BURST: Range = { min: 1, max: 1e9, integer: true, unit: '' };
@@ -174,6 +202,10 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     maxBatchSize: input.maxBatchSize ?? DEFAULTS.maxBatchSize,
     purgeIntervalSeconds: input.purgeIntervalSeconds ?? DEFAULTS.purgeIntervalSeconds,
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+    headersTimeoutMs: input.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs,
+    requestTimeoutMs: input.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+    keepAliveTimeoutMs: input.keepAliveTimeoutMs ?? DEFAULTS.keepAliveTimeoutMs,
+    maxConnections: input.maxConnections ?? DEFAULTS.maxConnections,
   };
   if (typeof config.host !== 'string' || config.host.length === 0 || config.host.length > 255) {
     issues.push({ key: 'host', expected: 'a host name or IP address', received: received(config.host) });
@@ -183,6 +215,15 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
   }
   checkNumber('rateLimit.perSecond', config.rateLimit.perSecond, PER_SECOND, issues);
   checkNumber('rateLimit.burst', config.rateLimit.burst, BURST, issues);
+  const timeoutsValid = !issues.some((i) => i.key === 'headersTimeoutMs' || i.key === 'requestTimeoutMs');
+  if (timeoutsValid && config.headersTimeoutMs > config.requestTimeoutMs) {
+    // The headers are part of the request: node refuses a headers timeout longer than the request's.
+    issues.push({
+      key: 'headersTimeoutMs',
+      expected: `at most the request timeout (${config.requestTimeoutMs} ms)`,
+      received: received(config.headersTimeoutMs),
+    });
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   return Object.freeze(config);
 }
@@ -229,6 +270,10 @@ export function readConfigEnv(
   set('maxBatchSize');
   set('purgeIntervalSeconds');
   set('shutdownTimeoutMs');
+  set('headersTimeoutMs');
+  set('requestTimeoutMs');
+  set('keepAliveTimeoutMs');
+  set('maxConnections');
   const perSecond = num(ENV_NAMES.rateLimitPerSecond, false);
   const burst = num(ENV_NAMES.rateLimitBurst, true);
   if (perSecond !== undefined || burst !== undefined) {

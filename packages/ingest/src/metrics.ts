@@ -1,3 +1,4 @@
+import type { Server } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store, StoredSignalStatus } from './store/store.js';
 
@@ -5,7 +6,7 @@ import type { Store, StoredSignalStatus } from './store/store.js';
 
 /** How long one count of stored signals serves /metrics scrapes. */
 const SIGNAL_COUNT_TTL_MS = 5_000;
-export type IngestOutcome = 'accepted' | 'replayed' | 'refused' | 'error';
+export type IngestOutcome = 'accepted' | 'replayed' | 'refused' | 'error' | 'aborted';
 
 const STATUSES: readonly StoredSignalStatus[] = ['received', 'pending_approval', 'approved', 'rejected'];
 
@@ -19,6 +20,7 @@ export class IngestMetrics {
   readonly verificationFailures: Counter<'reason'>;
   readonly ingestDuration: Histogram<'outcome'>;
   readonly batchSize: Histogram;
+  readonly connectionsRefused: Counter;
 
   // Label sets seen so far, bound once: prom-client hashes the label object on every call otherwise.
   readonly #requestChildren = new Map<string, { inc(): void }>();
@@ -28,7 +30,7 @@ export class IngestMetrics {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'sigpost_requests_total',
-      help: 'HTTP requests by route, outcome (accepted, replayed, refused, error, ok) and problem type ("" when none).',
+      help: 'HTTP requests by route, outcome (accepted, replayed, refused, error, ok; aborted: the client closed the connection mid-request) and problem type ("" when none).',
       labelNames: ['route', 'outcome', 'problem'] as const,
       registers,
     });
@@ -51,6 +53,11 @@ export class IngestMetrics {
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
       registers,
     });
+    this.connectionsRefused = new Counter({
+      name: 'sigpost_connections_refused_total',
+      help: 'TCP connections closed as soon as accepted because maxConnections were already open.',
+      registers,
+    });
     // /metrics is unauthenticated and the count scans the signals table, so one count serves every
     // scrape for SIGNAL_COUNT_TTL_MS: a flood of scrapes costs at most one query per interval.
     let cached: { at: number; counts: Promise<Record<string, number>> } | undefined;
@@ -70,6 +77,21 @@ export class IngestMetrics {
         }
         const counts = await cached.counts;
         for (const status of STATUSES) this.set({ status }, counts[status] ?? 0);
+      },
+    });
+  }
+
+  /** Exports `sigpost_open_connections`, read from the listening server at scrape time. */
+  trackConnections(server: Server): void {
+    new Gauge({
+      name: 'sigpost_open_connections',
+      help: 'TCP connections open on the server (compare with maxConnections).',
+      registers: [this.registry],
+      async collect() {
+        const count = await new Promise<number>((resolve) => {
+          server.getConnections((error, n) => resolve(error ? 0 : n));
+        });
+        this.set(count);
       },
     });
   }

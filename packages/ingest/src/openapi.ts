@@ -26,7 +26,7 @@ const ProblemSchema = z
       .enum(Object.keys(PROBLEMS).map((code) => `${PROBLEM_TYPE_PREFIX}${code}`) as [string, ...string[]])
       .meta({ description: 'Stable problem type URI; see docs/errors.md.' }),
     title: z.string(),
-    status: z.int(),
+    status: z.int().min(100).max(599).meta({ description: 'The HTTP status code of the answer.' }),
     detail: z.string().optional().meta({ description: 'What went wrong and how to fix it, for humans.' }),
     errors: z
       .array(z.string())
@@ -161,8 +161,12 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
       description:
         'Receives HMAC-SHA256 signed trading signals (wire protocol v1, see docs/protocol.md), and lets ' +
         'operators review them. Every refusal is RFC 9457 problem+json with a stable `type`; docs/errors.md ' +
-        'lists each with how to fix it.',
+        'lists each with how to fix it. Any request can also be refused by the HTTP layer before it reaches ' +
+        'a route: `malformed-http` (400), `request-timeout` (408), `expectation-failed` (417), ' +
+        '`headers-too-large` (431). The wire protocol (signing, golden vectors) is at /docs/protocol.',
     },
+    // Relative: the server that serves this document, whatever name or port it is reached by.
+    servers: [{ url: '/', description: 'This server (the origin /openapi.json was fetched from).' }],
     paths: {
       [INGEST_PATH]: {
         post: {
@@ -339,7 +343,15 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
   };
 }
 
-const html = (value: unknown): string => String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** Escapes text for HTML content and attribute values. */
+export const escapeHtml = (value: unknown): string =>
+  String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const html = escapeHtml;
+
+/** Escapes a description and renders its Markdown code spans (`like this`) as `<code>`. */
+export function inlineMarkdown(value: unknown): string {
+  return html(value).replace(/`([^`]+)`/g, '<code>$1</code>');
+}
 
 function typeOf(schema: Json): string {
   if (typeof schema.$ref === 'string') {
@@ -365,7 +377,11 @@ function constraints(schema: Json): string {
     'maxLength',
     'example',
   ] as const) {
-    if (schema[key] !== undefined)
+    const value = schema[key];
+    // z.int() without bounds says "a safe integer" as ±(2^53 − 1): noise, not a limit.
+    if ((key === 'minimum' || key === 'maximum') && Math.abs(Number(value)) === Number.MAX_SAFE_INTEGER)
+      continue;
+    if (value !== undefined)
       parts.push(
         `${key}: <code>${html(typeof schema[key] === 'string' ? schema[key] : JSON.stringify(schema[key]))}</code>`,
       );
@@ -380,7 +396,7 @@ function schemaTable(schema: Json): string {
     .map(
       ([name, p]) =>
         `<tr><td><code>${html(name)}</code>${required.has(name) ? '' : ' <small>optional</small>'}</td>` +
-        `<td>${typeOf(p)}</td><td>${html(p.description ?? '')} ${constraints(p)}</td></tr>`,
+        `<td>${typeOf(p)}</td><td>${inlineMarkdown(p.description ?? '')} ${constraints(p)}</td></tr>`,
     )
     .join('');
   return `<table><tr><th>field</th><th>type</th><th>notes</th></tr>${rows}</table>`;
@@ -399,7 +415,7 @@ export function renderDocsHtml(doc: Json): string {
         .map(
           (p) =>
             `<tr><td><code>${html(p.name)}</code></td><td>${html(p.in)}${p.required ? ', required' : ''}</td>` +
-            `<td>${html(p.description ?? '')} ${constraints((p.schema ?? {}) as Json)}</td></tr>`,
+            `<td>${inlineMarkdown(p.description ?? '')} ${constraints((p.schema ?? {}) as Json)}</td></tr>`,
         )
         .join('');
       const body = op.requestBody as { content: Record<string, { schema: Json }> } | undefined;
@@ -407,13 +423,13 @@ export function renderDocsHtml(doc: Json): string {
         .map(([status, r]) => {
           const content = r.content as Record<string, { schema?: Json }> | undefined;
           const schema = content ? Object.values(content)[0]?.schema : undefined;
-          return `<tr><td>${html(status)}</td><td>${html(r.description ?? '')}</td><td>${schema ? typeOf(schema) : ''}</td></tr>`;
+          return `<tr><td>${html(status)}</td><td>${inlineMarkdown(r.description ?? '')}</td><td>${schema ? typeOf(schema) : ''}</td></tr>`;
         })
         .join('');
       return (
         `<section id="${html(op.operationId)}"><h3><span class="m">${html(method.toUpperCase())}</span> <code>${html(path)}</code></h3>` +
         `<p><strong>${html(op.summary ?? '')}</strong>${op.security ? ' — needs an operator bearer token' : ''}</p>` +
-        (op.description ? `<p>${html(op.description)}</p>` : '') +
+        (op.description ? `<p>${inlineMarkdown(op.description)}</p>` : '') +
         (params
           ? `<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>notes</th></tr>${params}</table>`
           : '') +
@@ -429,7 +445,7 @@ export function renderDocsHtml(doc: Json): string {
   const schemaSections = Object.entries(schemas)
     .map(
       ([id, schema]) =>
-        `<section id="schema-${html(id)}"><h3>${html(id)}</h3><p>${html(schema.description ?? '')}</p>${schemaTable(schema)}</section>`,
+        `<section id="schema-${html(id)}"><h3>${html(id)}</h3><p>${inlineMarkdown(schema.description ?? '')}</p>${schemaTable(schema)}</section>`,
     )
     .join('');
   const problemRows = Object.entries(PROBLEMS)
@@ -447,8 +463,9 @@ code{font:13px ui-monospace,monospace;background:#f2f2f5;padding:0 .25em;border-
 table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f7f7f9}section{border-top:1px solid #eee;padding-top:.5rem}.m{background:#1d4ed8;color:#fff;padding:0 .4em;border-radius:3px}
 </style></head><body>
-<h1>${html(info.title)}</h1><p>${html(info.description)}</p>
-<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI ${html(doc.openapi)}).</p>
+<h1>${html(info.title)}</h1><p>${inlineMarkdown(info.description)}</p>
+<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI ${html(doc.openapi)}). The wire protocol
+(canonical string, signing, golden vectors): <a href="/docs/protocol">/docs/protocol</a>.</p>
 <h2>Operations</h2>${operations.join('\n')}
 <h2>Schemas</h2>${schemaSections}
 <h2>Problem types</h2><table><tr><th>type</th><th>status</th><th>title</th></tr>${problemRows}</table>

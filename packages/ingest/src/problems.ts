@@ -1,5 +1,11 @@
+import { type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, type ProblemCode, problem } from '@sigpost/protocol';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
+/** Largest request line plus headers, in bytes, before 431 `headers-too-large` (node's default, pinned here). */
+export const MAX_HEADER_BYTES = 16_384;
 
 /**
  * A refusal raised inside a route: the error handler turns it into the problem+json answer.
@@ -46,6 +52,176 @@ export function sendProblem(
     .send(JSON.stringify(problem(code, detail, extensions)));
 }
 
+/**
+ * A complete HTTP/1.1 problem+json response that closes the connection, for the places that write to
+ * the socket themselves (the HTTP parser's refusals, CONNECT, unsupported `Expect`).
+ */
+export function rawProblemResponse(
+  code: ProblemCode,
+  detail: string,
+  headers: Readonly<Record<string, string>> = {},
+): string {
+  const body = JSON.stringify(problem(code, detail));
+  const { status } = PROBLEMS[code];
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    `Content-Type: ${PROBLEM_CONTENT_TYPE}`,
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+    `Date: ${new Date().toUTCString()}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+/** An error of node's HTTP parser (llhttp) or of its request timers, as `clientError` hands it over. */
+export interface ClientError extends Error {
+  readonly code?: string;
+  /** llhttp's fixed explanation (`Duplicate Content-Length`); never contains request bytes. */
+  readonly reason?: unknown;
+}
+
+/** The timeouts a refusal names. */
+export interface ClientErrorLimits {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+const HEADER_SYNTAX = new Set([
+  'HPE_INVALID_HEADER_TOKEN',
+  'HPE_CR_EXPECTED',
+  'HPE_LF_EXPECTED',
+  'HPE_STRICT',
+  'HPE_INVALID_CONSTANT',
+]);
+const BODY_FRAMING = new Set([
+  'HPE_UNEXPECTED_CONTENT_LENGTH',
+  'HPE_INVALID_CONTENT_LENGTH',
+  'HPE_INVALID_TRANSFER_ENCODING',
+]);
+const CHUNKS = new Set(['HPE_INVALID_CHUNK_SIZE', 'HPE_CHUNK_EXTENSIONS_OVERFLOW', 'HPE_INVALID_EOF_STATE']);
+
+/**
+ * The problem answering an error of node's HTTP layer. `requestStarted`: the request line and headers
+ * were read (a timeout then means the body is late).
+ */
+export function describeClientError(
+  error: ClientError,
+  requestStarted: boolean,
+  limits: ClientErrorLimits,
+): { code: ProblemCode; detail: string } {
+  const code = typeof error.code === 'string' ? error.code : '';
+  const reason =
+    typeof error.reason === 'string' && /^[\x20-\x7e]{1,100}$/.test(error.reason) ? error.reason : code;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return requestStarted
+      ? {
+          code: 'request-timeout',
+          detail:
+            `the request body did not arrive within ${limits.requestTimeoutMs} ms of the request's start; ` +
+            'send the whole body right after the headers, and exactly as many bytes as Content-Length says',
+        }
+      : {
+          code: 'request-timeout',
+          detail: `the request line and headers did not arrive within ${limits.headersTimeoutMs} ms; send them at once`,
+        };
+  }
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return {
+      code: 'headers-too-large',
+      detail:
+        `the request line and headers exceed ${MAX_HEADER_BYTES} bytes; send fewer or shorter headers ` +
+        '(a signed ingest request needs well under 1 KiB)',
+    };
+  }
+  if (HEADER_SYNTAX.has(code)) {
+    return {
+      code: 'malformed-http',
+      detail:
+        `a header line is malformed (${reason}): write each header as \`Name: value\` on one line ending ` +
+        'in CRLF, with no bare CR or LF, no NUL, no space before the colon and no folded continuation lines',
+    };
+  }
+  if (BODY_FRAMING.has(code)) {
+    return {
+      code: 'malformed-http',
+      detail:
+        `the body length is ambiguous or invalid (${reason}): send one Content-Length with a decimal ` +
+        'length, or `Transfer-Encoding: chunked` without Content-Length',
+    };
+  }
+  if (CHUNKS.has(code)) {
+    return {
+      code: 'malformed-http',
+      detail:
+        `the chunked body is malformed (${reason}): each chunk is its size in hexadecimal, CRLF, the bytes, ` +
+        'CRLF, and the body ends with a zero-size chunk',
+    };
+  }
+  if (code === 'HPE_INVALID_METHOD') {
+    return { code: 'malformed-http', detail: `the request method is not a known HTTP method (${reason})` };
+  }
+  if (code === 'HPE_INVALID_URL') {
+    return { code: 'malformed-http', detail: `the request target is not a valid path (${reason})` };
+  }
+  if (code === 'HPE_INVALID_VERSION' || code === 'HPE_PAUSED_H2_UPGRADE') {
+    return {
+      code: 'malformed-http',
+      detail: 'this port serves HTTP/1.1 (and 1.0) only, not HTTP/2 or later',
+    };
+  }
+  return { code: 'malformed-http', detail: `the request is not valid HTTP/1.1 (${reason || 'unreadable'})` };
+}
+
+/** How long a refused connection stays open for its client to read the answer, in ms. */
+const LINGER_MS = 1_000;
+
+/**
+ * Writes a complete response and half-closes the connection, so that the client reads the answer
+ * before it goes (closing at once could reset the connection and lose it); destroyed after `LINGER_MS`
+ * whatever the client does.
+ */
+export function endWithResponse(socket: Duplex, response: string): void {
+  if (socket.writable) socket.end(response);
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/**
+ * Fastify's `clientErrorHandler`: errors of node's HTTP parser and request timers, raised before (or
+ * while) a request reaches fastify. Answers a complete problem+json response on the raw socket and
+ * closes it. `refusalOf` tells the app's error handler which problem cut short a request it was reading.
+ * The request bytes (`error.rawPacket`) are never logged: they can hold signatures and tokens.
+ */
+export function makeClientErrorHandler(
+  limits: ClientErrorLimits,
+  onRefusal: (code: ProblemCode, parserCode: string, requestStarted: boolean) => void,
+): {
+  handler: (error: ClientError, socket: Socket) => void;
+  refusalOf: (socket: Socket | null | undefined) => ProblemCode | undefined;
+} {
+  const refused = new WeakMap<Socket, ProblemCode>();
+  const handler = (error: ClientError, socket: Socket): void => {
+    // A reset connection has nobody to answer; a socket answered once is closing (llhttp repeats its error).
+    if (error.code === 'ECONNRESET' || socket.destroyed || refused.has(socket)) return;
+    const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    const requestStarted = response !== undefined && response !== null;
+    const { code, detail } = describeClientError(error, requestStarted, limits);
+    refused.set(socket, code);
+    onRefusal(code, typeof error.code === 'string' ? error.code : '', requestStarted);
+    const canAnswer = socket.writable && !(response?.headersSent ?? false);
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || requestStarted) {
+      // The parser still runs: bytes arriving later must not complete the request. Close now.
+      if (canAnswer) socket.write(rawProblemResponse(code, detail));
+      socket.destroy();
+      return;
+    }
+    // The parser has failed for good: later bytes cannot start a request.
+    if (canAnswer) endWithResponse(socket, rawProblemResponse(code, detail));
+    else socket.destroy();
+  };
+  return { handler, refusalOf: (socket) => (socket ? refused.get(socket) : undefined) };
+}
+
 /** Fastify's own errors that reach us, by their code, as problem answers. */
 function fromFastifyError(
   error: FastifyError,
@@ -74,8 +250,19 @@ function fromFastifyError(
  * The app's error handler: `HttpProblem` and known fastify errors become problem+json; anything else is
  * logged with its stack and answered with a generic 500 that reveals nothing.
  */
-export function makeErrorHandler(bodyLimit: number) {
+export function makeErrorHandler(
+  bodyLimit: number,
+  refusalOf: (socket: Socket | null | undefined) => ProblemCode | undefined = () => undefined,
+) {
   return function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    const refusal = refusalOf(request.raw.socket as Socket | null | undefined);
+    const clientGone = request.raw.aborted && (error as { code?: unknown } | null)?.code === 'ECONNRESET';
+    if (refusal !== undefined || clientGone) {
+      // The body never arrived whole: the connection was cut by a timeout (already answered 408 on the
+      // socket) or closed by the client. Nothing can be sent; the onRequestAbort hook logs and counts it.
+      sendProblem(reply, refusal ?? 'invalid-request', 'the connection closed before the request was read');
+      return;
+    }
     if (error instanceof HttpProblem) {
       sendProblem(reply, error.code, error.detail, error.extensions, error.headers);
       return;

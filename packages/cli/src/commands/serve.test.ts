@@ -162,6 +162,17 @@ describe('sigpost serve: arguments', () => {
     );
   });
 
+  it('refuses a headers timeout longer than the request timeout, naming the variable', async () => {
+    const result = await sigpost(['serve', '--db', join(dir, 'env3', 'sigpost.db')], {
+      SIGPOST_HEADERS_TIMEOUT_MS: '20000',
+      SIGPOST_REQUEST_TIMEOUT_MS: '5000',
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      'error: SIGPOST_HEADERS_TIMEOUT_MS expects at most the request timeout (5000 ms), received 20000\n',
+    );
+  });
+
   it('refuses to start with a key that cannot open the stored producer secrets (exit 1)', async () => {
     const db = join(dir, 'wrong-key', 'sigpost.db');
     const sealedWith = { SIGPOST_SECRET_KEY: Buffer.alloc(32, 1).toString('base64') };

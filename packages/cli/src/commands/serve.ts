@@ -39,9 +39,12 @@ Server settings (environment): SIGPOST_TOLERANCE_SECONDS (300), SIGPOST_MAX_BODY
 SIGPOST_IDEMPOTENCY_TTL_SECONDS (86400), SIGPOST_RATE_LIMIT_PER_SECOND (50), SIGPOST_RATE_LIMIT_BURST (100),
 SIGPOST_SECRET_CACHE_MS (5000), SIGPOST_SHUTDOWN_TIMEOUT_MS (10000); SIGPOST_HOST and SIGPOST_PORT
 when the flags are not given. SIGPOST_LOG_LEVEL sets the log level (info).
+Connections: SIGPOST_HEADERS_TIMEOUT_MS (10000) and SIGPOST_REQUEST_TIMEOUT_MS (10000) bound the time to
+receive a request's headers and the whole request (then 408), SIGPOST_KEEP_ALIVE_TIMEOUT_MS (72000) how long
+an idle connection is kept, SIGPOST_MAX_CONNECTIONS (1024) how many may be open at once.
 
 Routes: POST /api/v1/signals/ingest, /api/v1/operator/… (bearer token), /healthz, /readyz, /metrics,
-/openapi.json, /docs. SIGTERM or Ctrl-C: graceful shutdown.
+/openapi.json, /docs, /docs/protocol. SIGTERM or Ctrl-C: graceful shutdown.
 
 Examples:
   sigpost serve --dev                       # what \`npm start\` runs: creates a dev producer on first start

@@ -1,8 +1,16 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { SignalCandidateSchema } from '@sigpost/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { SignalListQuerySchema } from '../signals.js';
-import { type TestEnv, testEnv } from '../test-helpers/fixtures.js';
+import { type TestEnv, tempDir, testEnv } from '../test-helpers/fixtures.js';
+import { PROTOCOL_DOC_CANDIDATES, readProtocolDoc } from './docs.js';
+
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
 let env: TestEnv;
 afterEach(async () => {
@@ -94,4 +102,82 @@ describe('OpenAPI document and reference page', () => {
     expect(res.payload).toContain('urn:sigpost:problem:replayed-signature');
     expect(res.payload).toContain('id="schema-SignalCandidate"');
   });
+
+  it('renders Markdown code spans in descriptions as <code>, never as literal backticks', async () => {
+    env = await testEnv();
+    const doc = (await env.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(doc.info.description).toContain('`type`');
+    const page = (await env.app.inject({ method: 'GET', url: '/docs' })).payload;
+    expect(page).not.toContain('`');
+    expect(page).toContain('with a stable <code>type</code>');
+    expect(page).toContain('<code>Idempotent-Replayed: true</code>');
+  });
+
+  it('gives Problem.status the range of HTTP statuses, not the safe-integer range', async () => {
+    env = await testEnv();
+    const doc = (await env.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(doc.components.schemas.Problem.properties.status).toMatchObject({
+      type: 'integer',
+      minimum: 100,
+      maximum: 599,
+    });
+    const page = (await env.app.inject({ method: 'GET', url: '/docs' })).payload;
+    expect(page).not.toContain('9007199254740991');
+    expect(page).toContain('minimum: <code>100</code>, maximum: <code>599</code>');
+  });
+
+  it('names this server in servers, relative to where the document is served', async () => {
+    env = await testEnv();
+    const doc = (await env.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(doc.servers).toEqual([{ url: '/', description: expect.any(String) }]);
+  });
+
+  it('serves docs/protocol.md rendered at /docs/protocol, linked from /docs', async () => {
+    env = await testEnv();
+    const page = (await env.app.inject({ method: 'GET', url: '/docs' })).payload;
+    expect(page).toContain('<a href="/docs/protocol">');
+    const res = await env.app.inject({ method: 'GET', url: '/docs/protocol' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(res.payload).toMatch(/^<!doctype html>/);
+    expect(res.payload).not.toMatch(/<script|<link|src=/i);
+    expect(res.payload).toContain('<h1 id="sigpost-wire-protocol-v1">Sigpost wire protocol v1</h1>');
+    expect(res.payload).toContain('<h2 id="golden-vectors">Golden vectors</h2>');
+    expect(res.payload).toContain('<td><code>X-Signature</code></td>');
+    // Backticks survive only inside code blocks (a JavaScript template literal there).
+    expect(res.payload.replace(/<pre>[\s\S]*?<\/pre>/g, '')).not.toContain('`');
+  });
+});
+
+describe('finding docs/protocol.md', () => {
+  it('looks in the package first (where npm pack puts it), then in the repository', () => {
+    expect(PROTOCOL_DOC_CANDIDATES).toEqual([
+      join(REPO, 'packages', 'ingest', 'docs', 'protocol.md'),
+      join(REPO, 'docs', 'protocol.md'),
+    ]);
+    const { dir, cleanup } = tempDir();
+    try {
+      const packaged = join(dir, 'package', 'protocol.md');
+      const repository = join(dir, 'repo', 'protocol.md');
+      mkdirSync(join(dir, 'repo'));
+      writeFileSync(repository, '# repo');
+      expect(readProtocolDoc([packaged, repository])).toEqual({ path: repository, markdown: '# repo' });
+      mkdirSync(join(dir, 'package'));
+      writeFileSync(packaged, '# packaged');
+      expect(readProtocolDoc([packaged, repository])?.markdown).toBe('# packaged');
+      expect(readProtocolDoc([join(dir, 'none.md')])).toBeUndefined();
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('is packed into the published package, at the path looked at first', async () => {
+    const { stdout } = await promisify(execFile)(
+      'npm',
+      ['pack', '--dry-run', '--json', '--workspace', 'packages/ingest'],
+      { cwd: REPO },
+    );
+    const [pack] = JSON.parse(stdout) as { files: { path: string }[] }[];
+    expect(pack?.files.map((f) => f.path)).toContain('docs/protocol.md');
+  }, 60_000);
 });
