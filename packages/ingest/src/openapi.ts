@@ -47,7 +47,14 @@ const SignalViewSchema = z
     received_at: z.string().meta({ format: 'date-time' }),
     decided_at: z.string().nullable().meta({ format: 'date-time' }),
     decided_by: z.string().nullable(),
-    signal: SignalCandidateSchema,
+    signal: z.union([
+      SignalCandidateSchema,
+      z.string().meta({ description: 'The stored body as text, when `signal_issue` is present.' }),
+    ]),
+    signal_issue: z.string().optional().meta({
+      description:
+        'Present only when the stored body cannot be shown as JSON (a row from an older release over the body limits, or with a duplicate key); says why. `signal` is then the stored text.',
+    }),
   })
   .meta({ id: 'SignalView', title: 'SignalView', description: 'A stored signal, as operators see it.' });
 
