@@ -137,7 +137,7 @@ export function checkJson(text: string, limits: JsonLimits = JSON_LIMITS): JsonC
         continue;
       }
       if (c === 0x22 /* " */) {
-        const end = scanString(s, i);
+        const end = scanValueString(s, i);
         if (end < 0)
           return syntax(
             n,
@@ -315,6 +315,21 @@ function grow(array: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
   const bigger = new Int32Array(array.length * 2);
   bigger.set(array);
   return bigger;
+}
+
+/**
+ * Scans a string value: like scanString, without the hash, and with a tight loop over the plain
+ * characters (most of a body), handing over to scanString at the first escape.
+ */
+function scanValueString(s: string, start: number): number {
+  const n = s.length;
+  let j = start + 1;
+  let c = s.charCodeAt(j);
+  while (c !== 0x22 && c !== 0x5c && c >= 0x20) c = s.charCodeAt(++j);
+  if (c !== 0x22 || j >= n) return scanString(s, start);
+  scannedLength = j - start - 1;
+  scannedEnd = j;
+  return j;
 }
 
 /**
