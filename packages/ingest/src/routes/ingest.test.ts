@@ -171,6 +171,30 @@ describe('POST /api/v1/signals/ingest: idempotency and replays', () => {
     });
   });
 
+  it('still refuses with 422, saying less, when the first body cannot be read (and logs why)', async () => {
+    env = await testEnv({
+      wrapStore: (store) =>
+        withOverride(store, {
+          getSignal: async () => {
+            throw new Error('disk on fire');
+          },
+        }),
+    });
+    await env.app.inject(ingestRequest({ idempotencyKey: 'k-unread' }));
+    const body = JSON.stringify({ ...SIGNAL, reason: 'another' });
+    const res = await env.app.inject(ingestRequest({ idempotencyKey: 'k-unread', body }));
+    expect(res.statusCode).toBe(422);
+    expect(res.json()).toEqual({
+      type: 'urn:sigpost:problem:idempotency-key-reused',
+      title: 'Idempotency key reused with a different body',
+      status: 422,
+      detail: 'this idempotency key was already used with a different body; use a new key for a new signal',
+    });
+    expect(
+      env.logs.some((line) => line.includes('could not read the first body of a reused idempotency key')),
+    ).toBe(true);
+  });
+
   it('says when the bodies differ only in how they are written (spacing, key order, number format)', async () => {
     env = await testEnv();
     await env.app.inject(ingestRequest({ idempotencyKey: 'k-format' }));
