@@ -32,6 +32,14 @@ const ProblemSchema = z
       .array(z.string())
       .optional()
       .meta({ description: 'invalid-signal and invalid-request: one line per field problem.' }),
+    differing_fields: z.array(z.string()).optional().meta({
+      description:
+        'idempotency-key-reused: the top-level fields whose values differ from the first request under this key (empty: the same values written differently).',
+    }),
+    first_timestamp: z.string().optional().meta({
+      description:
+        'idempotency-key-reused, when `timestamp` differs: the first request’s `timestamp`, to send the same signal again.',
+    }),
   })
   .meta({ id: 'Problem', title: 'Problem', description: 'RFC 9457 problem details.' });
 
