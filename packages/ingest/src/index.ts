@@ -66,6 +66,7 @@ export {
   RejectBodySchema,
   SignalListQuerySchema,
   STORED_SIGNAL_STATUSES,
+  signalViewJson,
   toSignalView,
 } from './signals.js';
 export type { OpenStoreOptions } from './store/open.js';

@@ -32,6 +32,14 @@ const ProblemSchema = z
       .array(z.string())
       .optional()
       .meta({ description: 'invalid-signal and invalid-request: one line per field problem.' }),
+    differing_fields: z.array(z.string()).optional().meta({
+      description:
+        'idempotency-key-reused: the top-level fields whose values differ from the first request under this key (empty: the same values written differently).',
+    }),
+    first_timestamp: z.string().optional().meta({
+      description:
+        'idempotency-key-reused, when `timestamp` differs: the first request’s `timestamp`, to send the same signal again.',
+    }),
   })
   .meta({ id: 'Problem', title: 'Problem', description: 'RFC 9457 problem details.' });
 
@@ -47,7 +55,14 @@ const SignalViewSchema = z
     received_at: z.string().meta({ format: 'date-time' }),
     decided_at: z.string().nullable().meta({ format: 'date-time' }),
     decided_by: z.string().nullable(),
-    signal: SignalCandidateSchema,
+    signal: z.union([
+      SignalCandidateSchema,
+      z.string().meta({ description: 'The stored body as text, when `signal_issue` is present.' }),
+    ]),
+    signal_issue: z.string().optional().meta({
+      description:
+        'Present only when the stored body cannot be shown as JSON (a row from an older release over the body limits, or with a duplicate key); says why. `signal` is then the stored text.',
+    }),
   })
   .meta({ id: 'SignalView', title: 'SignalView', description: 'A stored signal, as operators see it.' });
 

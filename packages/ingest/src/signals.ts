@@ -1,4 +1,10 @@
-import { formatTimestamp, INSTRUMENT_PATTERN, PRODUCER_ID_PATTERN, parseTimestamp } from '@sigpost/protocol';
+import {
+  checkJson,
+  formatTimestamp,
+  INSTRUMENT_PATTERN,
+  PRODUCER_ID_PATTERN,
+  parseTimestamp,
+} from '@sigpost/protocol';
 import { z } from 'zod';
 import type { Clock } from './clock.js';
 import { ConflictError, type InputIssue, InvalidInputError, NotFoundError } from './errors.js';
@@ -20,8 +26,17 @@ export interface SignalView {
   readonly received_at: string;
   readonly decided_at: string | null;
   readonly decided_by: string | null;
-  /** The signal as the producer sent it (parsed from the stored body). */
+  /**
+   * The signal as the producer sent it (parsed from the stored body); the stored text itself, as a
+   * string, when `signal_issue` is present.
+   */
   readonly signal: unknown;
+  /**
+   * Present only when the stored body cannot be shown as JSON: a row written by an older release over
+   * the body limits (say nested 10,000 levels deep), with a duplicate key, or edited by hand. Says why;
+   * `signal` then holds the body's text exactly as stored.
+   */
+  readonly signal_issue?: string;
 }
 
 const one = (text: string) => (issue: { input?: unknown }) =>
@@ -148,15 +163,14 @@ export function parseSignalQuery(input: unknown, name: (key: string) => string =
   };
 }
 
-/** A stored signal as shown to operators. */
+/**
+ * A stored signal as shown to operators. Never throws on a body: one that cannot be served back as
+ * JSON (over the body limits, a duplicate key, not JSON) is shown as its text, with `signal_issue`.
+ * The view of an accepted body always serialises (checkJson bounds its depth).
+ */
 export function toSignalView(record: SignalRecord): SignalView {
-  let signal: unknown;
-  try {
-    signal = JSON.parse(record.body);
-  } catch {
-    // Only verified, validated JSON is stored; keep the text if a row was edited by hand.
-    signal = record.body;
-  }
+  const check = checkJson(record.body);
+  const signal: unknown = check.ok ? JSON.parse(record.body) : record.body;
   return {
     signal_id: record.id,
     producer_id: record.producerId,
@@ -169,7 +183,30 @@ export function toSignalView(record: SignalRecord): SignalView {
     decided_at: record.decidedAt === null ? null : formatTimestamp(record.decidedAt),
     decided_by: record.decidedBy,
     signal,
+    ...(check.ok
+      ? {}
+      : {
+          signal_issue: `the stored body cannot be shown as JSON (${check.message}); signal holds its text as stored`,
+        }),
   };
+}
+
+/**
+ * The JSON text of a view, for an answer. toSignalView already keeps every body it parses
+ * serialisable; should that ever fail, the row is still answered, with its body left out and said so,
+ * rather than failing a listing or a decision that has already been committed.
+ */
+export function signalViewJson(view: SignalView): string {
+  try {
+    return JSON.stringify(view);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    return JSON.stringify({
+      ...view,
+      signal: null,
+      signal_issue: `the stored body could not be serialised (${why})`,
+    });
+  }
 }
 
 /** True when `id` has the shape of a signal id (so a lookup is worth making). */

@@ -10,6 +10,9 @@ export {
   MIN_SECRET_BYTES,
   PRODUCER_ID_PATTERN,
 } from './headers.js';
+// Body limits
+export type { JsonCheck, JsonCheckReason, JsonLimits } from './json-guard.js';
+export { checkJson, JSON_LIMITS } from './json-guard.js';
 export type { ProblemCode, ProblemDetails } from './problems.js';
 // Problem details
 export {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Admin, buildApp, openStore, SecretBox } from '@sigpost/ingest';
 import { buildSignature, INGEST_PATH } from '@sigpost/protocol';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validSignal } from '../../../../test-support/fixtures.js';
 import { main } from '../main.js';
@@ -184,6 +185,63 @@ describe('sigpost signals show', () => {
     expect(malformed.stderr).toBe(
       'error: --id expects a signal id such as sig_01JC3M5W8QXG4K2N6Y7T9B1ZAD, received "42"\n',
     );
+  });
+});
+
+describe('sigpost signals: a row stored by an older release, nested 10,000 levels deep', () => {
+  const DEEP = `{"payload":{"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`;
+  let deep: { db: string; ids: string[] };
+  beforeAll(async () => {
+    deep = await seed('deep', 2);
+    const db = new Database(deep.db);
+    try {
+      db.prepare('UPDATE signals SET body = ? WHERE id = ?').run(DEEP, deep.ids[1]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('lists it with the other rows, as a table and as JSON', async () => {
+    const table = await sigpost(['signals', 'list', '--db', deep.db]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain(deep.ids[1]);
+    expect(table.stdout).toContain(deep.ids[0]);
+    const json = await sigpost(['signals', 'list', '--db', deep.db, '--json']);
+    expect(json.code).toBe(0);
+    const { items } = JSON.parse(json.stdout);
+    expect(items[0]).toMatchObject({
+      signal_id: deep.ids[1],
+      signal: DEEP,
+      signal_issue: expect.any(String),
+    });
+    expect(items[1]).toMatchObject({ signal_id: deep.ids[0], signal: { reason: 'signal 0' } });
+  });
+
+  it('shows it: the reason, then the body as stored', async () => {
+    const shown = await sigpost(['signals', 'show', '--id', deep.ids[1] ?? '', '--db', deep.db]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(
+      /\nsignal_issue: the stored body cannot be shown as JSON \(payload\.x(\[0\]){30}: nested over the limit of 32 levels\); signal holds its text as stored\n/,
+    );
+    expect(shown.stdout.endsWith(`\nsignal: ${DEEP}\n`)).toBe(true);
+    const json = await sigpost(['signals', 'show', '--id', deep.ids[1] ?? '', '--db', deep.db, '--json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ signal: DEEP });
+  });
+
+  it('approves it, printing what was committed', async () => {
+    const result = await sigpost([
+      'signals',
+      'approve',
+      '--id',
+      deep.ids[1] ?? '',
+      '--db',
+      deep.db,
+      '--json',
+    ]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'approved', signal: DEEP });
+    expect(await statusOf(deep.db, deep.ids[1] ?? '')).toBe('approved');
   });
 });
 

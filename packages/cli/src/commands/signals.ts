@@ -241,7 +241,14 @@ function printView(io: CliIO, view: SignalView, json: boolean): void {
     ['received_at', view.received_at],
     ['decided_at', view.decided_at ?? ''],
     ['decided_by', view.decided_by ?? ''],
-    ['signal', JSON.stringify(view.signal)],
+    // A body that cannot be shown as JSON (a row from an older release over the body limits) is
+    // printed as stored, after the reason.
+    ...(view.signal_issue === undefined
+      ? ([['signal', JSON.stringify(view.signal)]] as [string, string][])
+      : ([
+          ['signal_issue', view.signal_issue],
+          ['signal', String(view.signal)],
+        ] as [string, string][])),
   ];
   for (const [key, value] of fields) io.stdout.write(`${key}: ${value}\n`);
 }

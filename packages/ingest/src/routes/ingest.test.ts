@@ -1,5 +1,7 @@
 import { buildSignature, HEADERS, INGEST_PATH } from '@sigpost/protocol';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { hasDuplicate, parseFirstWins, tree, write } from '../../../../test-support/duplicate-keys.js';
 import { Admin } from '../admin.js';
 import type { AcceptRequest, Store } from '../store/store.js';
 import {
@@ -149,8 +151,60 @@ describe('POST /api/v1/signals/ingest: idempotency and replays', () => {
       type: 'urn:sigpost:problem:idempotency-key-reused',
       title: 'Idempotency key reused with a different body',
       status: 422,
+      detail:
+        'this idempotency key was already used with a different body, which differs in: reason; use a new key for a new signal, or send the first body again, byte for byte, to get its answer',
+      differing_fields: ['reason'],
+    });
+  });
+
+  it('names every top-level field that differs, and the first timestamp when it is one of them', async () => {
+    env = await testEnv();
+    await env.app.inject(ingestRequest({ idempotencyKey: 'k-fields' }));
+    const { payload: _, ...withoutPayload } = SIGNAL;
+    const body = JSON.stringify({ ...withoutPayload, timestamp: '2025-10-25T14:31:00Z', confidence: 0.5 });
+    const res = await env.app.inject(ingestRequest({ idempotencyKey: 'k-fields', body }));
+    expect(res.statusCode).toBe(422);
+    expect(res.json()).toMatchObject({
+      detail: expect.stringContaining('differs in: confidence, payload, timestamp;'),
+      differing_fields: ['confidence', 'payload', 'timestamp'],
+      first_timestamp: SIGNAL.timestamp,
+    });
+  });
+
+  it('still refuses with 422, saying less, when the first body cannot be read (and logs why)', async () => {
+    env = await testEnv({
+      wrapStore: (store) =>
+        withOverride(store, {
+          getSignal: async () => {
+            throw new Error('disk on fire');
+          },
+        }),
+    });
+    await env.app.inject(ingestRequest({ idempotencyKey: 'k-unread' }));
+    const body = JSON.stringify({ ...SIGNAL, reason: 'another' });
+    const res = await env.app.inject(ingestRequest({ idempotencyKey: 'k-unread', body }));
+    expect(res.statusCode).toBe(422);
+    expect(res.json()).toEqual({
+      type: 'urn:sigpost:problem:idempotency-key-reused',
+      title: 'Idempotency key reused with a different body',
+      status: 422,
       detail: 'this idempotency key was already used with a different body; use a new key for a new signal',
     });
+    expect(
+      env.logs.some((line) => line.includes('could not read the first body of a reused idempotency key')),
+    ).toBe(true);
+  });
+
+  it('says when the bodies differ only in how they are written (spacing, key order, number format)', async () => {
+    env = await testEnv();
+    await env.app.inject(ingestRequest({ idempotencyKey: 'k-format' }));
+    const { instrument, ...rest } = SIGNAL;
+    const body = JSON.stringify({ ...rest, instrument }, null, 1).replace('1950.5', '1950.50');
+    const res = await env.app.inject(ingestRequest({ idempotencyKey: 'k-format', body }));
+    expect(res.statusCode).toBe(422);
+    expect(res.json().differing_fields).toEqual([]);
+    expect(res.json().detail).toContain('the same fields and values, written differently');
+    expect(res.json()).not.toHaveProperty('first_timestamp');
   });
 
   it('forgets a key after idempotencyTtlSeconds: the key then names a new signal', async () => {
@@ -272,7 +326,8 @@ describe('POST /api/v1/signals/ingest: refusals', () => {
       type: 'urn:sigpost:problem:malformed-json',
       title: 'Body is not valid JSON',
       status: 400,
-      detail: 'request body is not valid UTF-8 JSON',
+      detail:
+        'request body is not valid UTF-8 JSON: instrument: expected a JSON value, found the end of the body',
     });
   });
 
@@ -514,6 +569,110 @@ describe('POST /api/v1/signals/ingest: refusals', () => {
       detail: 'the signal store is unavailable; retry with the same idempotency key',
     });
     expect(env.logs.join('')).toContain('disk I/O error');
+  });
+});
+
+describe('POST /api/v1/signals/ingest: body limits and duplicate keys', () => {
+  const withPayload = (payload: string) =>
+    `${BODY.slice(0, -1).replace(/,"payload":.*$/, '')},"payload":${payload}}`;
+
+  it('refuses a body nested 10,000 levels deep with 400 invalid-signal naming the limit, and stores nothing', async () => {
+    env = await testEnv();
+    const body = withPayload(`{"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`);
+    const res = await env.app.inject(ingestRequest({ body }));
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toBe(PROBLEM_JSON);
+    const problem = res.json();
+    expect(problem).toMatchObject({
+      type: 'urn:sigpost:problem:invalid-signal',
+      detail: expect.stringMatching(
+        /^the body is over the maxDepth limit \(docs\/protocol\.md, Body limits\): payload\.x(\[0\]){30}: nested over the limit of 32 levels$/,
+      ),
+    });
+    expect(problem.errors).toEqual([expect.stringMatching(/nested over the limit of 32 levels$/)]);
+    expect((await env.store.listSignals({})).items).toHaveLength(0);
+  });
+
+  it('accepts 32 levels of nesting and refuses 33', async () => {
+    env = await testEnv();
+    const nested = (levels: number) => `${'{"a":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;
+    // The body is level 1 and payload level 2: a payload of 31 levels makes 32.
+    const ok = await env.app.inject(ingestRequest({ body: withPayload(nested(31)) }));
+    expect(ok.statusCode).toBe(201);
+    const over = await env.app.inject(ingestRequest({ body: withPayload(nested(32)) }));
+    expect(over.statusCode).toBe(400);
+    expect(over.json().errors).toEqual([`payload${'.a'.repeat(31)}: nested over the limit of 32 levels`]);
+  });
+
+  it.each([
+    [
+      'keys in one object',
+      `{${Array.from({ length: 257 }, (_, k) => `"k${k}":0`).join(',')}}`,
+      'payload: object over the limit of 256 keys',
+    ],
+    [
+      'array elements',
+      `{"ids":[${Array(1025).fill(1).join(',')}]}`,
+      'payload.ids: array over the limit of 1024 elements',
+    ],
+    [
+      'string length',
+      `{"note":"${'x'.repeat(4097)}"}`,
+      'payload.note: string over the limit of 4096 characters',
+    ],
+  ])('refuses a body over the limit of %s with 400 invalid-signal', async (_, payload, error) => {
+    env = await testEnv();
+    const res = await env.app.inject(ingestRequest({ body: withPayload(payload) }));
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ type: 'urn:sigpost:problem:invalid-signal', errors: [error] });
+  });
+
+  it('refuses a duplicate key at the top level with 400 invalid-signal naming it (consumers would disagree on the side)', async () => {
+    env = await testEnv();
+    const body = BODY.replace('"side":"buy"', '"side":"sell","side":"buy"');
+    const res = await env.app.inject(ingestRequest({ body }));
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({
+      type: 'urn:sigpost:problem:invalid-signal',
+      title: 'Signal failed validation',
+      status: 400,
+      detail: 'the body has a duplicate key at side; send each key once per object',
+      errors: [
+        'side: duplicate key; each key may appear once per object (consumers disagree on which value wins)',
+      ],
+    });
+    expect((await env.store.listSignals({})).items).toHaveLength(0);
+  });
+
+  it('refuses a duplicate key at any depth, also when written with escapes, naming its path', async () => {
+    env = await testEnv();
+    const res = await env.app.inject(ingestRequest({ body: withPayload('{"a":{"b":1,"\\u0062":2}}') }));
+    expect(res.statusCode).toBe(400);
+    expect(res.json().detail).toBe(
+      'the body has a duplicate key at payload.a.b; send each key once per object',
+    );
+  });
+
+  it('stores only bodies that read the same under first-wins and last-wins parsers; refuses every duplicate (property)', async () => {
+    env = await testEnv({ config: { rateLimit: { perSecond: 1000, burst: 1000 } } });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(tree.node, async (node) => {
+        run++;
+        const body = withPayload(`{"run":${run},"data":${write(node)}}`);
+        const res = await env.app.inject(ingestRequest({ body }));
+        if (hasDuplicate(node)) {
+          expect(res.statusCode).toBe(400);
+          expect(res.json().detail).toMatch(/^the body has a duplicate key at payload\.data/);
+          return;
+        }
+        expect(res.statusCode).toBe(201);
+        const stored = (await env.store.getSignal(res.json().signal_id))?.body as string;
+        expect(stored).toBe(body);
+        expect(parseFirstWins(stored)).toEqual(JSON.parse(stored));
+      }),
+      { numRuns: 60 },
+    );
   });
 });
 

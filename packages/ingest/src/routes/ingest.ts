@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  checkJson,
   formatTimestamp,
   HEADERS,
   INGEST_PATH,
@@ -36,7 +37,10 @@ export const POLICY_DECIDER = 'policy:instrument-allow-list';
  *  4. producer known and signature valid over the raw bytes (401 invalid-signature, one answer for both)
  *  5. per-producer rate limit (429), right after authentication so refused abusers cost little
  *  6. X-Idempotency-Key well-formed when present (400 invalid-idempotency-key)
- *  7. Content-Type (415), JSON (400 malformed-json), signal validation (400 invalid-signal)
+ *  7. Content-Type (415); UTF-8 and JSON grammar (400 malformed-json); the body limits of
+ *     docs/protocol.md (nesting, counts, lengths) and duplicate keys (400 invalid-signal), checked by
+ *     checkJson's linear scan BEFORE JSON.parse, so that nothing is stored that cannot be served back;
+ *     then signal validation (400 invalid-signal)
  *  8. same key in flight in this process (409 request-in-flight)
  *  9. approval policy, then the group commit, whose transaction decides, per request and in this order:
  *     committed key → the stored response again with Idempotent-Replayed (same body) or 422 (other
@@ -107,14 +111,8 @@ async function ingest(ctx: AppContext, request: FastifyRequest, reply: FastifyRe
   const mediaProblem = checkMediaType(state.contentType);
   if (mediaProblem) throw new HttpProblem('unsupported-media-type', mediaProblem);
 
-  let text: string;
-  let json: unknown;
-  try {
-    text = UTF8.decode(body);
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new HttpProblem('malformed-json', 'request body is not valid UTF-8 JSON', { cause: error });
-  }
+  const text = parseBody(body);
+  const json: unknown = JSON.parse(text); // checkJson passed: it parses, and serialises back
   const validation = validateSignal(json);
   if (!validation.ok) {
     const n = validation.errors.length;
@@ -150,7 +148,7 @@ async function ingest(ctx: AppContext, request: FastifyRequest, reply: FastifyRe
       return accept.response.body;
     }
     state.signalId = undefined;
-    if (result.outcome === 'duplicate') return repeated(reply, state, requestHash, result);
+    if (result.outcome === 'duplicate') return await repeated(ctx, request, reply, json, requestHash, result);
     throw new HttpProblem(
       'replayed-signature',
       'this signature was already accepted; sign every new attempt with a fresh X-Timestamp',
@@ -160,21 +158,119 @@ async function ingest(ctx: AppContext, request: FastifyRequest, reply: FastifyRe
   }
 }
 
-function repeated(
+/**
+ * Decodes the body and checks it with `checkJson` (grammar, limits, duplicate keys) before anything
+ * parses it; returns the text, which `JSON.parse` then reads without fail.
+ */
+function parseBody(body: Buffer): string {
+  let text: string;
+  try {
+    text = UTF8.decode(body);
+  } catch (error) {
+    throw new HttpProblem('malformed-json', 'request body is not valid UTF-8 JSON', { cause: error });
+  }
+  const check = checkJson(text);
+  if (check.ok) return text;
+  if (check.reason === 'syntax') {
+    throw new HttpProblem('malformed-json', `request body is not valid UTF-8 JSON: ${check.message}`);
+  }
+  const detail =
+    check.reason === 'duplicate-key'
+      ? `the body has a duplicate key at ${check.path}; send each key once per object`
+      : `the body is over the ${check.limit} limit (docs/protocol.md, Body limits): ${check.message}`;
+  throw new HttpProblem('invalid-signal', detail, { extensions: { errors: [check.message] } });
+}
+
+async function repeated(
+  ctx: AppContext,
+  request: FastifyRequest,
   reply: FastifyReply,
-  state: FastifyRequest['sigpost'],
+  json: unknown,
   requestHash: string,
   existing: { readonly requestHash: string; readonly response: StoredResponse },
-): string {
+): Promise<string> {
+  const state = request.sigpost;
   if (existing.requestHash !== requestHash) {
-    throw new HttpProblem(
-      'idempotency-key-reused',
-      'this idempotency key was already used with a different body; use a new key for a new signal',
-    );
+    const first = await firstBody(ctx, request, existing.response);
+    if (first === undefined) {
+      throw new HttpProblem(
+        'idempotency-key-reused',
+        'this idempotency key was already used with a different body; use a new key for a new signal',
+      );
+    }
+    const fields = differingFields(first, json);
+    const how =
+      'use a new key for a new signal, or send the first body again, byte for byte, to get its answer';
+    const detail =
+      fields.length === 0
+        ? `this idempotency key was already used with a different body: the same fields and values, written differently (spacing, key order or number format); ${how}`
+        : `this idempotency key was already used with a different body, which differs in: ${fields.join(', ')}; ${how}`;
+    const timestamp = first.timestamp;
+    throw new HttpProblem('idempotency-key-reused', detail, {
+      extensions: {
+        differing_fields: fields,
+        ...(typeof timestamp === 'string' && fields.includes('timestamp')
+          ? { first_timestamp: timestamp }
+          : {}),
+      },
+    });
   }
   state.outcome = 'replayed';
   reply.code(existing.response.status).header(HEADERS.idempotentReplayed, 'true').type(JSON_TYPE);
   return existing.response.body;
+}
+
+/**
+ * The body first sent under a key (the stored response names its signal), as a JSON object; undefined
+ * when it cannot be had (then the 422 says less, but still refuses).
+ */
+async function firstBody(
+  ctx: AppContext,
+  request: FastifyRequest,
+  response: StoredResponse,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    const { signal_id: id } = JSON.parse(response.body) as { signal_id?: unknown };
+    if (typeof id !== 'string') return undefined;
+    const record = await ctx.store.getSignal(id);
+    // A row stored by an older release may be over the limits: compare only what can be read safely.
+    if (record === undefined || !checkJson(record.body).ok) return undefined;
+    const value: unknown = JSON.parse(record.body);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch (error) {
+    request.log.warn({ err: error }, 'could not read the first body of a reused idempotency key');
+    return undefined;
+  }
+}
+
+/** The top-level fields whose values differ between two bodies (present in one only counts), sorted. */
+function differingFields(first: Record<string, unknown>, second: unknown): string[] {
+  const other = second as Record<string, unknown>;
+  const names = new Set([...Object.keys(first), ...Object.keys(other)]);
+  return [...names]
+    .filter(
+      (name) =>
+        !Object.hasOwn(first, name) || !Object.hasOwn(other, name) || !sameJson(first[name], other[name]),
+    )
+    .sort();
+}
+
+/**
+ * Deep equality of two parsed JSON values (object key order ignored). Both passed checkJson, so the
+ * recursion is at most JSON_LIMITS.maxDepth deep.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  return ka.every((k) => Object.hasOwn(y, k) && sameJson(x[k], y[k]));
 }
 
 /** Returns why a Content-Type is refused, or undefined for `application/json` (parameters allowed; charset utf-8). */

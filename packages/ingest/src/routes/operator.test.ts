@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Store, StoreUnavailableError } from '../store/store.js';
 import {
@@ -322,6 +323,106 @@ describe('operator API: one signal, approve, reject', () => {
     });
     expect(res.statusCode).toBe(400);
     expect(res.json().type).toBe('urn:sigpost:problem:malformed-json');
+  });
+});
+
+/** Overwrites a stored body in the SQLite file, as a row written by an older release would be. */
+function storeBodyDirectly(id: string, body: string): void {
+  const db = new Database(env.dbPath);
+  try {
+    db.pragma('busy_timeout = 5000');
+    expect(db.prepare('UPDATE signals SET body = ? WHERE id = ?').run(body, id).changes).toBe(1);
+  } finally {
+    db.close();
+  }
+}
+
+/** 10,000 levels of nesting: JSON.parse reads it, JSON.stringify overflows the stack on it. */
+const DEEP = `{"instrument":"GOLD","payload":{"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`;
+
+describe('operator API: rows stored by older releases, over the body limits', () => {
+  beforeEach(async () => {
+    env = await testEnv({ producer: { approval: 'manual' } });
+    token = (await env.admin.createToken('alice')).token;
+  });
+
+  it('lists every row when one body is nested 10,000 levels deep: that row shows its text and why', async () => {
+    const [good, deep] = await ingestMany(2);
+    storeBodyDirectly(deep as string, DEEP);
+    const res = await get('/api/v1/operator/signals');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    const { items } = res.json();
+    expect(items.map((item: { signal_id: string }) => item.signal_id)).toEqual([deep, good]);
+    expect(items[0]).toMatchObject({
+      signal_id: deep,
+      status: 'pending_approval',
+      signal: DEEP,
+      signal_issue: expect.stringMatching(
+        /^the stored body cannot be shown as JSON \(payload\.x(\[0\]){30}: nested over the limit of 32 levels\); signal holds its text as stored$/,
+      ),
+    });
+    expect(items[1]).toMatchObject({ signal_id: good, signal: { ...SIGNAL } });
+    expect(items[1]).not.toHaveProperty('signal_issue');
+  });
+
+  it('shows a deep row, and a row with a duplicate key, as their text with signal_issue', async () => {
+    const [deep, duplicate] = await ingestMany(2);
+    storeBodyDirectly(deep as string, DEEP);
+    const twice = '{"side":"sell","side":"buy"}';
+    storeBodyDirectly(duplicate as string, twice);
+    const shown = await get(`/api/v1/operator/signals/${deep}`);
+    expect(shown.statusCode).toBe(200);
+    expect(shown.json()).toMatchObject({ signal_id: deep, signal: DEEP, signal_issue: expect.any(String) });
+    const dup = await get(`/api/v1/operator/signals/${duplicate}`);
+    expect(dup.statusCode).toBe(200);
+    expect(dup.json()).toMatchObject({
+      signal: twice,
+      signal_issue: expect.stringContaining('(side: duplicate key;'),
+    });
+  });
+
+  it('approves a deep row with 200 and what it committed; a retry then answers 409 (committed once)', async () => {
+    const [deep] = await ingestMany(1);
+    storeBodyDirectly(deep as string, DEEP);
+    const res = await post(`/api/v1/operator/signals/${deep}/approve`, { note: 'ok' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      signal_id: deep,
+      status: 'approved',
+      message: 'ok',
+      decided_by: 'operator:alice',
+      signal: DEEP,
+      signal_issue: expect.any(String),
+    });
+    expect((await env.store.getSignal(deep as string))?.status).toBe('approved');
+    expect((await post(`/api/v1/operator/signals/${deep}/approve`)).statusCode).toBe(409);
+  });
+
+  it('rejects a deep row with 200 and what it committed', async () => {
+    const [deep] = await ingestMany(1);
+    storeBodyDirectly(deep as string, DEEP);
+    const res = await post(`/api/v1/operator/signals/${deep}/reject`, { reason: 'unreadable' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ status: 'rejected', message: 'unreadable', signal: DEEP });
+  });
+
+  it('refuses a decision body with a duplicate key, deciding nothing', async () => {
+    const [id] = await ingestMany(1);
+    const res = await env.app.inject({
+      method: 'POST',
+      url: `/api/v1/operator/signals/${id}/reject`,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: '{"reason":"stale","reason":"fine"}',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      type: 'urn:sigpost:problem:invalid-request',
+      errors: [
+        'reason: duplicate key; each key may appear once per object (consumers disagree on which value wins)',
+      ],
+    });
+    expect((await env.store.getSignal(id as string))?.status).toBe('pending_approval');
   });
 });
 

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { checkJson } from '@sigpost/protocol';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { AppContext } from '../context.js';
 import { type InputIssue, type InvalidInputError, isIngestError } from '../errors.js';
@@ -11,6 +12,8 @@ import {
   getSignalView,
   parseSignalQuery,
   RejectBodySchema,
+  type SignalView,
+  signalViewJson,
   toInputIssues,
   toSignalView,
 } from '../signals.js';
@@ -21,6 +24,7 @@ export const OPERATOR_PREFIX = '/api/v1/operator';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
  * The operator API, behind bearer tokens (`sigpost tokens create`): list, show, approve and reject
@@ -57,11 +61,16 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
         void reply;
       });
 
-      scope.get('/signals', async (request) => {
+      // Answers are serialised here, row by row (signalViewJson): a stored body that cannot be shown
+      // as JSON is shown as its text, so one bad row never fails a listing, and a decision that has
+      // been committed is always answered with what was committed.
+      scope.get('/signals', async (request, reply) => {
         const filter = guard(() => parseSignalQuery(request.query, (k) => k));
         try {
           const page = await ctx.store.listSignals(filter);
-          return { items: page.items.map(toSignalView), next_cursor: page.nextCursor };
+          const items = page.items.map((record) => signalViewJson(toSignalView(record)));
+          reply.type(JSON_TYPE);
+          return `{"items":[${items.join(',')}],"next_cursor":${JSON.stringify(page.nextCursor)}}`;
         } catch (error) {
           if (error instanceof StoreInvalidCursorError) {
             throw new HttpProblem(
@@ -76,13 +85,13 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
         }
       });
 
-      scope.get<{ Params: { id: string } }>('/signals/:id', async (request) =>
-        guardAsync(() => getSignalView(ctx.store, request.params.id)),
+      scope.get<{ Params: { id: string } }>('/signals/:id', async (request, reply) =>
+        viewAnswer(reply, await guardAsync(() => getSignalView(ctx.store, request.params.id))),
       );
 
-      scope.post<{ Params: { id: string } }>('/signals/:id/approve', async (request) => {
+      scope.post<{ Params: { id: string } }>('/signals/:id/approve', async (request, reply) => {
         const body = parseBody(request, ApproveBodySchema, false);
-        return guardAsync(() =>
+        const view = await guardAsync(() =>
           decideSignal(
             ctx.store,
             ctx.clock,
@@ -92,11 +101,12 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
             body?.note ?? null,
           ),
         );
+        return viewAnswer(reply, view);
       });
 
-      scope.post<{ Params: { id: string } }>('/signals/:id/reject', async (request) => {
+      scope.post<{ Params: { id: string } }>('/signals/:id/reject', async (request, reply) => {
         const body = parseBody(request, RejectBodySchema, true);
-        return guardAsync(() =>
+        const view = await guardAsync(() =>
           decideSignal(
             ctx.store,
             ctx.clock,
@@ -106,10 +116,16 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
             body?.reason ?? null,
           ),
         );
+        return viewAnswer(reply, view);
       });
     },
     { prefix: OPERATOR_PREFIX },
   );
+}
+
+function viewAnswer(reply: FastifyReply, view: SignalView): string {
+  reply.type(JSON_TYPE);
+  return signalViewJson(view);
 }
 
 function operator(request: FastifyRequest): string {
@@ -174,12 +190,23 @@ function parseBody<S extends z.ZodType>(
   if (type !== 'application/json') {
     throw new HttpProblem('unsupported-media-type', 'Content-Type must be application/json');
   }
-  let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(UTF8.decode(raw));
+    text = UTF8.decode(raw);
   } catch (error) {
     throw new HttpProblem('malformed-json', 'request body is not valid UTF-8 JSON', { cause: error });
   }
+  // The same scan as for signals: a duplicate "reason" is refused rather than read last-wins.
+  const check = checkJson(text);
+  if (!check.ok) {
+    if (check.reason === 'syntax') {
+      throw new HttpProblem('malformed-json', `request body is not valid UTF-8 JSON: ${check.message}`);
+    }
+    throw new HttpProblem('invalid-request', `body: ${check.message}`, {
+      extensions: { errors: [check.message] },
+    });
+  }
+  const json: unknown = JSON.parse(text);
   const parsed = schema.safeParse(json, { reportInput: true });
   if (!parsed.success) {
     throw invalidRequest(toInputIssues(parsed.error.issues, (k) => k));
