@@ -74,6 +74,14 @@ describe('checkJson: limits', () => {
     expect(refusal(`"${'\\n'.repeat(4097)}"`).limit).toBe('maxStringLength');
   });
 
+  it('shortens a path over 240 characters in the middle', () => {
+    const key = 'k'.repeat(200);
+    const over = refusal(`${`{"${key}":`.repeat(33)}1${'}'.repeat(33)}`);
+    // 32 keys of 200 characters: the first and last 120 characters of the path are inside a key.
+    expect(over.path).toBe(`${'k'.repeat(120)}…${'k'.repeat(120)}`);
+    expect(over.message).toBe(`${over.path}: nested over the limit of 32 levels`);
+  });
+
   it('takes other limits', () => {
     const limits = { ...JSON_LIMITS, maxDepth: 2 };
     expect(checkJson('[[1]]', limits)).toEqual({ ok: true });

@@ -446,5 +446,10 @@ function formatPath(depth: number): string {
       path += PLAIN_KEY.test(key) ? (path === '' ? key : `.${key}`) : `[${JSON.stringify(key)}]`;
     }
   }
-  return path === '' ? '(body)' : path;
+  if (path === '') return '(body)';
+  // 32 keys of 256 characters would make an 8 KB path: keep its two ends.
+  return path.length <= MAX_PATH ? path : `${path.slice(0, MAX_PATH / 2)}…${path.slice(-MAX_PATH / 2)}`;
 }
+
+/** Longest path shown in a message, in characters; a longer one is shortened in the middle. */
+const MAX_PATH = 240;
