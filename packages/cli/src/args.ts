@@ -4,8 +4,9 @@
 // flag, what it expects and what it received: `--confidence expects a number from 0 to 1, received "high"`.
 // It deliberately does not extend commander's `InvalidArgumentError`: commander would wrap that in its
 // own `error: option '--confidence <number>' argument 'high' is invalid.` prefix, which repeats the
-// value. Commander rethrows any other error from a parser, and `main()` prints it as `error: <message>`
-// with exit code 2.
+// value. `main()` collects every parser's error (see `deferFlagChecks`) and prints them as
+// `error: <message>` with exit code 2. What a parser received is shown through `quote`, which never
+// shows a value that looks like a credential.
 import { statSync } from 'node:fs';
 import {
   INSTRUMENT_PATTERN,

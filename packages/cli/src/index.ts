@@ -7,4 +7,4 @@ export type { CliErrorCode, ExitCode } from './errors.js';
 export { CliError, CommandFailedError, EXIT_CODES, UsageError } from './errors.js';
 export type { CliIO, NodeCliIO, TextSink } from './io.js';
 export { exitStatus, nodeIO, ProcessSink } from './io.js';
-export { buildProgram, main } from './main.js';
+export { buildProgram, FlagProblemsError, main } from './main.js';

@@ -6,7 +6,10 @@
 // below: `import('./<verb>.js'),` (the list order is the order in `sigpost --help`).
 //
 // - Flag values are parsed with the parsers of `../args.js`, so every bad value gets the same
-//   one-line `error: --flag expects …, received …` (exit 2).
+//   one-line `error: --flag expects …, received …` (exit 2). `main()` collects them all (and the
+//   missing required flags) and reports them after any unknown flag; a received value that looks
+//   like a credential is described by `args.quote` by its length and kind only. An id flag uses
+//   `args.identifier`, which never shows a value that is not an id.
 // - Failures throw `CommandFailedError` (exit 1) or `UsageError` (exit 2) from `../errors.js`;
 //   `main()` prints them. Never call `process.exit` or write to `process.stdout` directly.
 // - Register synchronously and load heavy dependencies inside the action (`await import(…)`), so
