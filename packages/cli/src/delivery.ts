@@ -11,7 +11,7 @@ import {
   type SignalInput,
   SignalValidationError,
 } from '@sigpost/outbound';
-import { isValidIdempotencyKey } from '@sigpost/protocol';
+import { isValidIdempotencyKey, parseTimestamp } from '@sigpost/protocol';
 import { pino } from 'pino';
 import { oneOf } from './args.js';
 import { CommandFailedError, UsageError } from './errors.js';
@@ -104,14 +104,23 @@ export type SignalSource = 'flags' | 'file';
 /**
  * How to resend the very same signal after a 422 `idempotency-key-reused`. The server names the
  * top-level fields that differ from the first request (`differing_fields`); the usual one is the
- * timestamp, because `send --timestamp` defaults to now. The stored timestamp is not in the answer,
- * so the hint names the rule, not the value.
+ * timestamp, because `send --timestamp` defaults to now. A server that can read the first body also
+ * sends its timestamp (`first_timestamp`), and the hint then gives the exact flag; an older server
+ * does not, and the hint names the rule.
  */
-export function keyReusedHint(differing: readonly string[] | undefined, source: SignalSource): string {
+export function keyReusedHint(
+  differing: readonly string[] | undefined,
+  source: SignalSource,
+  firstTimestamp?: string,
+): string {
   const timestamp =
     source === 'flags'
-      ? 'pass the same --timestamp as the first run (it defaults to now)'
-      : 'keep the line\'s "timestamp" as in the first run';
+      ? firstTimestamp === undefined
+        ? 'pass the same --timestamp as the first run (it defaults to now)'
+        : `pass the first run's timestamp: --timestamp ${firstTimestamp}`
+      : firstTimestamp === undefined
+        ? 'keep the line\'s "timestamp" as in the first run'
+        : `set the line's "timestamp" back to ${JSON.stringify(firstTimestamp)}`;
   const newKey = source === 'flags' ? 'another --idempotency-key' : 'another "idempotency_key"';
   if (differing === undefined || differing.includes('timestamp')) {
     return `hint: to resend the same signal, ${timestamp}; a different signal needs ${newKey}`;
@@ -135,7 +144,12 @@ export function describeFailure(error: unknown, source: SignalSource = 'flags'):
     const differing = Array.isArray(details.differing_fields)
       ? details.differing_fields.map(String)
       : undefined;
-    if (details.type === KEY_REUSED_TYPE) lines.push(`  ${keyReusedHint(differing, source)}`);
+    // Shown only when it looks like a timestamp: it is echoed into a command line.
+    const firstTimestamp =
+      typeof details.first_timestamp === 'string' && parseTimestamp(details.first_timestamp) !== undefined
+        ? details.first_timestamp
+        : undefined;
+    if (details.type === KEY_REUSED_TYPE) lines.push(`  ${keyReusedHint(differing, source, firstTimestamp)}`);
     return {
       lines,
       json: {
@@ -146,6 +160,7 @@ export function describeFailure(error: unknown, source: SignalSource = 'flags'):
         ...(details.detail === undefined ? {} : { detail: details.detail }),
         ...(errors.length > 0 ? { errors } : {}),
         ...(differing === undefined ? {} : { differing_fields: differing }),
+        ...(firstTimestamp === undefined ? {} : { first_timestamp: firstTimestamp }),
         message: error.message,
       },
     };

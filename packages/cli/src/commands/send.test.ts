@@ -65,7 +65,7 @@ function sendArgs(overrides: Record<string, string | undefined> = {}, ...extra: 
 const ingestUrl = () => `${server.url}/api/v1/signals/ingest`;
 
 /** Answers like the ingest server's idempotency store: a key reused with another body gets a 422. */
-function rememberKeys(options: { differingFields: boolean }): Script {
+function rememberKeys(options: { differingFields: boolean; firstTimestamp?: boolean }): Script {
   const first = new Map<string, Record<string, unknown>>();
   return (request) => {
     const key = String(request.headers['x-idempotency-key']);
@@ -86,6 +86,10 @@ function rememberKeys(options: { differingFields: boolean }): Script {
         status: 422,
         detail: `The key was first used with a body that differs in: ${fields.join(', ')}.`,
         ...(options.differingFields ? { differing_fields: fields } : {}),
+        // As the ingest server does when it can read the first body and the timestamps differ.
+        ...(options.firstTimestamp && fields.includes('timestamp')
+          ? { first_timestamp: earlier.timestamp }
+          : {}),
       },
     };
   };
@@ -188,6 +192,23 @@ describe('sigpost send (one signal)', () => {
         'a different signal needs another --idempotency-key\n',
     });
     // With the first run's timestamp, the very same signal is accepted again.
+    const same = await run([...argv, '--timestamp', '2025-10-25T14:30:45.123456Z'], {
+      env: env(),
+      now: () => NOW + 120_000,
+    });
+    expect(same.code).toBe(0);
+  });
+
+  it('a 422 naming the first timestamp: the hint gives the exact --timestamp, and resending with it is accepted', async () => {
+    script = rememberKeys({ differingFields: true, firstTimestamp: true });
+    const argv = sendArgs({}, '--idempotency-key', 'desk-1-gold-001');
+    expect((await run(argv, { env: env(), now })).code).toBe(0);
+    const again = await run(argv, { env: env(), now: () => NOW + 60_000 });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(
+      "  hint: to resend the same signal, pass the first run's timestamp: --timestamp 2025-10-25T14:30:45.123456Z; " +
+        'a different signal needs another --idempotency-key\n',
+    );
     const same = await run([...argv, '--timestamp', '2025-10-25T14:30:45.123456Z'], {
       env: env(),
       now: () => NOW + 120_000,
