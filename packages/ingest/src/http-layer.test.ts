@@ -140,6 +140,15 @@ describe('refusals of the HTTP parser are problem+json', () => {
     expect(problem.detail).toMatch(detail);
   });
 
+  it('400 malformed-http when the client half-closes before its body is complete', async () => {
+    const port = await listen();
+    const socket = open(port);
+    const done = untilClosed(socket);
+    socket.end(`${POST}Content-Length: 100\r\n\r\n{"side":`);
+    const problem = expectProblem(await done, 'malformed-http');
+    expect(problem.detail).toMatch(/closed its side of the connection/);
+  });
+
   it('431 headers-too-large for more than 16 KiB of headers, without logging the request bytes', async () => {
     const port = await listen();
     const marker = 'sgp_secret_marker';

@@ -99,7 +99,7 @@ const BODY_FRAMING = new Set([
   'HPE_INVALID_CONTENT_LENGTH',
   'HPE_INVALID_TRANSFER_ENCODING',
 ]);
-const CHUNKS = new Set(['HPE_INVALID_CHUNK_SIZE', 'HPE_CHUNK_EXTENSIONS_OVERFLOW', 'HPE_INVALID_EOF_STATE']);
+const CHUNKS = new Set(['HPE_INVALID_CHUNK_SIZE', 'HPE_CHUNK_EXTENSIONS_OVERFLOW']);
 
 /**
  * The problem answering an error of node's HTTP layer. `requestStarted`: the request line and headers
@@ -157,6 +157,15 @@ export function describeClientError(
         `the chunked body is malformed (${reason}): each chunk is its size in hexadecimal, CRLF, the bytes, ` +
         'CRLF, and the body ends with a zero-size chunk',
     };
+  }
+  if (code === 'HPE_INVALID_EOF_STATE') {
+    return {
+      code: 'malformed-http',
+      detail: 'the client closed its side of the connection before the request was complete',
+    };
+  }
+  if (code === 'HPE_CLOSED_CONNECTION') {
+    return { code: 'malformed-http', detail: 'data was sent after a request with `Connection: close`' };
   }
   if (code === 'HPE_INVALID_METHOD') {
     return { code: 'malformed-http', detail: `the request method is not a known HTTP method (${reason})` };
