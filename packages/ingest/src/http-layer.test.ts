@@ -149,6 +149,19 @@ describe('refusals of the HTTP parser are problem+json', () => {
     expect(problem.detail).toMatch(/closed its side of the connection/);
   });
 
+  it('answers a malformed pipelined request after the answer to the request before it', async () => {
+    const port = await listen();
+    const answer = await exchange(port, `${GET}\r\n${GET}X-Note: a\0b\r\n\r\n`);
+    expect(answer.statusLine).toMatch(/^HTTP\/1\.1 200 /);
+    const second = answer.raw.slice(answer.raw.indexOf('{"status":"ok"}') + '{"status":"ok"}'.length);
+    const end = second.indexOf('\r\n\r\n');
+    const [statusLine = '', ...lines] = second.slice(0, end).split('\r\n');
+    const headers = Object.fromEntries(
+      lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+    );
+    expectProblem({ raw: second, statusLine, headers, body: second.slice(end + 4) }, 'malformed-http');
+  });
+
   it('431 headers-too-large for more than 16 KiB of headers, without logging the request bytes', async () => {
     const port = await listen();
     const marker = 'sgp_secret_marker';
