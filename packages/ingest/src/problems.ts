@@ -217,7 +217,7 @@ export function makeClientErrorHandler(
     const { code, detail } = describeClientError(error, requestStarted, limits);
     refused.set(socket, code);
     onRefusal(code, typeof error.code === 'string' ? error.code : '', requestStarted);
-    if (response && response.req?.complete && !response.writableFinished) {
+    if (response?.req?.complete && !response.writableFinished) {
       // A pipelined request went wrong while the answer to the one before it is being prepared: that
       // answer goes first, then this refusal (answering now would read as the answer to the first).
       response.once('finish', () => endWithResponse(socket, rawProblemResponse(code, detail)));
