@@ -316,5 +316,7 @@ describe('connection cap', () => {
     const answer = await exchange(port, `GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
     expect(answer.statusLine).toMatch(/^HTTP\/1\.1 200 /);
     expect(answer.body).toContain('sigpost_connections_refused_total 1');
+    // Only the connection asking for the metrics is left.
+    expect(answer.body).toContain('sigpost_open_connections 1\n');
   });
 });
