@@ -83,7 +83,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     bodyLimit: config.maxBodyBytes,
-    // Bounded waits (node's own default is to wait for a body forever): see docs/operations.md.
+    // Bounded waits (fastify's default is to wait for a body forever): see docs/operations.md.
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     http: {

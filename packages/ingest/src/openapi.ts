@@ -240,6 +240,10 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
               'rate-limited',
               'internal',
               'store-unavailable',
+              // The HTTP layer's, before the route (every path can meet them; see info.description).
+              'malformed-http',
+              'request-timeout',
+              'headers-too-large',
             ),
           },
         },

@@ -99,7 +99,7 @@ const BODY_FRAMING = new Set([
   'HPE_INVALID_CONTENT_LENGTH',
   'HPE_INVALID_TRANSFER_ENCODING',
 ]);
-const CHUNKS = new Set(['HPE_INVALID_CHUNK_SIZE', 'HPE_CHUNK_EXTENSIONS_OVERFLOW', 'HPE_INVALID_EOF_STATE']);
+const CHUNKS = new Set(['HPE_INVALID_CHUNK_SIZE', 'HPE_CHUNK_EXTENSIONS_OVERFLOW']);
 
 /**
  * The problem answering an error of node's HTTP layer. `requestStarted`: the request line and headers
@@ -158,6 +158,15 @@ export function describeClientError(
         'CRLF, and the body ends with a zero-size chunk',
     };
   }
+  if (code === 'HPE_INVALID_EOF_STATE') {
+    return {
+      code: 'malformed-http',
+      detail: 'the client closed its side of the connection before the request was complete',
+    };
+  }
+  if (code === 'HPE_CLOSED_CONNECTION') {
+    return { code: 'malformed-http', detail: 'data was sent after a request with `Connection: close`' };
+  }
   if (code === 'HPE_INVALID_METHOD') {
     return { code: 'malformed-http', detail: `the request method is not a known HTTP method (${reason})` };
   }
@@ -208,6 +217,12 @@ export function makeClientErrorHandler(
     const { code, detail } = describeClientError(error, requestStarted, limits);
     refused.set(socket, code);
     onRefusal(code, typeof error.code === 'string' ? error.code : '', requestStarted);
+    if (response?.req?.complete && !response.writableFinished) {
+      // A pipelined request went wrong while the answer to the one before it is being prepared: that
+      // answer goes first, then this refusal (answering now would read as the answer to the first).
+      response.once('finish', () => endWithResponse(socket, rawProblemResponse(code, detail)));
+      return;
+    }
     const canAnswer = socket.writable && !(response?.headersSent ?? false);
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || requestStarted) {
       // The parser still runs: bytes arriving later must not complete the request. Close now.

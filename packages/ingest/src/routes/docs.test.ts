@@ -80,15 +80,18 @@ describe('OpenAPI document and reference page', () => {
       '201',
       '400',
       '401',
+      '408',
       '409',
       '413',
       '415',
       '422',
       '429',
+      '431',
       '500',
       '503',
     ]);
     expect(op.description).toContain('≤ 2048 bytes');
+    expect(op.responses['400'].description).toContain('`malformed-http`');
   });
 
   it('serves a self-contained HTML reference at /docs (no scripts, nothing loaded from elsewhere)', async () => {
