@@ -15,7 +15,18 @@ import {
   MIN_SECRET_BYTES,
   parseTimestamp,
 } from '@sigpost/protocol';
+import type { Command } from 'commander';
 import { UsageError } from './errors.js';
+
+/**
+ * Flags a command needs only in some cases (`send`: the signal's flags, unless `--file`). Given the
+ * parsed options and the keys of options whose value was refused (already reported), answers one line
+ * per missing flag; `main()` reports them with every other flag problem at once.
+ */
+export const conditionalFlagChecks = new WeakMap<
+  Command,
+  (options: Record<string, unknown>, refused: ReadonlySet<string>) => string[]
+>();
 
 /** A bad flag (or environment variable) value; exit code 2. */
 export class FlagValueError extends UsageError {

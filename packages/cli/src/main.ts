@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, type Option } from 'commander';
-import { count, credentialKind, FlagValueError } from './args.js';
+import { conditionalFlagChecks, count, credentialKind, FlagValueError } from './args.js';
 import { commands, type RegisterCommand } from './commands/index.js';
 import { CliError, EXIT_CODES, type ExitCode, UsageError } from './errors.js';
 import type { CliIO, TextSink } from './io.js';
@@ -105,6 +105,11 @@ function deferFlagChecks(program: Command): void {
           problems.push(`required option '${option.flags}' not specified`);
         }
       }
+    }
+    const conditional = conditionalFlagChecks.get(action);
+    if (conditional !== undefined) {
+      const refusedKeys = new Set([...refused].map((option) => option.attributeName()));
+      problems.push(...conditional(action.opts(), refusedKeys));
     }
     if (problems.length > 0) throw new FlagProblemsError(problems);
   });

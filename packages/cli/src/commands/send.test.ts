@@ -438,7 +438,16 @@ describe('sigpost send refuses bad arguments with one line and exit code 2, send
     [
       'missing signal flags',
       sendArgs({ '--entry-price': undefined, '--reason': undefined }),
-      'required options not specified: --entry-price, --reason (or give --file <path>)',
+      '2 problems with the flags; nothing was done:\n' +
+        "  required option '--entry-price' not specified (or give --file <path>)\n" +
+        "  required option '--reason' not specified (or give --file <path>)",
+    ],
+    [
+      'bad values and missing signal flags: every one is reported at once',
+      sendArgs({ '--side': 'long', '--reason': undefined }),
+      '2 problems with the flags; nothing was done:\n' +
+        '  --side expects "buy" or "sell", received "long"\n' +
+        "  required option '--reason' not specified (or give --file <path>)",
     ],
     [
       '--concurrency without --file',

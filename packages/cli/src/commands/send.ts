@@ -62,7 +62,7 @@ export function register(program: Command, io: CliIO): void {
   const many = (flags: string, description: string) =>
     new Option(flags, description).helpGroup('Many signals:');
 
-  program
+  const send = program
     .command('send')
     .summary('sign and post a signal (or a file of them) to the ingest server')
     .description(
@@ -133,6 +133,15 @@ export function register(program: Command, io: CliIO): void {
       const { sendOne } = await import('../delivery.js');
       await sendOne(io, signal, options.idempotencyKey, delivery);
     });
+  // Reported with any bad values, before anything runs (signalFromFlags checks again, for callers
+  // that bypass main()).
+  args.conditionalFlagChecks.set(send, (options, refused) =>
+    options.file !== undefined
+      ? []
+      : SIGNAL_FLAGS.filter(([, , key]) => options[key] === undefined && !refused.has(key)).map(
+          ([, flag]) => `required option '${flag}' not specified (or give --file <path>)`,
+        ),
+  );
 }
 
 /** The signal the flags describe, checked as a whole (each flag is already checked on its own). */
