@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { FileCursor, MemoryCursor } from './cursor.js';
 import {
   type StreamServer,
   startStreamServer,
   TEST_EPOCH,
   TEST_TOKEN,
-} from './test-helpers/stream-server.js';
+} from '../../../test-support/stream-server.js';
+import { FileCursor, MemoryCursor } from './cursor.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-cursor-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

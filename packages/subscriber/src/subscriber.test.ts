@@ -1,17 +1,17 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryCursor } from './cursor.js';
-import { isSubscriberError, type SubscriberError } from './errors.js';
-import type { StreamEvent } from './events.js';
-import { SignalSubscriber, type SignalSubscriberOptions } from './subscriber.js';
-import { captureLogger, next } from './test-helpers/collect.js';
 import {
   type StreamServer,
   type StreamServerOptions,
   startStreamServer,
   TEST_EPOCH,
   TEST_TOKEN,
-} from './test-helpers/stream-server.js';
+} from '../../../test-support/stream-server.js';
+import { MemoryCursor } from './cursor.js';
+import { isSubscriberError, type SubscriberError } from './errors.js';
+import type { StreamEvent } from './events.js';
+import { SignalSubscriber, type SignalSubscriberOptions } from './subscriber.js';
+import { captureLogger, next } from './test-helpers/collect.js';
 
 const servers: StreamServer[] = [];
 const subscribers: SignalSubscriber[] = [];

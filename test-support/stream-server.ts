@@ -6,7 +6,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { type LocalServer, listenLocal } from '../../../../test-support/fixtures.js';
+import { type LocalServer, listenLocal } from './fixtures.js';
 
 export type TestStatus = 'received' | 'pending_approval' | 'approved' | 'rejected';
 
