@@ -428,3 +428,24 @@ async function startStreamServerOn(port: number): Promise<StreamServer> {
   servers.push(s);
   return s;
 }
+
+describe('SignalSubscriber: close()', () => {
+  it('returns at once while waiting to reconnect', async () => {
+    const s = await server();
+    s.append();
+    const sub = subscriber(s, {
+      start: { after: 0 },
+      reconnect: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+      random: () => 0.99,
+    });
+    const it = sub[Symbol.asyncIterator]();
+    await next(it, 1);
+    const serverSaw = (await s.connection(1)).closed;
+    s.closeAll(1001, 'bye');
+    await serverSaw;
+    const started = performance.now();
+    await sub.close();
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect((await it.next()).done).toBe(true);
+  });
+});

@@ -463,6 +463,7 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
   }
 
   #sleep(ms: number): Promise<void> {
+    if (this.#closed || this.#fatal) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
