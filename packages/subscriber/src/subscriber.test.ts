@@ -449,3 +449,22 @@ describe('SignalSubscriber: close()', () => {
     expect((await it.next()).done).toBe(true);
   });
 });
+
+describe('SignalSubscriber: metrics', () => {
+  it('reports the cursor, the lag in seq behind the known head and the lag in seconds', async () => {
+    const s = await server();
+    for (let i = 0; i < 5; i += 1) s.append();
+    const registry = new Registry();
+    const sub = subscriber(s, { start: { after: 0 }, registry });
+    await sub.run((event) => {
+      if (event.seq === 3) void sub.close();
+    });
+    const value = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
+    expect(await value('sigpost_subscriber_cursor_seq')).toBe(3);
+    expect(await value('sigpost_subscriber_lag_seq')).toBe(2);
+    const lagSeconds = await value('sigpost_subscriber_lag_seconds');
+    expect(lagSeconds).toBeGreaterThanOrEqual(0);
+    expect(lagSeconds).toBeLessThan(10);
+    expect(await value('sigpost_subscriber_connected')).toBe(0);
+  });
+});
