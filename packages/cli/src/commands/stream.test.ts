@@ -109,6 +109,37 @@ describe('sigpost stream (usage)', () => {
   });
 });
 
+describe('sigpost stream (in process)', () => {
+  it('skips signals older than --max-age, and exits 1 naming SUBSCRIBER_REVOKED when the token is revoked', async () => {
+    server = await startStreamServer();
+    server.append({ timestamp: new Date(Date.now() - 3_600_000).toISOString() });
+    server.append();
+    const io = captureIO({ env: { SIGPOST_SUBSCRIBER_TOKEN: TEST_TOKEN, SIGPOST_URL: server.url } });
+    const live = server;
+    // Revoke as soon as the fresh signal has been printed.
+    const stdout = {
+      write: (text: string) => {
+        io.out.push(text);
+        live.revoke(TEST_TOKEN);
+        return true;
+      },
+    };
+    const code = await main(['stream', '--after', '0', '--max-age', '60'], { ...io, stdout }, [register]);
+    const out = io.out.join('');
+    expect(code).toBe(1);
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { seq: number }).seq),
+    ).toEqual([2]);
+    const err = io.err.join('');
+    expect(err).toContain('stale signal skipped (maxAgeSeconds) (seq=1');
+    expect(err).toContain('[SUBSCRIBER_REVOKED]');
+    expect(err).not.toContain(TEST_TOKEN);
+  });
+});
+
 describe('sigpost stream (a real process)', () => {
   it('prints JSON Lines, reconnects on stderr, saves the cursor on SIGINT and resumes from it', async () => {
     server = await startStreamServer();
