@@ -171,4 +171,23 @@ describe('sigpost stream (a real process)', () => {
     expect((await once(second.child, 'exit'))[0]).toBe(0);
     expect(second.lines().map((e) => e.seq)).toEqual([5]);
   });
+
+  it('stops cleanly when its stdout is closed (| head -1), without saving past the line it could not write', async () => {
+    server = await startStreamServer();
+    server.append();
+    const cursorFile = join(dir, 'pipe.cursor.json');
+    const env = { SIGPOST_SUBSCRIBER_TOKEN: TEST_TOKEN, SIGPOST_URL: server.url };
+    const run = streamProcess(['--after', '0', '--cursor-file', cursorFile], env);
+    await run.until((o) => o.stdout.includes('\n'));
+    run.child.stdout?.destroy();
+    // Enough lines to fill any pipe buffer: a write must fail.
+    for (let i = 0; i < 200; i += 1) server.append({ payload: { pad: 'x'.repeat(2000) } });
+    const [code] = await once(run.child, 'exit');
+    expect(code).toBe(0);
+    expect(run.out.stderr).toContain('stdout closed, stopped after');
+    const saved = JSON.parse(readFileSync(cursorFile, 'utf8')) as { seq: number };
+    const printed = Number(/stopped after (\d+) event/.exec(run.out.stderr)?.[1]);
+    expect(saved.seq).toBe(printed);
+    expect(saved.seq).toBeLessThan(201);
+  });
 });

@@ -76,14 +76,33 @@ function stderrLogger(stderr: TextSink): SubscriberLogger {
   return { debug() {}, info: line, warn: line, error: line };
 }
 
-/** Writes one line, waiting for the sink to drain when it asks to (a slow pipe). */
-async function writeLine(sink: TextSink, text: string): Promise<void> {
-  const ok = sink.write(text);
-  const stream = sink as Partial<NodeJS.WritableStream>;
-  if (ok === false && typeof stream.once === 'function') {
-    await new Promise<void>((resolve) => stream.once?.('drain', resolve));
-  }
+type StreamSink = TextSink & {
+  write(text: string, callback: (error?: Error | null) => void): boolean;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
+};
+
+function isStream(sink: TextSink): sink is StreamSink {
+  return typeof (sink as Partial<StreamSink>).on === 'function';
 }
+
+/**
+ * Writes one line. On a stream (process.stdout), resolves once the line was handed to the OS and
+ * rejects when it cannot be (EPIPE: the reader went away), so the cursor never moves past a line
+ * that was not written.
+ */
+function writeLine(sink: TextSink, text: string): Promise<void> {
+  if (!isStream(sink)) {
+    sink.write(text);
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => {
+    sink.write(text, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+const isBrokenPipe = (error: unknown): boolean =>
+  (error as { cause?: { code?: unknown } } | null)?.cause?.code === 'EPIPE';
 
 /** `sigpost stream`: the live stream of a Sigpost server as JSON Lines. */
 export function register(program: Command, io: CliIO): void {
@@ -162,6 +181,11 @@ export function register(program: Command, io: CliIO): void {
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      // A closed stdout (`sigpost stream | head -1`) fails the write in hand; the stream's own
+      // 'error' event must not crash the process.
+      const onStdoutError = () => {};
+      if (isStream(io.stdout)) io.stdout.on('error', onStdoutError);
+      let pipeClosed = false;
       try {
         await subscriber.run(async (event) => {
           const { type, seq, at, epoch, signal } = event;
@@ -170,21 +194,23 @@ export function register(program: Command, io: CliIO): void {
           lastSeq = seq;
         });
       } catch (error) {
-        if (sdk.isSubscriberError(error)) {
+        if (sdk.isSubscriberError(error) && isBrokenPipe(error)) {
+          pipeClosed = true;
+        } else if (sdk.isSubscriberError(error)) {
           const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
           throw new CommandFailedError(`${error.message}${cause} [${error.code}]`, { cause: error });
-        }
-        throw error;
+        } else throw error;
       } finally {
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
+        if (isStream(io.stdout)) io.stdout.removeListener('error', onStdoutError);
       }
       const where =
         lastSeq === undefined
           ? 'no event'
           : `last seq ${lastSeq}${options.cursorFile ? `, saved in ${options.cursorFile}` : ''}`;
       io.stderr.write(
-        `sigpost stream: ${stopping ? 'stopped' : 'ended'} after ${printed} event${printed === 1 ? '' : 's'} (${where})\n`,
+        `sigpost stream: ${pipeClosed ? 'stdout closed, stopped' : stopping ? 'stopped' : 'ended'} after ${printed} event${printed === 1 ? '' : 's'} (${where})\n`,
       );
     });
 }
