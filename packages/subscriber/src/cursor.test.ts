@@ -29,6 +29,14 @@ describe('FileCursor', () => {
     expect(readdirSync(dir).filter((f) => f.startsWith('.a.json'))).toEqual([]);
   });
 
+  it('with fsync: false saves and loads the same way', async () => {
+    const path = join(dir, 'nofsync.json');
+    const cursor = new FileCursor(path, { fsync: false });
+    await cursor.save({ epoch: 'ep_1', seq: 7 });
+    expect(await new FileCursor(path).load()).toEqual({ epoch: 'ep_1', seq: 7 });
+    expect(() => new FileCursor(path, { fsync: 'no' as never })).toThrow(/fsync/);
+  });
+
   it('refuses a corrupt or foreign file with SUBSCRIBER_CURSOR_FAILED naming the file', async () => {
     const path = join(dir, 'bad.json');
     writeFileSync(path, '{"seq": -1}');

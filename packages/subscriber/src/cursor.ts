@@ -74,12 +74,23 @@ export class MemoryCursor implements SubscriberCursor {
  */
 export class FileCursor implements SubscriberCursor {
   readonly path: string;
+  readonly #fsync: boolean;
 
-  constructor(path: string) {
+  /**
+   * @param options.fsync `false` skips both fsyncs: the position still survives the process being
+   *   killed (the page cache outlives it), but after a power loss or OS crash it may be an older one
+   *   (events handled again, none skipped) or, on some filesystems, an empty file to remove by hand.
+   *   About 3× the throughput here (see the README). @default true
+   */
+  constructor(path: string, options: { readonly fsync?: boolean } = {}) {
     if (typeof path !== 'string' || path.length === 0) {
       throw new TypeError('Expected `path` to be a non-empty string (the cursor file)');
     }
+    if (options.fsync !== undefined && typeof options.fsync !== 'boolean') {
+      throw new TypeError('Expected `fsync` to be a boolean');
+    }
     this.path = path;
+    this.#fsync = options.fsync ?? true;
   }
 
   async load(): Promise<CursorPosition | null> {
@@ -113,12 +124,12 @@ export class FileCursor implements SubscriberCursor {
       const file = await open(temp, 'w', 0o600);
       try {
         await file.writeFile(text, 'utf8');
-        await file.sync();
+        if (this.#fsync) await file.sync();
       } finally {
         await file.close();
       }
       await rename(temp, this.path);
-      await syncDirectory(dir);
+      if (this.#fsync) await syncDirectory(dir);
     } catch (error) {
       await rm(temp, { force: true }).catch(() => {});
       throw new SubscriberError(`Cannot save the cursor file ${this.path}`, 'SUBSCRIBER_CURSOR_FAILED', {
