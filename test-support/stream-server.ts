@@ -37,6 +37,17 @@ export interface ConnectionScript {
   readonly epoch?: string;
   /** Sent instead of the real head in ready. */
   readonly head?: number;
+  /** Text frames sent right after hello (garbage, unknown messages). */
+  readonly frames?: readonly string[];
+  /** Sent instead of 1 as hello.protocol. */
+  readonly protocol?: number;
+}
+
+/** A refusal of the upgrade, before any frame. */
+export interface UpgradeRefusal {
+  readonly status: number;
+  readonly code: string;
+  readonly retryAfter?: string;
 }
 
 export interface TestConnection {
@@ -62,6 +73,8 @@ export interface StreamServerOptions {
   /** The oldest resume point still served: `after` below it closes with 4410. @default 0 */
   readonly oldestAfter?: number;
   readonly script?: (index: number) => ConnectionScript | undefined;
+  /** Refuses upgrade number `index` (0-based, refused ones counted) with this answer. */
+  readonly refuse?: (index: number) => UpgradeRefusal | undefined;
   /** Listen on this port (a restarted server on its predecessor's port). @default 0 */
   readonly port?: number;
 }
@@ -145,6 +158,11 @@ export async function startStreamServer(options: StreamServerOptions = {}): Prom
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     upgrades.push({ url: req.url ?? '', headers: req.headers });
+    const refusal = options.refuse?.(upgrades.length - 1);
+    if (refusal) {
+      const headers = refusal.retryAfter === undefined ? [] : [`Retry-After: ${refusal.retryAfter}`];
+      return problem(socket, refusal.status, refusal.code, 'Refused by the test', headers);
+    }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname !== '/api/v1/stream') return problem(socket, 404, 'not-found', 'Not Found');
     if (url.searchParams.has('token') || url.searchParams.has('access_token')) {
@@ -208,12 +226,13 @@ export async function startStreamServer(options: StreamServerOptions = {}): Prom
       ws.send(
         JSON.stringify({
           type: 'hello',
-          protocol: 1,
+          protocol: script.protocol ?? 1,
           epoch: script.epoch ?? epoch,
           subscriber: grant.subscriber,
           heartbeat_seconds: heartbeatSeconds,
         }),
       );
+      for (const frame of script.frames ?? []) ws.send(frame);
       if (script.silent) return;
       const send = (event: TestEvent): boolean => {
         if (ws.readyState !== ws.OPEN) return false;

@@ -468,3 +468,77 @@ describe('SignalSubscriber: metrics', () => {
     expect(await value('sigpost_subscriber_connected')).toBe(0);
   });
 });
+
+describe('SignalSubscriber: refusals worth retrying, unknown and invalid frames', () => {
+  it('retries a 429 or 503 refusal of the upgrade, after Retry-After', async () => {
+    const s = await server({
+      refuse: (i) =>
+        i === 0
+          ? { status: 429, code: 'too-many-connections', retryAfter: '0' }
+          : i === 1
+            ? { status: 503, code: 'store-unavailable' }
+            : undefined,
+    });
+    s.append();
+    const logger = captureLogger();
+    const sub = subscriber(s, { start: { after: 0 }, logger });
+    expect(seqs(await next(sub[Symbol.asyncIterator](), 1))).toEqual([1]);
+    expect(s.upgrades).toHaveLength(3);
+    const reconnects = logger.lines.filter((l) => l.msg === 'stream: reconnecting').map((l) => l.fields);
+    expect(reconnects).toEqual([
+      expect.objectContaining({
+        reconnect_reason: 'refused',
+        delay_ms: 0,
+        error_message: expect.stringContaining('HTTP 429'),
+      }),
+      expect.objectContaining({
+        reconnect_reason: 'refused',
+        error_message: expect.stringContaining('HTTP 503'),
+      }),
+    ]);
+  });
+
+  it('skips an event of an unknown type (the cursor moves past it) and ignores an unknown control message', async () => {
+    const s = await server({ script: () => ({ frames: [JSON.stringify({ type: 'notice', text: 'hi' })] }) });
+    s.append();
+    s.append({}, { type: 'signal.archived' });
+    s.append();
+    const cursor = new MemoryCursor({ epoch: null, seq: 0 });
+    const sub = subscriber(s, { cursor });
+    const seen: number[] = [];
+    await sub.run((e) => {
+      seen.push(e.seq);
+      if (e.seq === 3) void sub.close();
+    });
+    expect(seen).toEqual([1, 3]);
+    expect(cursor.position?.seq).toBe(3);
+  });
+
+  it('stops with SUBSCRIBER_PROTOCOL_ERROR on a frame that is not JSON, or on another protocol version', async () => {
+    const garbage = await server({ script: () => ({ frames: ['not json'] }) });
+    const a = await failure(subscriber(garbage).run(() => {}));
+    expect(a).toMatchObject({
+      code: 'SUBSCRIBER_PROTOCOL_ERROR',
+      message: expect.stringContaining('not JSON'),
+    });
+    const v2 = await server({ script: () => ({ protocol: 2 }) });
+    const b = await failure(subscriber(v2).run(() => {}));
+    expect(b).toMatchObject({
+      code: 'SUBSCRIBER_PROTOCOL_ERROR',
+      message: expect.stringContaining('protocol 2'),
+    });
+    expect(v2.upgrades).toHaveLength(1);
+  });
+
+  it('Symbol.asyncDispose closes it', async () => {
+    const s = await server();
+    s.append();
+    const sub = subscriber(s, { start: { after: 0 } });
+    const it = sub[Symbol.asyncIterator]();
+    await next(it, 1);
+    const pending = it.next();
+    await sub[Symbol.asyncDispose]();
+    expect((await pending).done).toBe(true);
+    expect(await s.connections[0]?.closed).toBe(1000);
+  });
+});
