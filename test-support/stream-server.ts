@@ -73,6 +73,8 @@ export interface StreamServerOptions {
   /** The oldest resume point still served: `after` below it closes with 4410. @default 0 */
   readonly oldestAfter?: number;
   readonly script?: (index: number) => ConnectionScript | undefined;
+  /** Close a connection with 4429 when its send buffer (`bufferedAmount`) is over this many bytes. */
+  readonly maxBufferedBytes?: number;
   /** Refuses upgrade number `index` (0-based, refused ones counted) with this answer. */
   readonly refuse?: (index: number) => UpgradeRefusal | undefined;
   /** Listen on this port (a restarted server on its predecessor's port). @default 0 */
@@ -238,6 +240,10 @@ export async function startStreamServer(options: StreamServerOptions = {}): Prom
         if (ws.readyState !== ws.OPEN) return false;
         ws.send(JSON.stringify(event));
         connection.sent.push(event.seq);
+        if (options.maxBufferedBytes !== undefined && ws.bufferedAmount > options.maxBufferedBytes) {
+          ws.close(4429, 'slow consumer');
+          return false;
+        }
         const limit = script.closeAfter;
         if (limit && connection.sent.length >= limit.events) {
           ws.close(limit.code, limit.reason);

@@ -209,6 +209,24 @@ describe('SignalSubscriber: reconnects', () => {
     expect(await conn.closed).toBe(4429);
   });
 
+  it('against a server that closes at 1 MiB of send buffer, a slow handler loses nothing and sees nothing twice', async () => {
+    const s = await server({ maxBufferedBytes: 1024 * 1024 });
+    const total = 400;
+    for (let i = 0; i < total; i += 1) s.append({ payload: { pad: 'x'.repeat(20_000) } });
+    const sub = subscriber(s, { start: { after: 0 }, maxQueuedEvents: 8 });
+    const seen: number[] = [];
+    await sub.run(async (e) => {
+      seen.push(e.seq);
+      if (seen.length <= 20) await new Promise((r) => setImmediate(r));
+      if (e.seq === total) void sub.close();
+    });
+    expect(seen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    // The replay of 8 MB overflowed the buffer: the server closed with 4429 and the subscriber resumed.
+    expect(await s.connections[0]?.closed).toBe(4429);
+    expect(s.connections.length).toBeGreaterThan(1);
+    expect(s.connections[1]?.after).toBe(s.connections[0]?.sent.at(-1));
+  });
+
   it('treats no frame or ping for heartbeat_seconds + grace as a dead server and reconnects', async () => {
     const s = await server({ heartbeatSeconds: 1, script: (i) => (i === 0 ? { silent: true } : undefined) });
     s.append();
