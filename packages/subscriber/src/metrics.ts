@@ -32,10 +32,17 @@ export interface SubscriberMetrics {
   readonly cursorSeq: Gauge;
 }
 
-/** Creates the subscriber metrics on `registry`. Once per registry: prom-client refuses duplicate names. */
+const shared = new WeakMap<Registry, SubscriberMetrics>();
+
+/**
+ * The subscriber metrics on `registry`, created on first use. Several subscribers given the same
+ * registry share them (counters add up; the gauges show the subscriber that updated them last).
+ */
 export function createSubscriberMetrics(registry: Registry): SubscriberMetrics {
+  const existing = shared.get(registry);
+  if (existing) return existing;
   const registers = [registry];
-  return Object.freeze({
+  const metrics: SubscriberMetrics = Object.freeze({
     events: new Counter({
       name: SUBSCRIBER_METRIC_NAMES.events,
       help: 'Stream events received, by outcome (handled, duplicate, stale_skipped, unknown_type).',
@@ -69,4 +76,6 @@ export function createSubscriberMetrics(registry: Registry): SubscriberMetrics {
       registers,
     }),
   });
+  shared.set(registry, metrics);
+  return metrics;
 }

@@ -484,6 +484,8 @@ describe('SignalSubscriber: metrics', () => {
     expect(lagSeconds).toBeGreaterThanOrEqual(0);
     expect(lagSeconds).toBeLessThan(10);
     expect(await value('sigpost_subscriber_connected')).toBe(0);
+    // A second subscriber on the same registry shares the metrics instead of failing on duplicate names.
+    expect(() => subscriber(s, { registry })).not.toThrow();
   });
 });
 
