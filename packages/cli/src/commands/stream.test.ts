@@ -92,10 +92,26 @@ describe('sigpost stream (usage)', () => {
     });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--statuses expects');
-    const query = await sigpost(['stream', '--url', 'http://127.0.0.1:9/?token=abc'], {
+    const query = await sigpost(['stream', '--url', 'http://127.0.0.1:9/?token=sgs_leaked'], {
       SIGPOST_SUBSCRIBER_TOKEN: TEST_TOKEN,
     });
     expect(query.code).toBe(2);
+    expect(query.stderr).toContain('with a query or credentials (not shown)');
+    expect(query.stderr).not.toContain('sgs_leaked');
+    const env = await sigpost(['stream'], {
+      SIGPOST_SUBSCRIBER_TOKEN: TEST_TOKEN,
+      SIGPOST_URL: 'https://user:sgs_leaked@example.com',
+    });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain('SIGPOST_URL expects');
+    expect(env.stderr).not.toContain('sgs_leaked');
+    const spaced = await sigpost(['stream'], {
+      SIGPOST_SUBSCRIBER_TOKEN: 'sgs_has a space',
+      SIGPOST_URL: 'http://127.0.0.1:9',
+    });
+    expect(spaced.code).toBe(2);
+    expect(spaced.stderr).toContain('SIGPOST_SUBSCRIBER_TOKEN expects a subscriber token');
+    expect(spaced.stderr).not.toContain('has a space');
   });
 
   it('exits 1 with the server’s refusal, and never prints the token', async () => {

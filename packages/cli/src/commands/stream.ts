@@ -55,10 +55,15 @@ function httpUrl(flag: string): args.FlagParser<string> {
       url = undefined;
     }
     if (!url || !['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol) || url.search || url.username) {
+      // A query or credentials may hold a token: shown without them.
+      const received =
+        url && (url.search || url.username || url.password)
+          ? `${args.quote(`${url.protocol}//${url.host}${url.pathname}`)} with a query or credentials (not shown)`
+          : args.quote(value);
       throw new args.FlagValueError(
         flag,
         'an http(s) or ws(s) URL without query or credentials, such as https://sigpost.example.com',
-        args.quote(value),
+        received,
       );
     }
     return value;
@@ -170,7 +175,13 @@ export function register(program: Command, io: CliIO): void {
         });
       } catch (error) {
         // The token is checked for shape only; the message never contains it.
-        throw new UsageError((error as Error).message, { cause: error });
+        const message = (error as Error).message;
+        throw new UsageError(
+          message.includes('`token`')
+            ? `${TOKEN_ENV} expects a subscriber token (sgs_…): 8–512 visible ASCII characters`
+            : message,
+          { cause: error },
+        );
       }
       let printed = 0;
       let lastSeq: number | undefined;
