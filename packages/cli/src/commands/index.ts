@@ -30,6 +30,7 @@ const modules = await Promise.all([
   import('./tokens.js'),
   import('./signals.js'),
   import('./outbox.js'),
+  import('./stream.js'),
 ]);
 
 /** Every command's registration, in help order. */
