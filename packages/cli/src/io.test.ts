@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type CliIO, exitStatus, type NodeCliIO, nodeIO, nowOf, ProcessSink } from './io.js';
+import { type CliIO, exitStatus, type NodeCliIO, nodeIO, nowOf, ProcessSink, writeAndWait } from './io.js';
 
 /** An IO without a clock; nothing here is written or read. */
 const CLOCKLESS: CliIO = {
@@ -55,6 +55,25 @@ function failingStream(code: string, failAt: number) {
   });
   return { stream, taken };
 }
+
+describe('writeAndWait', () => {
+  it('resolves once a ProcessSink handed the text on, and rejects with EPIPE once its reader went away', async () => {
+    const { stream, taken } = failingStream('EPIPE', 2);
+    const sink = new ProcessSink(stream);
+    await writeAndWait(sink, 'first\n');
+    expect(taken).toEqual(['first\n']);
+    await expect(writeAndWait(sink, 'second\n')).rejects.toMatchObject({ code: 'EPIPE' });
+    // Closed: later lines are refused at once, with the same error, and nothing is written.
+    await expect(writeAndWait(sink, 'third\n')).rejects.toMatchObject({ code: 'EPIPE' });
+    expect(taken).toEqual(['first\n']);
+  });
+
+  it('resolves at once on a sink that cannot report (a test capture)', async () => {
+    const lines: string[] = [];
+    await writeAndWait({ write: (text: string) => lines.push(text) }, 'x\n');
+    expect(lines).toEqual(['x\n']);
+  });
+});
 
 describe('ProcessSink', () => {
   it('drops writes quietly after EPIPE and records no failure', async () => {

@@ -41,19 +41,32 @@ export interface CliIO {
 export class ProcessSink implements TextSink {
   readonly #stream: NodeJS.WritableStream & { readonly destroyed?: boolean };
   #failure: NodeJS.ErrnoException | undefined;
+  #error: NodeJS.ErrnoException | undefined;
   #closed = false;
 
   constructor(stream: NodeJS.WritableStream & { readonly destroyed?: boolean }) {
     this.#stream = stream;
     stream.on('error', (error: NodeJS.ErrnoException) => {
       this.#closed = true;
+      this.#error ??= error;
       if (error.code !== 'EPIPE') this.#failure ??= error;
     });
   }
 
-  write(text: string): boolean {
-    if (this.#closed || this.#stream.destroyed === true) return false;
-    return this.#stream.write(text);
+  /**
+   * Writes `text`; answers false once the stream is closed. `done`, when given, is called once the
+   * text was handed to the OS, or with the error that stopped it (EPIPE once the reader went away),
+   * so a command that must not move past an unwritten line can wait for it (see `writeAndWait`).
+   */
+  write(text: string, done?: (error?: Error | null) => void): boolean {
+    if (this.#closed || this.#stream.destroyed === true) {
+      if (done) {
+        const error = this.#error ?? Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+        queueMicrotask(() => done(error));
+      }
+      return false;
+    }
+    return done ? this.#stream.write(text, done) : this.#stream.write(text);
   }
 
   /** True once a write has failed: nothing more is written. */
@@ -113,4 +126,19 @@ export function exitStatus(code: number, io: NodeCliIO): number {
     `error: could not write the output to stdout (${failure.code ?? failure.message}); the work was done, but the rest of its output is lost\n`,
   );
   return code === 0 ? 1 : code;
+}
+
+/**
+ * Writes `text` and resolves once it was handed to the OS; rejects with the write's error (EPIPE:
+ * the reader went away). A sink that cannot tell (a test's capture) resolves at once.
+ */
+export function writeAndWait(sink: TextSink, text: string): Promise<void> {
+  const write = sink.write as (text: string, done?: (error?: Error | null) => void) => unknown;
+  if (write.length < 2) {
+    sink.write(text);
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => {
+    write.call(sink, text, (error?: Error | null) => (error ? reject(error) : resolve()));
+  });
 }

@@ -2,7 +2,7 @@ import type { StreamEvent, SubscriberLogger } from '@sigpost/subscriber';
 import { type Command, Option } from 'commander';
 import * as args from '../args.js';
 import { CommandFailedError, UsageError } from '../errors.js';
-import type { CliIO, TextSink } from '../io.js';
+import { type CliIO, type TextSink, writeAndWait } from '../io.js';
 
 interface StreamOptions {
   readonly url?: string;
@@ -89,21 +89,6 @@ type StreamSink = TextSink & {
 
 function isStream(sink: TextSink): sink is StreamSink {
   return typeof (sink as Partial<StreamSink>).on === 'function';
-}
-
-/**
- * Writes one line. On a stream (process.stdout), resolves once the line was handed to the OS and
- * rejects when it cannot be (EPIPE: the reader went away), so the cursor never moves past a line
- * that was not written.
- */
-function writeLine(sink: TextSink, text: string): Promise<void> {
-  if (!isStream(sink)) {
-    sink.write(text);
-    return Promise.resolve();
-  }
-  return new Promise((resolve, reject) => {
-    sink.write(text, (error) => (error ? reject(error) : resolve()));
-  });
 }
 
 const isBrokenPipe = (error: unknown): boolean =>
@@ -200,7 +185,7 @@ export function register(program: Command, io: CliIO): void {
       try {
         await subscriber.run(async (event) => {
           const { type, seq, at, epoch, signal } = event;
-          await writeLine(io.stdout, `${JSON.stringify({ type, seq, at, epoch, signal })}\n`);
+          await writeAndWait(io.stdout, `${JSON.stringify({ type, seq, at, epoch, signal })}\n`);
           printed += 1;
           lastSeq = seq;
         });
