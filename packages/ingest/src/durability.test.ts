@@ -133,6 +133,17 @@ describe('durability', () => {
       for (const id of allAccepted) if (!(await store.getSignal(id))) missing.push(id);
       expect(missing).toEqual([]);
       expect(new Set(allAccepted).size).toBe(allAccepted.length);
+      // The stream lost no event and invented none: one per stored signal, seqs 1..n with no hole.
+      const events = [];
+      for (let page = await store.readEvents(0, 1000); page.length > 0; ) {
+        events.push(...page);
+        page = await store.readEvents(page.at(-1)!.seq, 1000);
+      }
+      const { received } = await store.countSignalsByStatus();
+      expect(events.map((e) => e.seq)).toEqual(Array.from({ length: received }, (_, i) => i + 1));
+      const withEvent = new Set(events.map((e) => e.signal.id));
+      expect(withEvent.size).toBe(received);
+      expect(allAccepted.filter((id) => !withEvent.has(id))).toEqual([]);
     } finally {
       await store.close();
     }

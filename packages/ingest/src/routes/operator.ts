@@ -90,6 +90,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
             'approved',
             operator(request),
             body?.note ?? null,
+            'api',
           ),
         );
       });
@@ -104,6 +105,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
             'rejected',
             operator(request),
             body?.reason ?? null,
+            'api',
           ),
         );
       });
