@@ -218,6 +218,23 @@ describe('GET /api/v1/stream', () => {
     expect(both.seqs).toEqual([3, 4]);
   });
 
+  it('delivers a decision committed by another process on the SQLite file (the CLI), found by polling', async () => {
+    const env = await streamServer();
+    const token = await subscriber(env);
+    const [id] = await put(env.store, 1, { status: 'pending_approval' });
+    const client = connect(env, { token, after: 0 });
+    await client.ready();
+    // Another connection to the file, as `sigpost signals approve` opens: this server's store is not told.
+    const cli = new SqliteStore({ path: env.dbPath });
+    cleanups.push(() => cli.close());
+    await cli.decideSignal(id!, 'approved', 'alice', null, T0, 'cli');
+    await client.until(() => client.lastSeq === 2, 'the decision event');
+    expect(client.events[1]).toMatchObject({
+      type: 'signal.approved',
+      signal: { signal_id: id, decided_by: 'alice', decision_channel: 'cli' },
+    });
+  });
+
   describe('refuses an upgrade with an HTTP problem before any frame', () => {
     const cases: [
       string,
