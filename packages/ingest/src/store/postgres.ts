@@ -621,7 +621,8 @@ class StreamListener {
 
   async #connect(): Promise<void> {
     if (this.#stopped) return;
-    const client = new pg.Client(this.#config);
+    // Named apart from the pool's connections, so operators (and tests) can tell it in pg_stat_activity.
+    const client = new pg.Client({ ...this.#config, application_name: 'sigpost-listener' });
     this.#client = client;
     let lost = false;
     const onLost = () => {
