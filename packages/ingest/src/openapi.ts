@@ -161,7 +161,8 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
       description:
         'Receives HMAC-SHA256 signed trading signals (wire protocol v1, see docs/protocol.md), and lets ' +
         'operators review them. Every refusal is RFC 9457 problem+json with a stable `type`; docs/errors.md ' +
-        'lists each with how to fix it.',
+        'lists each with how to fix it. Accepted and decided signals are delivered live over the WebSocket ' +
+        'stream `GET /api/v1/stream` (docs/stream.md).',
     },
     paths: {
       [INGEST_PATH]: {
@@ -300,6 +301,28 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
               'operator-unauthorized',
               ...DECISION_BODY_REFUSALS,
               ...OPERATOR_FAILURES,
+            ),
+          },
+        },
+      },
+      '/api/v1/stream': {
+        get: {
+          operationId: 'stream',
+          summary: 'Live stream of accepted and decided signals (WebSocket)',
+          description:
+            'Upgrade to WebSocket (RFC 6455) with `Authorization: Bearer <subscriber token>` ' +
+            '(`sigpost subscribers create`; browsers send the token as the first message instead). Query: ' +
+            '`after` (replay events with a larger seq, then live), `statuses`, `producers` (within the ' +
+            "token's scope). Messages, close codes and resume rules: docs/stream.md. Never put a token in the query string.",
+          responses: {
+            '101': { description: 'Switching Protocols: the stream starts with a `hello` message.' },
+            ...problems(
+              'invalid-stream-request',
+              'token-in-query',
+              'invalid-subscriber-token',
+              'stream-scope-forbidden',
+              'too-many-connections',
+              'store-unavailable',
             ),
           },
         },

@@ -39,8 +39,12 @@ Server settings (environment): SIGPOST_TOLERANCE_SECONDS (300), SIGPOST_MAX_BODY
 SIGPOST_IDEMPOTENCY_TTL_SECONDS (86400), SIGPOST_RATE_LIMIT_PER_SECOND (50), SIGPOST_RATE_LIMIT_BURST (100),
 SIGPOST_SECRET_CACHE_MS (5000), SIGPOST_SHUTDOWN_TIMEOUT_MS (10000); SIGPOST_HOST and SIGPOST_PORT
 when the flags are not given. SIGPOST_LOG_LEVEL sets the log level (info).
+Live stream and retention: SIGPOST_STREAM_HEARTBEAT_SECONDS (25), SIGPOST_STREAM_PONG_TIMEOUT_SECONDS (10),
+SIGPOST_STREAM_AUTH_TIMEOUT_SECONDS (10), SIGPOST_STREAM_MAX_BUFFERED_BYTES (1048576),
+SIGPOST_STREAM_MAX_CONNECTIONS_PER_TOKEN (16), SIGPOST_SIGNAL_RETENTION_DAYS (0 = keep forever).
 
-Routes: POST /api/v1/signals/ingest, /api/v1/operator/… (bearer token), /healthz, /readyz, /metrics,
+Routes: POST /api/v1/signals/ingest, /api/v1/operator/… (bearer token), GET /api/v1/stream (WebSocket,
+subscriber token: \`sigpost subscribers create\`, docs/stream.md), /healthz, /readyz, /metrics,
 /openapi.json, /docs. SIGTERM or Ctrl-C: graceful shutdown.
 
 Examples:
