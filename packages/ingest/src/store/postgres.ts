@@ -105,7 +105,7 @@ export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #target: Target;
   readonly #clientConfig: pg.ClientConfig;
-  readonly #watchers = new Set<() => void>();
+  readonly #watchers = new Set<(head?: number) => void>();
   #listener: StreamListener | undefined;
   #closed = false;
 
@@ -475,10 +475,10 @@ export class PostgresStore implements Store {
     return rows.map(toEvent);
   }
 
-  watchEvents(listener: () => void): () => void {
+  watchEvents(listener: (head?: number) => void): () => void {
     this.#watchers.add(listener);
     if (this.#listener === undefined && !this.#closed) {
-      this.#listener = new StreamListener(this.#clientConfig, () => this.#committed());
+      this.#listener = new StreamListener(this.#clientConfig, (head) => this.#committed(head));
     }
     return () => {
       this.#watchers.delete(listener);
@@ -558,8 +558,8 @@ export class PostgresStore implements Store {
     return (rowCount ?? 0) > 0;
   }
 
-  #committed(): void {
-    for (const listener of this.#watchers) listener();
+  #committed(head?: number): void {
+    for (const listener of this.#watchers) listener(head);
   }
 
   async #query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
@@ -606,14 +606,14 @@ export class PostgresStore implements Store {
  */
 class StreamListener {
   readonly #config: pg.ClientConfig;
-  readonly #wake: () => void;
+  readonly #wake: (head?: number) => void;
   #client: pg.Client | undefined;
   #schema: string | undefined;
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(config: pg.ClientConfig, wake: () => void) {
+  constructor(config: pg.ClientConfig, wake: (head?: number) => void) {
     this.#config = config;
     this.#wake = wake;
     void this.#connect();
@@ -638,7 +638,9 @@ class StreamListener {
     client.on('notification', (message) => {
       const payload = message.payload ?? '';
       const colon = payload.lastIndexOf(':');
-      if (payload.slice(0, colon) === this.#schema) this.#wake();
+      if (payload.slice(0, colon) !== this.#schema) return;
+      const head = Number(payload.slice(colon + 1));
+      this.#wake(Number.isSafeInteger(head) ? head : undefined);
     });
     try {
       await client.connect();

@@ -260,10 +260,11 @@ export interface Store {
    * Calls `listener` whenever events may have been committed: by this store at once, by another
    * process or server within a short poll (SQLite, ~150 ms) or notification (PostgreSQL
    * LISTEN/NOTIFY; also after a reconnect of the listening connection, which may have missed
-   * some). The listener reads with `readEvents`; it is never given events. Returns a function
-   * that stops watching.
+   * some). The listener reads with `readEvents`; it is never given events, at most the head seq
+   * the commit reached when known (a NOTIFY payload), so that it can skip a read it has already
+   * made. Returns a function that stops watching.
    */
-  watchEvents(listener: () => void): () => void;
+  watchEvents(listener: (head?: number) => void): () => void;
   /**
    * Deletes signals received before `before`, with their events, at most `chunk` signals per
    * transaction; returns the number of signals deleted. Raises `purgedThrough` to the highest seq deleted.

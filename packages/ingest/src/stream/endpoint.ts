@@ -22,6 +22,7 @@ import {
   type StreamQuery,
   StreamRefusal,
 } from './messages.js';
+import { StreamMetrics } from './metrics.js';
 
 /** Largest frame a subscriber may send (its only message is the auth message). */
 export const MAX_INBOUND_FRAME_BYTES = 4_096;
@@ -35,6 +36,7 @@ const DAY_MS = 86_400_000;
  */
 export function registerStream(app: FastifyInstance, ctx: AppContext): StreamHub {
   const hub = new StreamHub({ store: ctx.store, config: ctx.config, log: app.log });
+  hub.metrics = new StreamMetrics(ctx.metrics.registry, hub);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_INBOUND_FRAME_BYTES,
@@ -88,21 +90,28 @@ export function registerStream(app: FastifyInstance, ctx: AppContext): StreamHub
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
-    handleUpgrade(request, socket, head).catch((error: unknown) => {
-      if (error instanceof StreamRefusal) {
-        refuse(socket, error.code, error.message, error.headers);
-        return;
-      }
-      if ((error as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE') {
-        app.log.error({ err: error }, 'the store is unavailable');
-        refuse(socket, 'store-unavailable', 'the signal store is unavailable; retry later', {
-          'Retry-After': '1',
-        });
-        return;
-      }
-      app.log.error({ err: error }, 'stream upgrade failed');
-      refuse(socket, 'internal', 'the server failed to process the request; retry later');
-    });
+    const refused = (code: ProblemCode, detail: string, headers: Readonly<Record<string, string>> = {}) => {
+      ctx.metrics.countRequest(STREAM_PATH, PROBLEMS[code].status >= 500 ? 'error' : 'refused', code);
+      refuse(socket, code, detail, headers);
+    };
+    handleUpgrade(request, socket, head).then(
+      () => ctx.metrics.countRequest(STREAM_PATH, 'ok', ''),
+      (error: unknown) => {
+        if (error instanceof StreamRefusal) {
+          refused(error.code, error.message, error.headers);
+          return;
+        }
+        if ((error as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE') {
+          app.log.error({ err: error }, 'the store is unavailable');
+          refused('store-unavailable', 'the signal store is unavailable; retry later', {
+            'Retry-After': '1',
+          });
+          return;
+        }
+        app.log.error({ err: error }, 'stream upgrade failed');
+        refused('internal', 'the server failed to process the request; retry later');
+      },
+    );
   };
 
   const handleUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {

@@ -14,6 +14,7 @@ import {
   type Scope,
   type StreamQuery,
 } from './messages.js';
+import type { StreamMetrics } from './metrics.js';
 
 const HUB_PAGE = 1_000; // events per store read while tailing
 const REPLAY_PAGE = 500; // events per store read while replaying for one connection
@@ -75,6 +76,7 @@ export class StreamConnection {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.#gone();
+    this.#hub.metrics?.closed(code);
     this.ws.close(code, reason);
   }
 
@@ -98,6 +100,8 @@ export interface StreamHubOptions {
 }
 
 export class StreamHub {
+  /** Set once by the endpoint, which owns the registry. */
+  metrics: StreamMetrics | undefined;
   readonly #store: Store;
   readonly #config: ServerConfig;
   readonly #log: FastifyBaseLogger;
@@ -119,6 +123,10 @@ export class StreamHub {
     this.#log = options.log;
   }
 
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
   get started(): boolean {
     return this.#started && !this.#closed;
   }
@@ -132,7 +140,10 @@ export class StreamHub {
     const position = await this.#store.streamPosition();
     this.#epoch = position.epoch;
     this.#lastSeq = position.head;
-    this.#unwatch = this.#store.watchEvents(() => this.#wake());
+    // A notification carrying a seq this hub has already read needs no read.
+    this.#unwatch = this.#store.watchEvents((head) => {
+      if (head === undefined || head > this.#lastSeq) this.#wake();
+    });
     const every = (ms: number, run: () => void) => {
       const timer = setInterval(run, ms);
       timer.unref();
@@ -280,10 +291,15 @@ export class StreamHub {
       if (conn.closed) return;
       const events = await this.#store.readEvents(cursor, REPLAY_PAGE);
       if (conn.closed) return;
+      let sent = 0;
       for (const event of events) {
-        if (conn.sees(event)) conn.sendText(eventMessage(event));
+        if (conn.sees(event)) {
+          conn.sendText(eventMessage(event));
+          sent++;
+        }
         cursor = event.seq;
       }
+      this.metrics?.eventsSent.inc(sent);
       conn.cursor = cursor;
       if (events.length < REPLAY_PAGE) {
         if (cursor >= this.#lastSeq) {
@@ -339,12 +355,15 @@ export class StreamHub {
     if (event.seq <= this.#lastSeq) return;
     this.#lastSeq = event.seq;
     let frame: Buffer | undefined;
+    let sent = 0;
     const limit = this.#config.streamMaxBufferedBytes;
     for (const conn of this.#connections) {
       if (!conn.live || event.seq <= conn.cursor || !conn.sees(event)) continue;
       frame ??= Buffer.from(eventMessage(event), 'utf8');
       conn.sendLive(frame, event.seq, limit);
+      sent++;
     }
+    if (sent > 0) this.metrics?.eventsSent.inc(sent);
   }
 
   #heartbeat(): void {

@@ -148,6 +148,38 @@ describe('GET /api/v1/stream', () => {
       at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/),
       signal: { signal_id: id, status: 'approved', decided_by: 'operator:ops', decision_channel: 'api' },
     });
+    const metrics = await (await fetch(`${env.url}/metrics`)).text();
+    expect(metrics).toContain('sigpost_stream_connections 1\n');
+    expect(metrics).toContain('sigpost_stream_events_sent_total 2\n');
+    expect(metrics).toContain('sigpost_stream_head_seq 2\n');
+    expect(metrics).toContain('sigpost_requests_total{route="/api/v1/stream",outcome="ok",problem=""} 1\n');
+  });
+
+  it('purges signals past retention with their events, in the background, and then refuses older resume points', async () => {
+    // Test signals are received at T0 (2025): more than a day ago.
+    const env = await streamServer({ signalRetentionDays: 1, purgeIntervalSeconds: 1 });
+    const token = await subscriber(env);
+    const before = connect(env, { token });
+    await before.ready();
+    const [old] = await put(env.store, 2);
+    const recent = await post(env.url, 1); // received now: kept
+    await before.until(() => before.lastSeq === 3, 'the three events');
+    const purged = new Promise<void>((resolve) => {
+      const check = setInterval(async () => {
+        if ((await env.store.getSignal(old!)) === undefined) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 50);
+    });
+    await purged;
+    expect(await env.store.getSignal(recent)).toBeDefined();
+    expect((await env.store.streamPosition()).purgedThrough).toBe(2);
+    const stale = connect(env, { token, after: 1 });
+    expect((await stale.closing()).code).toBe(4410);
+    const fresh = connect(env, { token, after: 2 });
+    await fresh.ready();
+    expect(fresh.seqs).toEqual([3]);
   });
 
   it('replays after a seq, then goes live; a client resuming after a disconnect gets no gap and no duplicate', async () => {
