@@ -127,6 +127,21 @@ export function registerStream(app: FastifyInstance, ctx: AppContext): StreamHub
         'Retry-After': '1',
       });
     }
+    // What ws would refuse with a bare text answer, refused here as problems.
+    if ((request.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      throw new StreamRefusal('invalid-stream-request', 'expected Upgrade: websocket');
+    }
+    if (request.headers['sec-websocket-version'] !== '13') {
+      throw new StreamRefusal('invalid-stream-request', 'expected Sec-WebSocket-Version: 13 (RFC 6455)', {
+        'Sec-WebSocket-Version': '13',
+      });
+    }
+    if (!/^[+/0-9A-Za-z]{22}==$/.test(request.headers['sec-websocket-key'] ?? '')) {
+      throw new StreamRefusal(
+        'invalid-stream-request',
+        'expected Sec-WebSocket-Key: the base64 of 16 random bytes (RFC 6455)',
+      );
+    }
     if (request.method !== 'GET') {
       throw new StreamRefusal(
         'method-not-allowed',

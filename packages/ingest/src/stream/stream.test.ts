@@ -1,5 +1,6 @@
 // The live stream end to end: a real server on 127.0.0.1:0 over a real SQLite file, real `ws`
 // clients, signals arriving through the HTTP ingest route or the store.
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { INGEST_PATH } from '@sigpost/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -349,6 +350,50 @@ describe('GET /api/v1/stream', () => {
       await env.admin.revokeSubscriber(issued.id);
       const revoked = await connect(env, { token: issued.token }).refused();
       expect(revoked.status).toBe(401);
+    });
+
+    it('a malformed handshake or another path, as problems too', async () => {
+      const env = await streamServer();
+      const { port } = new URL(env.url);
+      const upgrade = (path: string, headers: Record<string, string>) =>
+        new Promise<{ status: number; type: string; body: { type: string } }>((resolve, reject) => {
+          const request = httpRequest({
+            host: '127.0.0.1',
+            port,
+            path,
+            headers: { connection: 'Upgrade', upgrade: 'websocket', ...headers },
+          });
+          request.on('response', (res) => {
+            let text = '';
+            res.on('data', (chunk: Buffer) => {
+              text += chunk;
+            });
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                type: String(res.headers['content-type']),
+                body: JSON.parse(text),
+              }),
+            );
+          });
+          request.on('upgrade', () => reject(new Error('upgraded')));
+          request.on('error', reject);
+          request.end();
+        });
+      const key = { 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+      const badVersion = await upgrade('/api/v1/stream', { ...key, 'sec-websocket-version': '8' });
+      expect([badVersion.status, badVersion.type, badVersion.body.type]).toEqual([
+        400,
+        'application/problem+json',
+        'urn:sigpost:problem:invalid-stream-request',
+      ]);
+      const badKey = await upgrade('/api/v1/stream', {
+        'sec-websocket-key': 'short',
+        'sec-websocket-version': '13',
+      });
+      expect(badKey.status).toBe(400);
+      const elsewhere = await upgrade('/api/v1/other', { ...key, 'sec-websocket-version': '13' });
+      expect([elsewhere.status, elsewhere.body.type]).toEqual([404, 'urn:sigpost:problem:not-found']);
     });
 
     it('a plain GET without Upgrade', async () => {
