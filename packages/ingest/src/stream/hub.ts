@@ -169,6 +169,11 @@ export class StreamHub {
     authenticate: (token: string) => Promise<AuthOutcome>,
   ): StreamConnection {
     const conn = new StreamConnection(ws, this);
+    if (this.#closed) {
+      // Upgraded while the server began shutting down.
+      ws.close(CLOSE.goingAway, 'server shutting down');
+      return conn;
+    }
     this.#connections.add(conn);
     if (principal !== undefined && scope !== undefined) {
       ws.on('message', () => conn.close(CLOSE.badMessage, 'the server expects no message'));
