@@ -186,6 +186,41 @@ describe('Admin: operator tokens', () => {
   });
 });
 
+describe('Admin: stream subscribers', () => {
+  it('creates a token shown once with its scope, stores only its hash, lists and revokes it', async () => {
+    const issued = await admin.createSubscriber({
+      name: 'exec-bot',
+      producers: ['desk-1', 'desk-1', 'desk-2'],
+      statuses: ['approved'],
+    });
+    expect(issued).toEqual({
+      id: expect.stringMatching(/^sub_[0-9A-Z]{26}$/),
+      name: 'exec-bot',
+      token: expect.stringMatching(/^sgs_[A-Za-z0-9_-]{43}$/),
+      producers: ['desk-1', 'desk-2'],
+      statuses: ['approved'],
+      createdAt: clock.now(),
+      revokedAt: null,
+    });
+    expect((await store.findSubscriberByHash(hashToken(issued.token)))?.id).toBe(issued.id);
+    const { token: _token, ...summary } = issued;
+    expect(await admin.listSubscribers()).toEqual([summary]);
+    clock.advance(1_000);
+    await admin.revokeSubscriber(issued.id);
+    expect(await admin.listSubscribers()).toEqual([{ ...summary, revokedAt: clock.now() }]);
+    expect(await rejection(admin.revokeSubscriber(issued.id))).toBeInstanceOf(NotFoundError);
+  });
+
+  it('names every bad field at once', async () => {
+    const error = await rejection(
+      admin.createSubscriber({ name: '', producers: [], statuses: ['approved', 'shipped'] }),
+    );
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as InvalidInputError).issues.map((i) => i.key)).toEqual(['name', 'producers', 'statuses']);
+    expect(await admin.listSubscribers()).toEqual([]);
+  });
+});
+
 describe('bootstrapDevelopment', () => {
   it('creates a development producer and an operator token on an empty store, once', async () => {
     const creds = await bootstrapDevelopment(admin, store);

@@ -3,12 +3,14 @@ import { type Clock, systemClock } from './clock.js';
 import { ConflictError, type InputIssue, InvalidInputError, NotFoundError } from './errors.js';
 import { newId } from './ids.js';
 import { generateSecret, hashToken } from './secrets.js';
+import { SIGNAL_STATUSES } from './store/common.js';
 import {
   type ApprovalMode,
   type OperatorToken,
   type Producer,
   type Store,
   StoreConflictError,
+  type StoredSignalStatus,
   StoreNotFoundError,
 } from './store/store.js';
 
@@ -82,6 +84,35 @@ export interface IssuedToken {
   /** The bearer token: show it once; the store keeps only its SHA-256. */
   readonly token: string;
 }
+
+/** What `Admin.createSubscriber` takes. */
+export interface AddSubscriberInput {
+  /** A name for people (same characters as an operator token's name). */
+  readonly name: string;
+  /** Producers whose signals it may see. @default null (all) */
+  readonly producers?: readonly string[] | null;
+  /** Statuses it may see. @default null (all) */
+  readonly statuses?: readonly string[] | null;
+}
+
+/** A stream subscriber as listed (never its token). */
+export interface SubscriberSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly producers: readonly string[] | null;
+  readonly statuses: readonly StoredSignalStatus[] | null;
+  readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
+/** A subscriber token shown once, at creation. */
+export interface IssuedSubscriber extends SubscriberSummary {
+  /** The token (`sgs_…`): show it once; the store keeps only its SHA-256. */
+  readonly token: string;
+}
+
+/** Most producers or statuses in one subscriber's scope. */
+export const MAX_SCOPE_ITEMS = 100;
 
 function describeSecret(secret: unknown): string {
   return typeof secret === 'string' ? `${Buffer.byteLength(secret, 'utf8')} bytes` : typeof secret;
@@ -297,6 +328,81 @@ export class Admin {
     const id = newId('tok', now);
     await this.#store.createToken({ id, name, hash: hashToken(token), createdAt: now });
     return { id, name, token };
+  }
+
+  /**
+   * Creates a stream subscriber token (`sgs_…`, shown once; only its SHA-256 is stored) with its
+   * scope. Throws `InvalidInputError` naming every bad field.
+   * @example
+   * const { id, token } = await admin.createSubscriber({ name: 'exec-bot', statuses: ['approved'] });
+   */
+  async createSubscriber(input: AddSubscriberInput): Promise<IssuedSubscriber> {
+    const issues: InputIssue[] = [];
+    if (typeof input?.name !== 'string' || !TOKEN_NAME_PATTERN.test(input.name)) {
+      issues.push({
+        key: 'name',
+        expected: '1–64 characters of letters, digits, space and . _ @ -',
+        received: quoted(input?.name),
+      });
+    }
+    const list = <T extends string>(
+      key: string,
+      value: readonly string[] | null | undefined,
+      valid: (item: string) => boolean,
+      expected: string,
+    ): T[] | null => {
+      if (value === undefined || value === null) return null;
+      if (!Array.isArray(value) || value.length === 0 || value.length > MAX_SCOPE_ITEMS) {
+        issues.push({
+          key,
+          expected: `1–${MAX_SCOPE_ITEMS} items (leave it out for all)`,
+          received: Array.isArray(value) ? `${value.length} items` : quoted(value),
+        });
+        return null;
+      }
+      const bad = value.find((item) => typeof item !== 'string' || !valid(item));
+      if (bad !== undefined) issues.push({ key, expected, received: quoted(bad) });
+      return [...new Set(value)] as T[];
+    };
+    const producers = list<string>(
+      'producers',
+      input?.producers,
+      isValidProducerId,
+      'producer ids (1–64 characters of A-Z a-z 0-9 . _ -)',
+    );
+    const statuses = list<StoredSignalStatus>(
+      'statuses',
+      input?.statuses,
+      (s) => SIGNAL_STATUSES.includes(s as StoredSignalStatus),
+      `statuses among ${SIGNAL_STATUSES.join(', ')}`,
+    );
+    if (issues.length > 0) throw new InvalidInputError('subscriber', issues);
+    const now = Math.floor(this.#clock.now());
+    const token = `sgs_${generateSecret()}`;
+    const subscriber = {
+      id: newId('sub', now),
+      name: input.name,
+      hash: hashToken(token),
+      producers,
+      statuses,
+      createdAt: now,
+      revokedAt: null,
+    };
+    await this.#store.createSubscriber(subscriber);
+    const { hash: _hash, ...summary } = subscriber;
+    return { ...summary, token };
+  }
+
+  /** Every stream subscriber, revoked ones included (never the token). */
+  async listSubscribers(): Promise<SubscriberSummary[]> {
+    return (await this.#store.listSubscribers()).map(({ hash: _hash, ...summary }) => summary);
+  }
+
+  /** Revokes a subscriber token; its open stream connections are closed (4403) within seconds. Throws `NotFoundError`. */
+  async revokeSubscriber(id: string): Promise<void> {
+    if (!(await this.#store.revokeSubscriber(id, Math.floor(this.#clock.now())))) {
+      throw new NotFoundError(`Subscriber ${id} does not exist or is already revoked`);
+    }
   }
 
   /** Every operator token (id, name, age; never the token). */

@@ -22,6 +22,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerIngestRoute } from './routes/ingest.js';
 import { registerOperatorRoutes } from './routes/operator.js';
 import type { Store } from './store/store.js';
+import { registerStream } from './stream/endpoint.js';
 
 /** What `buildApp` needs. */
 export interface AppDeps {
@@ -265,6 +266,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerOperatorRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
   registerDocsRoutes(app, ctx);
+  registerStream(app, ctx); // GET /api/v1/stream (WebSocket), docs/stream.md
 
   let purgeTimer: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {

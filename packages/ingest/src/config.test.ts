@@ -145,3 +145,46 @@ describe('readConfigEnv', () => {
     }
   });
 });
+
+describe('live stream and retention settings', () => {
+  it('defaults to ping every 25 s, 10 s to answer, 1 MiB send buffer, 16 connections per token, keep forever', () => {
+    expect(resolveConfig()).toMatchObject({
+      streamHeartbeatSeconds: 25,
+      streamPongTimeoutSeconds: 10,
+      streamAuthTimeoutSeconds: 10,
+      streamMaxBufferedBytes: 1_048_576,
+      streamMaxConnectionsPerToken: 16,
+      signalRetentionDays: 0,
+    });
+  });
+
+  it('reads them from SIGPOST_STREAM_* and SIGPOST_SIGNAL_RETENTION_DAYS', () => {
+    expect(
+      readConfigEnv({
+        SIGPOST_STREAM_HEARTBEAT_SECONDS: '5',
+        SIGPOST_STREAM_PONG_TIMEOUT_SECONDS: '3',
+        SIGPOST_STREAM_AUTH_TIMEOUT_SECONDS: '4',
+        SIGPOST_STREAM_MAX_BUFFERED_BYTES: '65536',
+        SIGPOST_STREAM_MAX_CONNECTIONS_PER_TOKEN: '2',
+        SIGPOST_SIGNAL_RETENTION_DAYS: '30',
+      }),
+    ).toEqual({
+      streamHeartbeatSeconds: 5,
+      streamPongTimeoutSeconds: 3,
+      streamAuthTimeoutSeconds: 4,
+      streamMaxBufferedBytes: 65_536,
+      streamMaxConnectionsPerToken: 2,
+      signalRetentionDays: 30,
+    });
+  });
+
+  it('refuses a retention shorter than the idempotency TTL, and a send buffer under 16 KiB', () => {
+    expect(() => resolveConfig({ signalRetentionDays: 1, idempotencyTtlSeconds: 172_800 })).toThrow(
+      '✖ expected 0 (keep forever) or at least idempotencyTtlSeconds (172800 s = 2 days), received 1\n  → at signalRetentionDays',
+    );
+    expect(
+      resolveConfig({ signalRetentionDays: 2, idempotencyTtlSeconds: 172_800 }).signalRetentionDays,
+    ).toBe(2);
+    expect(() => resolveConfig({ streamMaxBufferedBytes: 1_000 })).toThrow(ConfigError);
+  });
+});

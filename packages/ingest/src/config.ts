@@ -41,6 +41,19 @@ export interface ServerConfig {
   readonly keepAliveTimeoutMs: number;
   /** Most TCP connections open at once; connections beyond it are closed as soon as they are accepted. @default 1024 */
   readonly maxConnections: number;
+  // Live stream (GET /api/v1/stream, docs/stream.md) and retention
+  /** Seconds between the server's WebSocket pings to each stream connection. @default 25 */
+  readonly streamHeartbeatSeconds: number;
+  /** A stream connection that has not answered a ping within this many seconds is terminated. @default 10 */
+  readonly streamPongTimeoutSeconds: number;
+  /** A browser connection (no Authorization header) must send its auth message within this many seconds. @default 10 */
+  readonly streamAuthTimeoutSeconds: number;
+  /** Bytes queued for one stream connection beyond which it is closed as a slow consumer (4429). @default 1048576 */
+  readonly streamMaxBufferedBytes: number;
+  /** Open stream connections allowed per token; more are refused with 429. @default 16 */
+  readonly streamMaxConnectionsPerToken: number;
+  /** Signals (and their stream events) received more than this many days ago are deleted; 0 keeps them forever. @default 0 */
+  readonly signalRetentionDays: number;
 }
 
 /** Input of `resolveConfig`: any subset of `ServerConfig`; the rest comes from `DEFAULTS`. */
@@ -72,6 +85,13 @@ export const DEFAULTS: ServerConfig = Object.freeze({
   keepAliveTimeoutMs: 72_000, // ms
   // Worst case held in buffers: 1024 × (16 KiB headers + 64 KiB body) ≈ 80 MiB, for at most 10 s.
   maxConnections: 1_024, // connections
+  // Live stream and retention
+  streamHeartbeatSeconds: 25, // s between pings
+  streamPongTimeoutSeconds: 10, // s to answer a ping
+  streamAuthTimeoutSeconds: 10, // s for a browser's auth message
+  streamMaxBufferedBytes: 1_048_576, // bytes (1 MiB) queued per connection
+  streamMaxConnectionsPerToken: 16, // connections
+  signalRetentionDays: 0, // days; 0 = keep forever
 });
 
 /** Environment variables read by `readConfigEnv`, by option. */
@@ -91,6 +111,13 @@ export const ENV_NAMES = Object.freeze({
   requestTimeoutMs: 'SIGPOST_REQUEST_TIMEOUT_MS',
   keepAliveTimeoutMs: 'SIGPOST_KEEP_ALIVE_TIMEOUT_MS',
   maxConnections: 'SIGPOST_MAX_CONNECTIONS',
+  // Live stream and retention
+  streamHeartbeatSeconds: 'SIGPOST_STREAM_HEARTBEAT_SECONDS',
+  streamPongTimeoutSeconds: 'SIGPOST_STREAM_PONG_TIMEOUT_SECONDS',
+  streamAuthTimeoutSeconds: 'SIGPOST_STREAM_AUTH_TIMEOUT_SECONDS',
+  streamMaxBufferedBytes: 'SIGPOST_STREAM_MAX_BUFFERED_BYTES',
+  streamMaxConnectionsPerToken: 'SIGPOST_STREAM_MAX_CONNECTIONS_PER_TOKEN',
+  signalRetentionDays: 'SIGPOST_SIGNAL_RETENTION_DAYS',
 } as const);
 
 const RENAMED_OPTIONS: Readonly<Record<string, keyof ServerConfig>> = {
@@ -130,6 +157,13 @@ const RANGES: Readonly<Record<Exclude<keyof ServerConfig, 'host' | 'rateLimit'>,
   requestTimeoutMs: { min: 50, max: 600_000, integer: true, unit: ' ms' },
   keepAliveTimeoutMs: { min: 100, max: 600_000, integer: true, unit: ' ms' },
   maxConnections: { min: 1, max: 1_000_000, integer: true, unit: '' },
+  // Live stream and retention
+  streamHeartbeatSeconds: { min: 1, max: 3_600, integer: true, unit: ' seconds' },
+  streamPongTimeoutSeconds: { min: 1, max: 600, integer: true, unit: ' seconds' },
+  streamAuthTimeoutSeconds: { min: 1, max: 600, integer: true, unit: ' seconds' },
+  streamMaxBufferedBytes: { min: 16_384, max: 1_073_741_824, integer: true, unit: ' bytes' },
+  streamMaxConnectionsPerToken: { min: 1, max: 100_000, integer: true, unit: '' },
+  signalRetentionDays: { min: 0, max: 36_500, integer: true, unit: ' days' },
 };
 const PER_SECOND: Range = { min: 0.001, max: 1e9, integer: false, unit: ' per second' };
 const BURST: Range = { min: 1, max: 1e9, integer: true, unit: '' };
@@ -206,6 +240,13 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     requestTimeoutMs: input.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     keepAliveTimeoutMs: input.keepAliveTimeoutMs ?? DEFAULTS.keepAliveTimeoutMs,
     maxConnections: input.maxConnections ?? DEFAULTS.maxConnections,
+    // Live stream and retention
+    streamHeartbeatSeconds: input.streamHeartbeatSeconds ?? DEFAULTS.streamHeartbeatSeconds,
+    streamPongTimeoutSeconds: input.streamPongTimeoutSeconds ?? DEFAULTS.streamPongTimeoutSeconds,
+    streamAuthTimeoutSeconds: input.streamAuthTimeoutSeconds ?? DEFAULTS.streamAuthTimeoutSeconds,
+    streamMaxBufferedBytes: input.streamMaxBufferedBytes ?? DEFAULTS.streamMaxBufferedBytes,
+    streamMaxConnectionsPerToken: input.streamMaxConnectionsPerToken ?? DEFAULTS.streamMaxConnectionsPerToken,
+    signalRetentionDays: input.signalRetentionDays ?? DEFAULTS.signalRetentionDays,
   };
   if (typeof config.host !== 'string' || config.host.length === 0 || config.host.length > 255) {
     issues.push({ key: 'host', expected: 'a host name or IP address', received: received(config.host) });
@@ -222,6 +263,18 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
       key: 'headersTimeoutMs',
       expected: `at most the request timeout (${config.requestTimeoutMs} ms)`,
       received: received(config.headersTimeoutMs),
+    });
+  }
+  // Retention: a signal must outlive its idempotency record, which a repeat of its key reads.
+  if (
+    Number.isInteger(config.signalRetentionDays) &&
+    config.signalRetentionDays > 0 &&
+    config.signalRetentionDays * 86_400 < config.idempotencyTtlSeconds
+  ) {
+    issues.push({
+      key: 'signalRetentionDays',
+      expected: `0 (keep forever) or at least idempotencyTtlSeconds (${config.idempotencyTtlSeconds} s = ${Math.ceil(config.idempotencyTtlSeconds / 86_400)} days)`,
+      received: received(config.signalRetentionDays),
     });
   }
   if (issues.length > 0) throw new ConfigError(issues);
@@ -274,6 +327,13 @@ export function readConfigEnv(
   set('requestTimeoutMs');
   set('keepAliveTimeoutMs');
   set('maxConnections');
+  // Live stream and retention
+  set('streamHeartbeatSeconds');
+  set('streamPongTimeoutSeconds');
+  set('streamAuthTimeoutSeconds');
+  set('streamMaxBufferedBytes');
+  set('streamMaxConnectionsPerToken');
+  set('signalRetentionDays');
   const perSecond = num(ENV_NAMES.rateLimitPerSecond, false);
   const burst = num(ENV_NAMES.rateLimitBurst, true);
   if (perSecond !== undefined || burst !== undefined) {

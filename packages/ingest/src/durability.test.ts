@@ -11,6 +11,7 @@ import { Admin } from './admin.js';
 import { SecretBox } from './secrets.js';
 import { SqliteStore } from './store/sqlite.js';
 import { PRODUCER, SECRET, SIGNAL, signed, tempDir } from './test-helpers/fixtures.js';
+import { StreamClient } from './test-helpers/stream-client.js';
 
 const CHILD = fileURLToPath(new URL('./test-helpers/serve-child.ts', import.meta.url));
 const children: ChildProcess[] = [];
@@ -133,9 +134,62 @@ describe('durability', () => {
       for (const id of allAccepted) if (!(await store.getSignal(id))) missing.push(id);
       expect(missing).toEqual([]);
       expect(new Set(allAccepted).size).toBe(allAccepted.length);
+      // The stream lost no event and invented none: one per stored signal, seqs 1..n with no hole.
+      const events = [];
+      for (let page = await store.readEvents(0, 1000); page.length > 0; ) {
+        events.push(...page);
+        page = await store.readEvents(page.at(-1)!.seq, 1000);
+      }
+      const { received } = await store.countSignalsByStatus();
+      expect(events.map((e) => e.seq)).toEqual(Array.from({ length: received }, (_, i) => i + 1));
+      const withEvent = new Set(events.map((e) => e.signal.id));
+      expect(withEvent.size).toBe(received);
+      expect(allAccepted.filter((id) => !withEvent.has(id))).toEqual([]);
     } finally {
       await store.close();
     }
+  }, 60_000);
+
+  it('a stream subscriber resumes across a server SIGKILL with no gap and no duplicate', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const dbPath = join(dir, 'stream.db');
+    const key = randomBytes(32).toString('base64');
+    const setup = new SqliteStore({ path: dbPath });
+    await setup.migrate();
+    const admin = new Admin(setup, SecretBox.fromEnv({ SIGPOST_SECRET_KEY: key }));
+    await admin.addProducer({ id: PRODUCER, secret: SECRET });
+    const { token } = await admin.createSubscriber({ name: 'survivor' });
+
+    const first = await spawnServer(dbPath, key);
+    const client = new StreamClient(first.url, { token, after: 0 });
+    cleanups.push(() => client.close());
+    const traffic = load(first.url, 8);
+    await client.until(() => client.events.length >= 30, '30 events before the kill');
+    first.child.kill('SIGKILL');
+    await once(first.child, 'exit');
+    await traffic.stop();
+    expect((await client.closing()).code).toBe(1006);
+
+    const second = await spawnServer(dbPath, key);
+    const resumed = new StreamClient(second.url, { token, after: client.lastSeq ?? 0 });
+    cleanups.push(() => resumed.close());
+    await resumed.ready();
+    const more = load(second.url, 2);
+    await until(more.accepted, 10);
+    await more.stop();
+    const accepted = [...traffic.accepted, ...more.accepted];
+    const total = (await setup.countSignalsByStatus()).received;
+    await resumed.until(() => resumed.lastSeq === total, `seq ${total}`);
+    second.child.kill('SIGTERM');
+    await once(second.child, 'exit');
+    await setup.close();
+
+    const events = [...client.events, ...resumed.events];
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    const streamed = new Set(events.map((e) => (e.signal as { signal_id: string }).signal_id));
+    expect(streamed.size).toBe(total);
+    expect(accepted.filter((id) => !streamed.has(id))).toEqual([]);
   }, 60_000);
 
   it('lets a producer switch secrets while sending continuously with zero failed requests', async () => {

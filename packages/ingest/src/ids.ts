@@ -44,9 +44,9 @@ export function ulid(epochMs: number): string {
 }
 
 /** Pattern of the ids made by `newId`. */
-export const ID_PATTERN = /^(sig|sec|tok)_[0-9A-HJKMNP-TV-Z]{26}$/;
+export const ID_PATTERN = /^(sig|sec|tok|sub)_[0-9A-HJKMNP-TV-Z]{26}$/;
 
-/** `sig_…` for signals, `sec_…` for producer secrets, `tok_…` for operator tokens. */
-export function newId(prefix: 'sig' | 'sec' | 'tok', epochMs: number): string {
+/** `sig_…` for signals, `sec_…` for producer secrets, `tok_…` for operator tokens, `sub_…` for stream subscribers. */
+export function newId(prefix: 'sig' | 'sec' | 'tok' | 'sub', epochMs: number): string {
   return `${prefix}_${ulid(epochMs)}`;
 }

@@ -4,18 +4,22 @@
 // Administration (producers, secrets, operator tokens) and signal decisions
 export type {
   AddProducerInput,
+  AddSubscriberInput,
   DevelopmentCredentials,
   IssuedSecret,
+  IssuedSubscriber,
   IssuedToken,
   ProducerSummary,
   ResealReport,
   SecretResealer,
   SecretSealer,
+  SubscriberSummary,
 } from './admin.js';
 export {
   Admin,
   bootstrapDevelopment,
   DEV_PRODUCER_ID,
+  MAX_SCOPE_ITEMS,
   MAX_SECRET_BYTES,
   TOKEN_NAME_PATTERN,
 } from './admin.js';
@@ -77,6 +81,7 @@ export type {
   AcceptRequest,
   AcceptResult,
   ApprovalMode,
+  DecisionChannel,
   DecisionResult,
   MigrateOptions,
   NewProducer,
@@ -90,6 +95,9 @@ export type {
   StoredResponse,
   StoredSignalStatus,
   StoreErrorCode,
+  StreamEvent,
+  StreamPosition,
+  Subscriber,
 } from './store/store.js';
 export {
   StoreConflictError,
@@ -99,3 +107,4 @@ export {
   StoreSchemaTooNewError,
   StoreUnavailableError,
 } from './store/store.js';
+export { CLOSE as STREAM_CLOSE_CODES, STREAM_PATH } from './stream/messages.js';

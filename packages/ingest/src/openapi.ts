@@ -178,7 +178,9 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
         'operators review them. Every refusal is RFC 9457 problem+json with a stable `type`; docs/errors.md ' +
         'lists each with how to fix it. Any request can also be refused by the HTTP layer before it reaches ' +
         'a route: `malformed-http` (400), `request-timeout` (408), `expectation-failed` (417), ' +
-        '`headers-too-large` (431). The wire protocol (signing, golden vectors) is at /docs/protocol.',
+        '`headers-too-large` (431). The wire protocol (signing, golden vectors) is at /docs/protocol. ' +
+        'Accepted and decided signals are delivered live over the WebSocket stream `GET /api/v1/stream` ' +
+        '(docs/stream.md).',
     },
     // Relative: the server that serves this document, whatever name or port it is reached by.
     servers: [{ url: '/', description: 'This server (the origin /openapi.json was fetched from).' }],
@@ -323,6 +325,28 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
               'operator-unauthorized',
               ...DECISION_BODY_REFUSALS,
               ...OPERATOR_FAILURES,
+            ),
+          },
+        },
+      },
+      '/api/v1/stream': {
+        get: {
+          operationId: 'stream',
+          summary: 'Live stream of accepted and decided signals (WebSocket)',
+          description:
+            'Upgrade to WebSocket (RFC 6455) with `Authorization: Bearer <subscriber token>` ' +
+            '(`sigpost subscribers create`; browsers send the token as the first message instead). Query: ' +
+            '`after` (replay events with a larger seq, then live), `statuses`, `producers` (within the ' +
+            "token's scope). Messages, close codes and resume rules: docs/stream.md. Never put a token in the query string.",
+          responses: {
+            '101': { description: 'Switching Protocols: the stream starts with a `hello` message.' },
+            ...problems(
+              'invalid-stream-request',
+              'token-in-query',
+              'invalid-subscriber-token',
+              'stream-scope-forbidden',
+              'too-many-connections',
+              'store-unavailable',
             ),
           },
         },

@@ -9,7 +9,13 @@ import { z } from 'zod';
 import type { Clock } from './clock.js';
 import { ConflictError, type InputIssue, InvalidInputError, NotFoundError } from './errors.js';
 import { ID_PATTERN } from './ids.js';
-import type { SignalFilter, SignalRecord, Store, StoredSignalStatus } from './store/store.js';
+import type {
+  DecisionChannel,
+  SignalFilter,
+  SignalRecord,
+  Store,
+  StoredSignalStatus,
+} from './store/store.js';
 
 /** Statuses a stored signal can have (the three of the 201 answer, plus `approved`). */
 export const STORED_SIGNAL_STATUSES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
@@ -226,7 +232,7 @@ export async function getSignalView(store: Store, id: string): Promise<SignalVie
  * (with the current status in the message) when it is not pending approval.
  *
  * @example
- * await decideSignal(store, systemClock, 'sig_01JC…', 'rejected', 'ops-alice', 'stale price');
+ * await decideSignal(store, systemClock, 'sig_01JC…', 'rejected', 'ops-alice', 'stale price', 'api');
  */
 export async function decideSignal(
   store: Store,
@@ -235,9 +241,10 @@ export async function decideSignal(
   decision: 'approved' | 'rejected',
   by: string,
   message: string | null,
+  channel: DecisionChannel,
 ): Promise<SignalView> {
   if (!isSignalId(id)) throw new NotFoundError(`Signal ${JSON.stringify(id)} does not exist`);
-  const result = await store.decideSignal(id, decision, by, message, Math.floor(clock.now()));
+  const result = await store.decideSignal(id, decision, by, message, Math.floor(clock.now()), channel);
   switch (result.outcome) {
     case 'ok':
       return toSignalView(result.signal);

@@ -28,6 +28,11 @@ export const PROBLEMS = Object.freeze({
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'signal-not-pending': { status: 409, title: 'Signal is not pending approval' },
+  'invalid-subscriber-token': { status: 401, title: 'Missing or invalid stream token' },
+  'token-in-query': { status: 400, title: 'Token in the query string' },
+  'invalid-stream-request': { status: 400, title: 'Invalid stream request' },
+  'stream-scope-forbidden': { status: 403, title: 'Outside the token scope' },
+  'too-many-connections': { status: 429, title: 'Too many stream connections for this token' },
   'store-unavailable': { status: 503, title: 'Storage unavailable' },
   internal: { status: 500, title: 'Internal server error' },
 } as const satisfies Record<string, { status: number; title: string }>);

@@ -28,6 +28,7 @@ const modules = await Promise.all([
   import('./serve.js'),
   import('./producers.js'),
   import('./tokens.js'),
+  import('./subscribers.js'),
   import('./signals.js'),
   import('./outbox.js'),
   import('./stream.js'),

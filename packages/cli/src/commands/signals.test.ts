@@ -262,6 +262,10 @@ describe('sigpost signals approve|reject', () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ status: 'approved', decided_by: 'cli:alice' });
     expect(await statusOf(db, ids[0] ?? '')).toBe('approved');
+    // The decision's stream event records where it was taken.
+    const store = await openStore({ dbPath: db });
+    const events = await store.readEvents(0, 10).finally(() => store.close());
+    expect(events.at(-1)).toMatchObject({ channel: 'cli', signal: { id: ids[0], status: 'approved' } });
   });
 
   it('rejects with a reason, taking the operator from $USER', async () => {

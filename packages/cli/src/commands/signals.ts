@@ -214,7 +214,7 @@ async function decide(
   const by = `cli:${options.by ?? operatorFromEnv(io.env)}`;
   await withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ store }) => {
     const { decideSignal, systemClock } = await import('@sigpost/ingest');
-    const view = await decideSignal(store, systemClock, options.id, decision, by, message);
+    const view = await decideSignal(store, systemClock, options.id, decision, by, message, 'cli');
     if (options.json === true) printView(io, view, true);
     else io.stderr.write(`${decision === 'approved' ? 'approved' : 'rejected'} signal ${view.signal_id}\n`);
   });

@@ -99,6 +99,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
             'approved',
             operator(request),
             body?.note ?? null,
+            'api',
           ),
         );
         return viewAnswer(reply, view);
@@ -114,6 +115,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
             'rejected',
             operator(request),
             body?.reason ?? null,
+            'api',
           ),
         );
         return viewAnswer(reply, view);

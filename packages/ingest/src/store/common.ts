@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { isSealedSecret } from '../secrets.js';
 import {
+  type DecisionChannel,
   type OperatorToken,
   type Producer,
   type ProducerSecret,
@@ -10,6 +11,8 @@ import {
   type SignalRecord,
   type StoredSignalStatus,
   StoreInvalidCursorError,
+  type StreamEvent,
+  type Subscriber,
 } from './store.js';
 
 export const DEFAULT_PAGE_LIMIT = 50;
@@ -55,6 +58,87 @@ export function toSignal(row: SignalRow): SignalRecord {
     decidedAt: row.decided_at,
     decidedBy: row.decided_by,
   };
+}
+
+/** Most events one `readEvents` call returns. */
+export const MAX_EVENT_PAGE = 1_000;
+/** Signals deleted per transaction by `purgeSignals` unless the caller says otherwise. */
+export const DEFAULT_PURGE_SIGNALS_CHUNK = 1_000;
+
+/**
+ * Events after a seq, oldest first, each with its signal as of the event. `$after`/`$limit` are
+ * replaced by each driver's placeholders.
+ */
+export const EVENTS_SELECT = `SELECT e.seq, e.at, e.channel, s.id, s.producer_id, s.idempotency_key, s.instrument,
+    s.side, e.status, e.message, s.body, s.received_at, e.decided_at, e.decided_by
+  FROM stream_events e JOIN signals s ON s.id = e.signal_id
+  WHERE e.seq > $after ORDER BY e.seq LIMIT $limit`;
+
+export interface EventRow extends SignalRow {
+  seq: number;
+  at: number;
+  channel: DecisionChannel | null;
+}
+
+export function toEvent(row: EventRow): StreamEvent {
+  return { seq: row.seq, at: row.at, channel: row.channel, signal: toSignal(row) };
+}
+
+export function eventLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENT_PAGE) {
+    throw new RangeError(
+      `Expected \`limit\` to be an integer from 1 to ${MAX_EVENT_PAGE}, received ${limit}`,
+    );
+  }
+  return limit;
+}
+
+export function eventAfter(after: number): number {
+  if (!Number.isSafeInteger(after) || after < 0) {
+    throw new RangeError(`Expected \`after\` to be an integer ≥ 0, received ${after}`);
+  }
+  return after;
+}
+
+/** A `subscribers` row as both drivers return it (scopes as JSON text or arrays). */
+export interface SubscriberRow {
+  id: string;
+  name: string;
+  hash: string;
+  producers: string | readonly string[] | null;
+  statuses: string | readonly string[] | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export function toSubscriber(row: SubscriberRow): Subscriber {
+  const list = (v: string | readonly string[] | null) =>
+    v === null ? null : typeof v === 'string' ? (JSON.parse(v) as string[]) : [...v];
+  return {
+    id: row.id,
+    name: row.name,
+    hash: row.hash,
+    producers: list(row.producers),
+    statuses: list(row.statuses) as StoredSignalStatus[] | null,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+/** Refuses a subscriber whose `hash` is not a hex SHA-256 or whose scope is malformed. */
+export function assertSubscriber(subscriber: Subscriber): void {
+  assertTokenHash({ id: subscriber.id, name: subscriber.name, hash: subscriber.hash, createdAt: 0 });
+  for (const [key, value] of [
+    ['producers', subscriber.producers],
+    ['statuses', subscriber.statuses],
+  ] as const) {
+    if (value !== null && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) {
+      throw new TypeError(`Expected \`${key}\` to be null or an array of strings`);
+    }
+  }
+  if (subscriber.statuses?.some((s) => !SIGNAL_STATUSES.includes(s))) {
+    throw new TypeError(`Expected \`statuses\` to hold only ${SIGNAL_STATUSES.join(', ')}`);
+  }
 }
 
 /** The position after the last item of a page: signals older than this come next. */
@@ -197,6 +281,7 @@ export const MESSAGES = Object.freeze({
     `Secret "${secretId}" of producer "${producerId}" already exists`,
   lastSecret: (producerId: string, secretId: string) =>
     `Cannot retire secret "${secretId}" of producer "${producerId}": it is its last active secret (add another one first)`,
+  subscriberExists: (id: string) => `Subscriber "${id}" already exists (same id or same token hash)`,
   tokenExists: (id: string) => `Operator token "${id}" already exists (same id or same token hash)`,
   signalExists: (id: string) => `Signal "${id}" already exists; nothing of the batch was committed`,
   schemaTooNew: (found: number, known: number) =>

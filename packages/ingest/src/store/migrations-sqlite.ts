@@ -135,4 +135,44 @@ export const SQLITE_MIGRATIONS: readonly string[] = Object.freeze([
   ) STRICT, WITHOUT ROWID;
 
   `,
+  // 3: the live stream (docs/stream.md). `stream_events` holds one row per accepted signal and per
+  //    decision, written in the transaction of the change; AUTOINCREMENT so a seq is never reused,
+  //    even after retention purged the newest rows. SQLite has one writer at a time (across
+  //    processes too), so seq order is commit order. The signal's immutable fields are read from
+  //    `signals` (joined by id); the event keeps what changes: status, message, decision.
+  //    Signals stored before this migration get one event each, as of their current state, in
+  //    their stored order. `stream_meta` holds the stream's epoch (random, made here) and the
+  //    highest seq retention has purged. `subscribers`: stream tokens (hash only) and their scope.
+  `
+  CREATE TABLE stream_meta (
+    id              INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    epoch           TEXT    NOT NULL,
+    purged_through  INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO stream_meta (id, epoch, purged_through) VALUES (1, lower(hex(randomblob(16))), 0);
+
+  CREATE TABLE stream_events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    signal_id  TEXT    NOT NULL,
+    status     TEXT    NOT NULL CHECK (status IN ('received', 'pending_approval', 'approved', 'rejected')),
+    at         INTEGER NOT NULL,
+    message    TEXT,
+    decided_at INTEGER,
+    decided_by TEXT,
+    channel    TEXT    CHECK (channel IN ('api', 'cli', 'console', 'telegram'))
+  ) STRICT;
+  CREATE INDEX stream_events_by_signal ON stream_events (signal_id);
+  INSERT INTO stream_events (signal_id, status, at, message, decided_at, decided_by)
+    SELECT id, status, coalesce(decided_at, received_at), message, decided_at, decided_by FROM signals ORDER BY seq;
+
+  CREATE TABLE subscribers (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    hash       TEXT    NOT NULL UNIQUE, -- hex SHA-256 of the token, never the token
+    producers  TEXT,   -- JSON array; NULL = all producers
+    statuses   TEXT,   -- JSON array; NULL = all statuses
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  ) STRICT;
+  `,
 ]);

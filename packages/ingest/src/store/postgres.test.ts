@@ -67,7 +67,9 @@ async function emptyDatabase() {
   } else {
     await admin.query(
       `DELETE FROM ${shared}.producer_secrets; DELETE FROM ${shared}.producers; DELETE FROM ${shared}.signals;
-       DELETE FROM ${shared}.idempotency_keys; DELETE FROM ${shared}.seen_signatures; DELETE FROM ${shared}.operator_tokens;`,
+       DELETE FROM ${shared}.idempotency_keys; DELETE FROM ${shared}.seen_signatures; DELETE FROM ${shared}.operator_tokens;
+       DELETE FROM ${shared}.stream_events; DELETE FROM ${shared}.subscribers;
+       UPDATE ${shared}.stream_meta SET head = 0, purged_through = 0;`,
     );
   }
   return database(shared);
@@ -107,7 +109,48 @@ describe.runIf(unreachable === undefined)('PostgreSQL', () => {
         'schema_migrations',
         'seen_signatures',
         'signals',
+        'stream_events',
+        'stream_meta',
+        'subscribers',
       ]);
+    });
+
+    it('numbers stream events in commit order with concurrent writers: a tailing reader never skips one', async () => {
+      const schema = newSchema();
+      const writers = [open(schema), open(schema), open(schema), open(schema)];
+      const reader = open(schema);
+      await writers[0]!.migrate();
+      const perWriter = 60;
+      let done = false;
+      const seen: number[] = [];
+      const tail = (async () => {
+        for (;;) {
+          const finished = done; // read once more after the writers finished
+          const events = await reader.readEvents(seen.at(-1) ?? 0, 1000);
+          for (const event of events) seen.push(event.seq);
+          if (finished && events.length === 0) return;
+        }
+      })();
+      await Promise.all(
+        writers.map(async (store, w) => {
+          for (let i = 0; i < perWriter; i++) {
+            const id = `w${w}-${i}`;
+            await store.acceptBatch([
+              acceptRequest({ id, status: 'pending_approval' }),
+              acceptRequest({ id: `${id}b` }),
+            ]);
+            // Decisions take seqs through another path (a transaction of several statements).
+            if (i % 3 === 0) await store.decideSignal(id, 'approved', `writer ${w}`, null, T0 + i, 'api');
+          }
+        }),
+      );
+      done = true;
+      await tail;
+      const total = writers.length * (perWriter * 2 + perWriter / 3);
+      // Every seq from 1 to the head, each once, in order: had a smaller seq committed after a
+      // larger one, the reader (asking only for seq > the last it saw) would have skipped it.
+      expect(seen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+      expect((await reader.streamPosition()).head).toBe(total);
     });
 
     it('stores exactly one signal per key when two servers race the same requests', async () => {

@@ -1,9 +1,15 @@
 import pg from 'pg';
 import {
   assertSealed,
+  assertSubscriber,
   assertTokenHash,
+  DEFAULT_PURGE_SIGNALS_CHUNK,
   decodeCursor,
+  EVENTS_SELECT,
+  type EventRow,
   encodeCursor,
+  eventAfter,
+  eventLimit,
   groupProducers,
   MESSAGES,
   type ProducerJoinRow,
@@ -12,13 +18,17 @@ import {
   SIGNAL_COLUMNS,
   SIGNAL_STATUSES,
   type SignalRow,
+  type SubscriberRow,
+  toEvent,
   toSignal,
+  toSubscriber,
   zeroCounts,
 } from './common.js';
 import { POSTGRES_MIGRATIONS } from './migrations-postgres.js';
 import {
   type AcceptRequest,
   type AcceptResult,
+  type DecisionChannel,
   type DecisionResult,
   type MigrateOptions,
   type NewProducer,
@@ -36,6 +46,9 @@ import {
   StoreNotFoundError,
   StoreSchemaTooNewError,
   StoreUnavailableError,
+  type StreamEvent,
+  type StreamPosition,
+  type Subscriber,
 } from './store.js';
 
 /** Options of `PostgresStore`. */
@@ -63,6 +76,9 @@ const ACCEPT_ATTEMPTS = 3; // a deadlock between two servers' batches aborts one
 const MIGRATION_LOCK_CLASS = 0x53_49_47_50; // 'SIGP': first key of pg_advisory_xact_lock(int, int)
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 const INT8_OID = 20;
+/** NOTIFY channel of stream commits; the payload is "<schema>:<head seq>" (sigpost_take_seqs). */
+const STREAM_CHANNEL = 'sigpost_stream';
+const LISTEN_RETRY_MS = [100, 250, 500, 1_000, 2_000, 5_000]; // ms, per consecutive failure
 
 const STORED: AcceptResult = Object.freeze({ outcome: 'stored' });
 const REPLAYED: AcceptResult = Object.freeze({ outcome: 'replayed-signature' });
@@ -88,6 +104,9 @@ export class PostgresStore implements Store {
   readonly schema: string | undefined;
   readonly #pool: pg.Pool;
   readonly #target: Target;
+  readonly #clientConfig: pg.ClientConfig;
+  readonly #watchers = new Set<(head?: number) => void>();
+  #listener: StreamListener | undefined;
   #closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -110,14 +129,14 @@ export class PostgresStore implements Store {
       '-c synchronous_commit=on',
       ...(options.schema === undefined ? [] : [`-c search_path=${options.schema}`]),
     ];
-    this.#pool = new pg.Pool({
+    this.#clientConfig = {
       connectionString: options.connectionString,
-      max,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       application_name: 'sigpost',
       options: settings.join(' '),
       types: { getTypeParser: getTypeParser as typeof pg.types.getTypeParser },
-    });
+    };
+    this.#pool = new pg.Pool({ ...this.#clientConfig, max });
     // Without a listener, an idle connection's error would be thrown as an uncaught 'error' event.
     this.#pool.on('error', options.onError ?? (() => {}));
   }
@@ -159,6 +178,9 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#watchers.clear();
+    await this.#listener?.stop();
+    this.#listener = undefined;
     await this.#pool.end();
   }
 
@@ -272,7 +294,9 @@ export class PostgresStore implements Store {
           values: [payload],
           rowMode: 'array',
         });
-        return toAcceptResults(rows, batch.length);
+        const results = toAcceptResults(rows, batch.length);
+        if (results.some((r) => r.outcome === 'stored')) this.#committed();
+        return results;
       } catch (error) {
         const state = sqlState(error);
         // 40P01: two servers' batches claimed the same keys in opposite orders; the database
@@ -362,13 +386,27 @@ export class PostgresStore implements Store {
     by: string,
     message: string | null,
     at: number,
+    channel: DecisionChannel,
   ): Promise<DecisionResult> {
-    const updated = await this.#query<SignalRow>(
-      `UPDATE signals SET status = $1, decided_at = $2, decided_by = $3, message = $4
-       WHERE id = $5 AND status = 'pending_approval' RETURNING ${SIGNAL_COLUMNS}`,
-      [decision, at, by, message, id],
-    );
-    if (updated.rows[0] !== undefined) return { outcome: 'ok', signal: toSignal(updated.rows[0]) };
+    // The decision and its stream event commit together; the seq is taken last (see migration 2).
+    const updated = await this.#transaction(async (client) => {
+      const { rows } = await client.query<SignalRow>(
+        `UPDATE signals SET status = $1, decided_at = $2, decided_by = $3, message = $4
+         WHERE id = $5 AND status = 'pending_approval' RETURNING ${SIGNAL_COLUMNS}`,
+        [decision, at, by, message, id],
+      );
+      if (rows[0] === undefined) return undefined;
+      await client.query(
+        `INSERT INTO stream_events (seq, signal_id, status, at, message, decided_at, decided_by, channel)
+         VALUES (sigpost_take_seqs(1), $1, $2, $3, $4, $3, $5, $6)`,
+        [id, decision, at, message, by, channel],
+      );
+      return rows[0];
+    });
+    if (updated !== undefined) {
+      this.#committed();
+      return { outcome: 'ok', signal: toSignal(updated) };
+    }
     const current = await this.getSignal(id);
     return current === undefined ? { outcome: 'not-found' } : { outcome: 'not-pending', signal: current };
   }
@@ -418,6 +456,112 @@ export class PostgresStore implements Store {
     return (rowCount ?? 0) > 0;
   }
 
+  // Live stream
+
+  async streamPosition(): Promise<StreamPosition> {
+    const { rows } = await this.#query<{ epoch: string; head: number; purged_through: number }>(
+      'SELECT epoch, head, purged_through FROM stream_meta WHERE id = 1',
+    );
+    const row = rows[0];
+    if (row === undefined) throw new StoreError('stream_meta has no row: the database was not migrated');
+    return { epoch: row.epoch, head: row.head, purgedThrough: row.purged_through };
+  }
+
+  async readEvents(after: number, limit: number): Promise<StreamEvent[]> {
+    const { rows } = await this.#query<EventRow>(
+      EVENTS_SELECT.replace('$after', '$1').replace('$limit', '$2'),
+      [eventAfter(after), eventLimit(limit)],
+    );
+    return rows.map(toEvent);
+  }
+
+  watchEvents(listener: (head?: number) => void): () => void {
+    this.#watchers.add(listener);
+    if (this.#listener === undefined && !this.#closed) {
+      this.#listener = new StreamListener(this.#clientConfig, (head) => this.#committed(head));
+    }
+    return () => {
+      this.#watchers.delete(listener);
+      if (this.#watchers.size === 0) {
+        void this.#listener?.stop();
+        this.#listener = undefined;
+      }
+    };
+  }
+
+  async purgeSignals(before: number, chunk: number = DEFAULT_PURGE_SIGNALS_CHUNK): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const { rows } = await this.#query<{ deleted: number }>(
+        `WITH doomed AS (
+           SELECT id FROM signals WHERE received_at < $1 ORDER BY received_at, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+         events AS (DELETE FROM stream_events WHERE signal_id IN (SELECT id FROM doomed) RETURNING seq),
+         raised AS (UPDATE stream_meta SET purged_through = greatest(purged_through, (SELECT max(seq) FROM events))
+                    WHERE id = 1 AND EXISTS (SELECT 1 FROM events)),
+         gone AS (DELETE FROM signals WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+         SELECT count(*) AS deleted FROM gone`,
+        [before, chunk],
+      );
+      const count = rows[0]?.deleted ?? 0;
+      deleted += count;
+      if (count < chunk) break;
+    }
+    if (deleted > 0) this.#committed();
+    return deleted;
+  }
+
+  // Subscribers
+
+  async createSubscriber(subscriber: Subscriber): Promise<void> {
+    assertSubscriber(subscriber);
+    try {
+      await this.#query(
+        `INSERT INTO subscribers (id, name, hash, producers, statuses, created_at, revoked_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [
+          subscriber.id,
+          subscriber.name,
+          subscriber.hash,
+          subscriber.producers,
+          subscriber.statuses,
+          subscriber.createdAt,
+          subscriber.revokedAt,
+        ],
+      );
+    } catch (error) {
+      if (sqlState(error) === '23505')
+        throw new StoreConflictError(MESSAGES.subscriberExists(subscriber.id), { cause: error });
+      throw error;
+    }
+  }
+
+  async findSubscriberByHash(hash: string): Promise<Subscriber | undefined> {
+    const { rows } = await this.#query<SubscriberRow>(
+      'SELECT id, name, hash, producers, statuses, created_at, revoked_at FROM subscribers WHERE hash = $1 AND revoked_at IS NULL',
+      [hash],
+    );
+    return rows[0] === undefined ? undefined : toSubscriber(rows[0]);
+  }
+
+  async listSubscribers(): Promise<Subscriber[]> {
+    const { rows } = await this.#query<SubscriberRow>(
+      'SELECT id, name, hash, producers, statuses, created_at, revoked_at FROM subscribers ORDER BY created_at, id',
+    );
+    return rows.map(toSubscriber);
+  }
+
+  async revokeSubscriber(id: string, at: number): Promise<boolean> {
+    const { rowCount } = await this.#query(
+      'UPDATE subscribers SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
+      [at, id],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  #committed(head?: number): void {
+    for (const listener of this.#watchers) listener(head);
+  }
+
   async #query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     try {
       return await this.#pool.query<R>(text, values);
@@ -453,6 +597,86 @@ export class PostgresStore implements Store {
   #unavailable(error: unknown): StoreUnavailableError | undefined {
     const message = connectionProblem(error, this.#target);
     return message === undefined ? undefined : new StoreUnavailableError(message, { cause: error });
+  }
+}
+
+/**
+ * The dedicated LISTEN connection of a store's `watchEvents`. A listener misses notifications while
+ * disconnected, so after every (re)connect it calls `wake` once: the stream re-reads from the table.
+ */
+class StreamListener {
+  readonly #config: pg.ClientConfig;
+  readonly #wake: (head?: number) => void;
+  #client: pg.Client | undefined;
+  #schema: string | undefined;
+  #failures = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(config: pg.ClientConfig, wake: (head?: number) => void) {
+    this.#config = config;
+    this.#wake = wake;
+    void this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    // Named apart from the pool's connections, so operators (and tests) can tell it in pg_stat_activity.
+    const client = new pg.Client({ ...this.#config, application_name: 'sigpost-listener' });
+    this.#client = client;
+    let lost = false;
+    const onLost = () => {
+      if (lost) return;
+      lost = true;
+      client.removeAllListeners('notification');
+      void client.end().catch(() => {});
+      if (this.#client === client) this.#client = undefined;
+      this.#retry();
+    };
+    client.on('error', onLost);
+    client.on('end', onLost);
+    client.on('notification', (message) => {
+      const payload = message.payload ?? '';
+      const colon = payload.lastIndexOf(':');
+      if (payload.slice(0, colon) !== this.#schema) return;
+      const head = Number(payload.slice(colon + 1));
+      this.#wake(Number.isSafeInteger(head) ? head : undefined);
+    });
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ schema: string }>('SELECT current_schema() AS schema');
+      this.#schema = rows[0]?.schema;
+      await client.query(`LISTEN ${STREAM_CHANNEL}`);
+      if (this.#stopped) {
+        await client.end().catch(() => {});
+        return;
+      }
+      this.#failures = 0;
+      // Anything committed while no connection listened is read now.
+      this.#wake();
+    } catch {
+      onLost();
+    }
+  }
+
+  #retry(): void {
+    if (this.#stopped) return;
+    const delay = LISTEN_RETRY_MS[Math.min(this.#failures, LISTEN_RETRY_MS.length - 1)] ?? 5_000;
+    this.#failures++;
+    this.#timer = setTimeout(() => void this.#connect(), delay);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const client = this.#client;
+    this.#client = undefined;
+    if (client !== undefined) {
+      client.removeAllListeners('end');
+      client.removeAllListeners('notification');
+      await client.end().catch(() => {});
+    }
   }
 }
 

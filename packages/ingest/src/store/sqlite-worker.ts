@@ -16,6 +16,7 @@ import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
 import {
   type AcceptRequest,
   type AcceptResult,
+  type DecisionChannel,
   type DecisionResult,
   type NewProducer,
   type OperatorToken,
@@ -26,6 +27,7 @@ import {
   StoreNotFoundError,
   StoreSchemaTooNewError,
   StoreUnavailableError,
+  type Subscriber,
 } from './store.js';
 
 /** Set in `workerData` by SqliteStore, so this module serves only in the thread started for it. */
@@ -162,6 +164,21 @@ function prepareWrites(db: Database.Database) {
       `UPDATE signals SET status = ?, decided_at = ?, decided_by = ?, message = ?
        WHERE id = ? AND status = 'pending_approval' RETURNING ${SIGNAL_COLUMNS}`,
     ),
+    insertEvent: p(
+      'INSERT INTO stream_events (signal_id, status, at, message, decided_at, decided_by, channel) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    // Oldest signals first (signals_by_time); their events go with them.
+    purgeSignalIds: p(
+      'SELECT id FROM signals WHERE received_at < ? ORDER BY received_at, id LIMIT ?',
+    ).pluck(),
+    maxEventOf: p('SELECT max(seq) FROM stream_events WHERE signal_id = ?').pluck(),
+    deleteEventsOf: p('DELETE FROM stream_events WHERE signal_id = ?'),
+    deleteSignal: p('DELETE FROM signals WHERE id = ?'),
+    raisePurgedThrough: p('UPDATE stream_meta SET purged_through = max(purged_through, ?) WHERE id = 1'),
+    insertSubscriber: p(
+      'INSERT INTO subscribers (id, name, hash, producers, statuses, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    revokeSubscriber: p('UPDATE subscribers SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     insertProducer: p('INSERT INTO producers (id, approval, instruments, created_at) VALUES (?, ?, ?, ?)'),
     insertSecret: p(
       'INSERT INTO producer_secrets (producer_id, id, ciphertext, created_at) VALUES (?, ?, ?, ?)',
@@ -318,14 +335,66 @@ export class SqliteWriter {
     by: string,
     message: string | null,
     at: number,
+    channel: DecisionChannel,
   ): DecisionResult {
     const s = this.#s();
-    const updated = s.decideSignal.get(decision, at, by, message, id) as SignalRow | undefined;
+    // The decision and its stream event commit together, or neither does.
+    const updated = this.#db
+      .transaction(() => {
+        const row = s.decideSignal.get(decision, at, by, message, id) as SignalRow | undefined;
+        if (row !== undefined) s.insertEvent.run(id, decision, at, message, at, by, channel);
+        return row;
+      })
+      .immediate();
     if (updated !== undefined) return { outcome: 'ok', signal: toSignal(updated) };
     const current = s.selectSignal.get(id) as SignalRow | undefined;
     return current === undefined
       ? { outcome: 'not-found' }
       : { outcome: 'not-pending', signal: toSignal(current) };
+  }
+
+  /**
+   * One transaction of retention: deletes up to `limit` of the oldest signals received before
+   * `before`, with their events, and raises `purged_through`. Returns [signals deleted, whether more may remain].
+   */
+  purgeSignalsChunk(before: number, limit: number): [number, boolean] {
+    const s = this.#s();
+    return this.#db
+      .transaction((): [number, boolean] => {
+        const ids = s.purgeSignalIds.all(before, limit) as string[];
+        let maxSeq = 0;
+        for (const id of ids) {
+          maxSeq = Math.max(maxSeq, (s.maxEventOf.get(id) as number | null) ?? 0);
+          s.deleteEventsOf.run(id);
+          s.deleteSignal.run(id);
+        }
+        if (maxSeq > 0) s.raisePurgedThrough.run(maxSeq);
+        return [ids.length, ids.length === limit];
+      })
+      .immediate();
+  }
+
+  createSubscriber(subscriber: Subscriber): void {
+    try {
+      this.#s().insertSubscriber.run(
+        subscriber.id,
+        subscriber.name,
+        subscriber.hash,
+        subscriber.producers === null ? null : JSON.stringify(subscriber.producers),
+        subscriber.statuses === null ? null : JSON.stringify(subscriber.statuses),
+        subscriber.createdAt,
+        subscriber.revokedAt,
+      );
+    } catch (error) {
+      if (isConstraint(error, 'PRIMARYKEY') || isConstraint(error, 'UNIQUE')) {
+        throw new StoreConflictError(MESSAGES.subscriberExists(subscriber.id), { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  revokeSubscriber(id: string, at: number): boolean {
+    return this.#s().revokeSubscriber.run(at, id).changes > 0;
   }
 
   createToken(token: OperatorToken): void {
@@ -416,6 +485,8 @@ export class SqliteWriter {
           throw error;
         }
         if (hash !== undefined) s.upsertIdempotency.run(hash, seq, b[i + 14]);
+        // Its stream event, in the same transaction: an event exists iff its signal committed.
+        s.insertEvent.run(id, b[i + 5], receivedAt, b[i + 6], b[i + 9], b[i + 10], null);
         results.push(0);
       }
       return results;
@@ -460,6 +531,9 @@ const WRITE_OPS: ReadonlySet<string> = new Set<WriteOp>([
   'acceptBatch',
   'purgeChunk',
   'decideSignal',
+  'purgeSignalsChunk',
+  'createSubscriber',
+  'revokeSubscriber',
   'createToken',
   'revokeToken',
 ]);

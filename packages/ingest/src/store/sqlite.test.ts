@@ -268,6 +268,12 @@ describe('SqliteStore migration 2 (idempotency by key hash, replay guard by sign
       await store.migrate({ onUpgrade: (from, to) => upgrades.push([from, to]) });
       expect(upgrades).toHaveLength(1); // up to date: nothing to announce
       expect((await store.listSignals({})).items.map((s) => s.id)).toEqual(['old-no-key', 'old']);
+      // Migration 3: one stream event per signal already stored, in stored order, as of now.
+      expect((await store.readEvents(0, 10)).map((e) => [e.seq, e.signal.id, e.channel])).toEqual([
+        [1, 'old', null],
+        [2, 'old-no-key', null],
+      ]);
+      expect((await store.streamPosition()).head).toBe(2);
       expect(await store.findIdempotent('producer-a', 'key-old', T0 + 1_000)).toEqual({
         requestHash: 'hash-old',
         response: { status: 201, body: '{"signal_id":"old"}' },

@@ -2,9 +2,15 @@ import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import {
   assertSealed,
+  assertSubscriber,
   assertTokenHash,
+  DEFAULT_PURGE_SIGNALS_CHUNK,
   decodeCursor,
+  EVENTS_SELECT,
+  type EventRow,
   encodeCursor,
+  eventAfter,
+  eventLimit,
   groupProducers,
   idempotencyKeyHash,
   type ProducerJoinRow,
@@ -12,7 +18,10 @@ import {
   SIGNAL_COLUMNS,
   SIGNAL_STATUSES,
   type SignalRow,
+  type SubscriberRow,
+  toEvent,
   toSignal,
+  toSubscriber,
   yieldToEventLoop,
   zeroCounts,
 } from './common.js';
@@ -31,6 +40,7 @@ import {
 import {
   type AcceptRequest,
   type AcceptResult,
+  type DecisionChannel,
   type DecisionResult,
   type MigrateOptions,
   type NewProducer,
@@ -45,6 +55,9 @@ import {
   type StoredSignalStatus,
   StoreError,
   StoreUnavailableError,
+  type StreamEvent,
+  type StreamPosition,
+  type Subscriber,
 } from './store.js';
 
 /** Options of `SqliteStore`. */
@@ -60,6 +73,9 @@ const PURGE_CHUNK_ROWS = 10_000; // rows per transaction, so ingest is not held 
 // How long the writer thread outlives its last store: stores opened one after another (tests, several
 // commands in one process) reuse it instead of each starting a thread (0.1–0.5 s from source).
 const WRITER_IDLE_MS = 1_000;
+// How often `watchEvents` asks SQLite whether another connection (another process: the CLI deciding
+// a signal) committed. `PRAGMA data_version` is answered from the connection's own state: ~1 µs.
+const WATCH_POLL_MS = 150;
 
 interface ProducerRow {
   id: string;
@@ -81,6 +97,10 @@ interface Statements {
   selectProducers: Stmt;
   selectTokenByHash: Stmt;
   selectTokens: Stmt;
+  selectEvents: Stmt;
+  streamPosition: Stmt;
+  selectSubscriberByHash: Stmt;
+  selectSubscribers: Stmt;
 }
 
 /**
@@ -108,6 +128,9 @@ export class SqliteStore implements Store {
   #closing: Promise<void> | undefined;
   #statements: Statements | undefined;
   readonly #listStatements = new Map<number, Stmt>();
+  readonly #watchers = new Set<() => void>();
+  #watchTimer: NodeJS.Timeout | undefined;
+  #dataVersion = 0;
 
   constructor(options: SqliteStoreOptions) {
     if (typeof options?.path !== 'string' || options.path === '') {
@@ -172,6 +195,8 @@ export class SqliteStore implements Store {
   /** Waits for the writes already requested, closes both connections, and ends the writer thread if no other store uses it. */
   async close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#watchers.clear();
+      clearInterval(this.#watchTimer);
       try {
         await this.#writer?.close();
       } finally {
@@ -223,7 +248,9 @@ export class SqliteStore implements Store {
 
   async acceptBatch(batch: readonly AcceptRequest[]): Promise<AcceptResult[]> {
     if (batch.length === 0) return [];
-    return unpackResults(await this.#write('acceptBatch', packBatch(batch)));
+    const results = unpackResults(await this.#write('acceptBatch', packBatch(batch)));
+    if (results.some((r) => r.outcome === 'stored')) this.#committed();
+    return results;
   }
 
   async findIdempotent(
@@ -306,8 +333,11 @@ export class SqliteStore implements Store {
     by: string,
     message: string | null,
     at: number,
+    channel: DecisionChannel,
   ): Promise<DecisionResult> {
-    return this.#write('decideSignal', id, decision, by, message, at);
+    const result = await this.#write('decideSignal', id, decision, by, message, at, channel);
+    if (result.outcome === 'ok') this.#committed();
+    return result;
   }
 
   async countSignalsByStatus(): Promise<Record<StoredSignalStatus, number>> {
@@ -333,6 +363,78 @@ export class SqliteStore implements Store {
 
   async revokeToken(id: string): Promise<boolean> {
     return this.#write('revokeToken', id);
+  }
+
+  // Live stream
+
+  async streamPosition(): Promise<StreamPosition> {
+    const [epoch, purgedThrough, head] = this.#s().streamPosition.get() as [string, number, number];
+    return { epoch, head, purgedThrough };
+  }
+
+  async readEvents(after: number, limit: number): Promise<StreamEvent[]> {
+    return (this.#s().selectEvents.all(eventAfter(after), eventLimit(limit)) as EventRow[]).map(toEvent);
+  }
+
+  watchEvents(listener: () => void): () => void {
+    this.#watchers.add(listener);
+    if (this.#watchTimer === undefined && this.#closing === undefined) {
+      this.#dataVersion = this.#db.pragma('data_version', { simple: true }) as number;
+      this.#watchTimer = setInterval(() => {
+        if (!this.#db.open) return;
+        // Changes when another connection (the writer thread, another process) committed.
+        const version = this.#db.pragma('data_version', { simple: true }) as number;
+        if (version !== this.#dataVersion) {
+          this.#dataVersion = version;
+          this.#committed();
+        }
+      }, WATCH_POLL_MS);
+      this.#watchTimer.unref();
+    }
+    return () => {
+      this.#watchers.delete(listener);
+      if (this.#watchers.size === 0) {
+        clearInterval(this.#watchTimer);
+        this.#watchTimer = undefined;
+      }
+    };
+  }
+
+  async purgeSignals(before: number, chunk: number = DEFAULT_PURGE_SIGNALS_CHUNK): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const [changes, more] = await this.#write('purgeSignalsChunk', before, chunk);
+      deleted += changes;
+      if (!more) break;
+      await yieldToEventLoop();
+    }
+    if (deleted > 0) this.#committed();
+    return deleted;
+  }
+
+  // Subscribers
+
+  async createSubscriber(subscriber: Subscriber): Promise<void> {
+    assertSubscriber(subscriber);
+    await this.#write('createSubscriber', subscriber);
+  }
+
+  async findSubscriberByHash(hash: string): Promise<Subscriber | undefined> {
+    const row = this.#s().selectSubscriberByHash.get(hash) as SubscriberRow | undefined;
+    return row === undefined ? undefined : toSubscriber(row);
+  }
+
+  async listSubscribers(): Promise<Subscriber[]> {
+    return (this.#s().selectSubscribers.all() as SubscriberRow[]).map(toSubscriber);
+  }
+
+  async revokeSubscriber(id: string, at: number): Promise<boolean> {
+    return this.#write('revokeSubscriber', id, at);
+  }
+
+  /** Tells the watchers that events may have been committed. */
+  #committed(): void {
+    for (const listener of this.#watchers) listener();
   }
 
   /** Runs one write on the writer (started on first use, so a store that only reads starts no thread). */
@@ -565,6 +667,18 @@ function prepareReads(db: Database.Database): Statements {
     ),
     selectTokens: p(
       'SELECT id, name, hash, created_at AS createdAt FROM operator_tokens ORDER BY created_at, id',
+    ),
+    selectEvents: p(EVENTS_SELECT.replace('$after', '?').replace('$limit', '?')),
+    streamPosition: p(
+      `SELECT epoch, purged_through,
+              coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'stream_events'), 0)
+       FROM stream_meta WHERE id = 1`,
+    ).raw(true),
+    selectSubscriberByHash: p(
+      'SELECT id, name, hash, producers, statuses, created_at, revoked_at FROM subscribers WHERE hash = ? AND revoked_at IS NULL',
+    ),
+    selectSubscribers: p(
+      'SELECT id, name, hash, producers, statuses, created_at, revoked_at FROM subscribers ORDER BY created_at, id',
     ),
   };
 }

@@ -2,7 +2,7 @@
 // it, each with a harness that hands out fresh, empty databases.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SecretBox } from '../secrets.js';
-import type { NewProducer, OperatorToken, SignalRecord, Store } from './store.js';
+import type { NewProducer, OperatorToken, SignalRecord, Store, Subscriber } from './store.js';
 import { acceptRequest, T0 } from './test-helpers/fixtures.js';
 
 /** A database of its own for one test. */
@@ -575,7 +575,14 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
     describe('decideSignal and countSignalsByStatus', () => {
       it('approves a pending signal and records who, when and why', async () => {
         await store.acceptBatch([acceptRequest({ id: 'p1', status: 'pending_approval' })]);
-        const result = await store.decideSignal('p1', 'approved', 'ops@desk', 'looks fine', T0 + 60_000);
+        const result = await store.decideSignal(
+          'p1',
+          'approved',
+          'ops@desk',
+          'looks fine',
+          T0 + 60_000,
+          'api',
+        );
         const expected = {
           ...acceptRequest({ id: 'p1', status: 'pending_approval' }).signal,
           status: 'approved',
@@ -589,12 +596,12 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
 
       it('rejects a pending signal', async () => {
         await store.acceptBatch([acceptRequest({ id: 'p1', status: 'pending_approval' })]);
-        const result = await store.decideSignal('p1', 'rejected', 'ops', null, T0 + 1);
+        const result = await store.decideSignal('p1', 'rejected', 'ops', null, T0 + 1, 'api');
         expect(result.outcome === 'ok' && result.signal.status).toBe('rejected');
       });
 
       it('answers not-found for an unknown signal', async () => {
-        expect(await store.decideSignal('nope', 'approved', 'ops', null, T0)).toEqual({
+        expect(await store.decideSignal('nope', 'approved', 'ops', null, T0, 'api')).toEqual({
           outcome: 'not-found',
         });
       });
@@ -602,7 +609,7 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
       it('answers not-pending, with the signal unchanged, for a signal that needs no approval', async () => {
         const request = acceptRequest({ id: 'auto', status: 'received' });
         await store.acceptBatch([request]);
-        expect(await store.decideSignal('auto', 'approved', 'ops', null, T0)).toEqual({
+        expect(await store.decideSignal('auto', 'approved', 'ops', null, T0, 'api')).toEqual({
           outcome: 'not-pending',
           signal: request.signal,
         });
@@ -610,8 +617,8 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
 
       it('keeps the first decision when a signal is decided twice', async () => {
         await store.acceptBatch([acceptRequest({ id: 'p1', status: 'pending_approval' })]);
-        await store.decideSignal('p1', 'approved', 'first', null, T0 + 1);
-        const second = await store.decideSignal('p1', 'rejected', 'second', 'too late', T0 + 2);
+        await store.decideSignal('p1', 'approved', 'first', null, T0 + 1, 'api');
+        const second = await store.decideSignal('p1', 'rejected', 'second', 'too late', T0 + 2, 'api');
         expect(second.outcome).toBe('not-pending');
         expect(second.outcome === 'not-pending' && [second.signal.status, second.signal.decidedBy]).toEqual([
           'approved',
@@ -635,13 +642,177 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
           acceptRequest({ id: 'p1', status: 'pending_approval' }),
           acceptRequest({ id: 'p2', status: 'pending_approval' }),
         ]);
-        await store.decideSignal('p2', 'rejected', 'ops', null, T0 + 1);
+        await store.decideSignal('p2', 'rejected', 'ops', null, T0 + 1, 'api');
         expect(await store.countSignalsByStatus()).toEqual({
           received: 2,
           pending_approval: 1,
           approved: 0,
           rejected: 1,
         });
+      });
+    });
+
+    describe('stream events', () => {
+      const seqs = async (after = 0) => (await store.readEvents(after, 1000)).map((e) => e.seq);
+
+      it('writes one event per stored signal, none for a duplicate or a replay, in batch order', async () => {
+        const before = await store.streamPosition();
+        expect(before.head).toBe(0);
+        expect(before.epoch).toMatch(/^[0-9a-f]{32}$/);
+        await store.acceptBatch([
+          acceptRequest({ id: 's1' }),
+          acceptRequest({ id: 's2', status: 'pending_approval' }),
+          acceptRequest({ id: 's1-again', key: 'key-s1', signature: 'sig-other' }),
+          acceptRequest({ id: 's3', signature: 'sig-s1', key: null }),
+        ]);
+        const events = await store.readEvents(0, 1000);
+        expect(events.map((e) => [e.seq, e.signal.id, e.signal.status, e.channel, e.at])).toEqual([
+          [1, 's1', 'received', null, T0],
+          [2, 's2', 'pending_approval', null, T0],
+        ]);
+        expect(events[0]?.signal).toEqual(acceptRequest({ id: 's1' }).signal);
+        expect(await store.streamPosition()).toEqual({ epoch: before.epoch, head: 2, purgedThrough: 0 });
+      });
+
+      it('writes one event per decision, with its channel and actor, the earlier event unchanged', async () => {
+        await store.acceptBatch([acceptRequest({ id: 'p1', status: 'pending_approval' })]);
+        await store.decideSignal('p1', 'rejected', 'ops@desk', 'stale', T0 + 5, 'cli');
+        await store.decideSignal('p1', 'approved', 'late', null, T0 + 6, 'api'); // not pending: no event
+        const events = await store.readEvents(0, 10);
+        expect(events).toHaveLength(2);
+        expect(events[0]?.signal).toMatchObject({
+          status: 'pending_approval',
+          decidedBy: null,
+          message: null,
+        });
+        expect(events[1]).toMatchObject({
+          seq: 2,
+          at: T0 + 5,
+          channel: 'cli',
+          signal: {
+            id: 'p1',
+            status: 'rejected',
+            decidedAt: T0 + 5,
+            decidedBy: 'ops@desk',
+            message: 'stale',
+          },
+        });
+      });
+
+      it('writes no event for a batch that committed nothing', async () => {
+        await store.acceptBatch([acceptRequest({ id: 'x1' })]);
+        await expect(
+          store.acceptBatch([
+            acceptRequest({ id: 'x2' }),
+            acceptRequest({ id: 'x1', key: 'k2', signature: 's2' }),
+          ]),
+        ).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+        expect(await seqs()).toEqual([1]);
+        await store.acceptBatch([acceptRequest({ id: 'x3' })]);
+        expect(await seqs()).toEqual([1, 2]);
+      });
+
+      it('pages events after a seq, oldest first, and refuses a bad limit or after', async () => {
+        await store.acceptBatch(Array.from({ length: 7 }, (_, i) => acceptRequest({ id: `e${i}` })));
+        expect((await store.readEvents(2, 3)).map((e) => e.seq)).toEqual([3, 4, 5]);
+        expect((await store.readEvents(5, 3)).map((e) => e.signal.id)).toEqual(['e5', 'e6']);
+        expect(await store.readEvents(7, 3)).toEqual([]);
+        await expect(store.readEvents(0, 0)).rejects.toThrow(RangeError);
+        await expect(store.readEvents(0, 1001)).rejects.toThrow(RangeError);
+        await expect(store.readEvents(-1, 1)).rejects.toThrow(RangeError);
+      });
+
+      it('keeps the epoch and the events across a reopen', async () => {
+        await store.acceptBatch([acceptRequest({ id: 'k1' })]);
+        const position = await store.streamPosition();
+        const other = open();
+        await other.migrate();
+        expect(await other.streamPosition()).toEqual(position);
+        expect((await other.readEvents(0, 10)).map((e) => e.signal.id)).toEqual(['k1']);
+      });
+
+      it('tells watchers of commits by this store and by another connection', async () => {
+        const other = open();
+        await other.migrate();
+        let wakes = 0;
+        let wake: () => void = () => {};
+        const stop = store.watchEvents(() => {
+          wakes++;
+          wake();
+        });
+        const woken = () => new Promise<void>((resolve) => (wake = resolve));
+        let next = woken();
+        await store.acceptBatch([acceptRequest({ id: 'w1' })]);
+        await next;
+        next = woken();
+        await other.acceptBatch([acceptRequest({ id: 'w2' })]);
+        await next; // a poll (SQLite) or a notification (PostgreSQL)
+        expect(wakes).toBeGreaterThanOrEqual(2);
+        stop();
+        expect((await store.readEvents(0, 10)).map((e) => e.signal.id)).toEqual(['w1', 'w2']);
+      });
+
+      it('purges old signals with their events in chunks, and raises purgedThrough', async () => {
+        await store.acceptBatch([
+          acceptRequest({ id: 'old1', at: T0 }),
+          acceptRequest({ id: 'old2', at: T0 + 1 }),
+          acceptRequest({ id: 'old3', at: T0 + 2, status: 'pending_approval' }),
+          acceptRequest({ id: 'new1', at: T0 + DAY }),
+        ]);
+        await store.decideSignal('old3', 'approved', 'ops', null, T0 + DAY + 1, 'api');
+        expect(await store.purgeSignals(T0 + 10, 2)).toBe(3);
+        expect(await store.getSignal('old1')).toBeUndefined();
+        expect(await store.getSignal('new1')).toBeDefined();
+        expect((await store.readEvents(0, 10)).map((e) => [e.seq, e.signal.id])).toEqual([[4, 'new1']]);
+        expect((await store.streamPosition()).purgedThrough).toBe(5);
+        expect(await store.purgeSignals(T0 + 10)).toBe(0);
+      });
+    });
+
+    describe('subscribers', () => {
+      const subscriber = (id: string, overrides: Partial<Subscriber> = {}): Subscriber => ({
+        id,
+        name: `sub ${id}`,
+        hash: id.padEnd(64, '0').replace(/[^0-9a-f]/g, 'b'),
+        producers: ['producer-a'],
+        statuses: ['approved', 'received'],
+        createdAt: T0,
+        revokedAt: null,
+        ...overrides,
+      });
+
+      it('stores a subscriber with its scope, finds it by hash, lists it, and revokes it once', async () => {
+        const all = subscriber('sub_all', { producers: null, statuses: null, createdAt: T0 + 1 });
+        const some = subscriber('sub_some');
+        await store.createSubscriber(all);
+        await store.createSubscriber(some);
+        expect(await store.findSubscriberByHash(some.hash)).toEqual(some);
+        expect(await store.listSubscribers()).toEqual([some, all]);
+        expect(await store.revokeSubscriber('sub_some', T0 + 9)).toBe(true);
+        expect(await store.revokeSubscriber('sub_some', T0 + 10)).toBe(false);
+        expect(await store.revokeSubscriber('nope', T0)).toBe(false);
+        expect(await store.findSubscriberByHash(some.hash)).toBeUndefined();
+        expect(await store.listSubscribers()).toEqual([{ ...some, revokedAt: T0 + 9 }, all]);
+      });
+
+      it('refuses a duplicate id or hash, a raw token and an unknown status', async () => {
+        await store.createSubscriber(subscriber('sub_a'));
+        await expect(
+          store.createSubscriber(subscriber('sub_a', { hash: 'c'.repeat(64) })),
+        ).rejects.toMatchObject({
+          code: 'STORE_CONFLICT',
+        });
+        await expect(
+          store.createSubscriber(subscriber('sub_b', { hash: subscriber('sub_a').hash })),
+        ).rejects.toMatchObject({
+          code: 'STORE_CONFLICT',
+        });
+        await expect(store.createSubscriber(subscriber('sub_c', { hash: 'sgs_raw' }))).rejects.toThrow(
+          TypeError,
+        );
+        await expect(
+          store.createSubscriber(subscriber('sub_d', { statuses: ['shipped' as 'approved'] })),
+        ).rejects.toThrow(TypeError);
       });
     });
 

@@ -119,6 +119,55 @@ export interface OperatorToken {
   readonly createdAt: number;
 }
 
+/** Where an operator decision was taken (recorded with its stream event). */
+export type DecisionChannel = 'api' | 'cli' | 'console' | 'telegram';
+export const DECISION_CHANNELS: readonly DecisionChannel[] = Object.freeze([
+  'api',
+  'cli',
+  'console',
+  'telegram',
+]);
+
+/**
+ * One event of the live stream: a signal accepted, or a decision taken on it. Written in the same
+ * transaction as the change it describes. `seq` is strictly increasing in commit order (also with
+ * several servers on one PostgreSQL) and never reused.
+ */
+export interface StreamEvent {
+  readonly seq: number;
+  /** When the change happened (epoch ms): receivedAt for an accepted signal, decidedAt for a decision. */
+  readonly at: number;
+  /** The signal as of this event: `status`, `message`, `decidedAt`, `decidedBy` are those the event recorded. */
+  readonly signal: SignalRecord;
+  /** Where the decision was taken; null for an accepted signal. */
+  readonly channel: DecisionChannel | null;
+}
+
+/** The stream's position in the store. */
+export interface StreamPosition {
+  /** Random id of this database's stream, created with it: a seq means nothing under another epoch. */
+  readonly epoch: string;
+  /** The highest committed seq (0 when no event was ever written). */
+  readonly head: number;
+  /** Every event with seq ≤ this was purged (retention): a resume point below it cannot be served. 0 when nothing was purged. */
+  readonly purgedThrough: number;
+}
+
+/** A subscriber of the live stream: a hashed token with a scope. */
+export interface Subscriber {
+  readonly id: string;
+  readonly name: string;
+  /** Hex SHA-256 of the token; the token itself is never stored. */
+  readonly hash: string;
+  /** Producers whose signals it may see; null = all. */
+  readonly producers: readonly string[] | null;
+  /** Statuses it may see; null = all. */
+  readonly statuses: readonly StoredSignalStatus[] | null;
+  readonly createdAt: number;
+  /** When it was revoked; null while active. */
+  readonly revokedAt: number | null;
+}
+
 /** Options of `Store.migrate`. */
 export interface MigrateOptions {
   /**
@@ -193,6 +242,7 @@ export interface Store {
     by: string,
     message: string | null,
     at: number,
+    channel: DecisionChannel,
   ): Promise<DecisionResult>;
   countSignalsByStatus(): Promise<Record<StoredSignalStatus, number>>;
 
@@ -200,6 +250,36 @@ export interface Store {
   findTokenByHash(hash: string): Promise<OperatorToken | undefined>;
   listTokens(): Promise<OperatorToken[]>;
   revokeToken(id: string): Promise<boolean>;
+
+  // Live stream
+  /** The stream's epoch, head and purge point. */
+  streamPosition(): Promise<StreamPosition>;
+  /** Up to `limit` (1–1000) events with seq > `after`, oldest first. */
+  readEvents(after: number, limit: number): Promise<StreamEvent[]>;
+  /**
+   * Calls `listener` whenever events may have been committed: by this store at once, by another
+   * process or server within a short poll (SQLite, ~150 ms) or notification (PostgreSQL
+   * LISTEN/NOTIFY; also after a reconnect of the listening connection, which may have missed
+   * some). The listener reads with `readEvents`; it is never given events, at most the head seq
+   * the commit reached when known (a NOTIFY payload), so that it can skip a read it has already
+   * made. Returns a function that stops watching.
+   */
+  watchEvents(listener: (head?: number) => void): () => void;
+  /**
+   * Deletes signals received before `before`, with their events, at most `chunk` signals per
+   * transaction; returns the number of signals deleted. Raises `purgedThrough` to the highest seq deleted.
+   */
+  purgeSignals(before: number, chunk?: number): Promise<number>;
+
+  // Subscribers
+  /** Throws StoreConflictError when the id or hash exists. */
+  createSubscriber(subscriber: Subscriber): Promise<void>;
+  /** An active (not revoked) subscriber by token hash. */
+  findSubscriberByHash(hash: string): Promise<Subscriber | undefined>;
+  /** Every subscriber, revoked ones included, oldest first. */
+  listSubscribers(): Promise<Subscriber[]>;
+  /** Marks a subscriber revoked; false when no active subscriber has this id. */
+  revokeSubscriber(id: string, at: number): Promise<boolean>;
 }
 
 /** Stable codes of store errors; branch on these, not on the class or the message. */

@@ -1,0 +1,190 @@
+import { PRODUCER_ID_PATTERN } from '@sigpost/protocol';
+import { type Command, Option } from 'commander';
+import { formatTime, printFields, printRecords, withAdmin } from '../admin-session.js';
+import * as args from '../args.js';
+import type { CliIO } from '../io.js';
+import { databaseOption, describeLocation } from '../store-options.js';
+import { TOKEN_NAME } from './tokens.js';
+
+interface CreateOptions {
+  readonly name: string;
+  readonly producers?: string[];
+  readonly statuses?: string[];
+  readonly db?: string;
+  readonly json?: true;
+}
+interface ListOptions {
+  readonly db?: string;
+  readonly json?: true;
+}
+interface RevokeOptions {
+  readonly id: string;
+  readonly db?: string;
+}
+
+/** Subscriber ids (`sub_` and a ULID). */
+export const SUBSCRIBER_ID_PATTERN = /^sub_[0-9A-HJKMNP-TV-Z]{26}$/;
+const STATUSES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
+
+const STORE_HELP = `
+Store: --db <path>, DATABASE_URL and SIGPOST_DB_SCHEMA as for \`sigpost serve\` (see \`sigpost producers --help\`).
+Tokens are stored as SHA-256 hashes: no secret key is needed. The stream protocol is in docs/stream.md.`;
+
+/** A comma-separated list checked item by item (spaces around commas ignored, duplicates dropped). */
+function list(flag: string, valid: (item: string) => boolean, expected: string): args.FlagParser<string[]> {
+  return (value) => {
+    const items = value.split(',').map((item) => item.trim());
+    items.forEach((item, i) => {
+      if (!valid(item)) {
+        throw new args.FlagValueError(
+          flag,
+          expected,
+          `${args.quote(item)} (item ${i + 1} of ${items.length})`,
+        );
+      }
+    });
+    return [...new Set(items)];
+  };
+}
+
+const scopeText = (items: readonly string[] | null) => (items === null ? 'all' : items.join(','));
+
+/** `sigpost subscribers create|list|revoke`: tokens of the live stream (GET /api/v1/stream). */
+export function register(program: Command, io: CliIO): void {
+  const subscribers = program
+    .command('subscribers')
+    .summary('manage the tokens of the live stream')
+    .description(
+      'Manage the subscriber tokens of the live stream (GET /api/v1/stream, WebSocket): create one with a ' +
+        'scope (shown once), list them, revoke one (its open connections are closed within seconds).',
+    )
+    .addHelpText('after', STORE_HELP);
+
+  subscribers
+    .command('create')
+    .summary('create a subscriber token; prints it once')
+    .description(
+      'Create a subscriber token and print it once on stdout. The store keeps only its SHA-256. The ' +
+        'subscriber sees only the events of --producers and --statuses (default: all).',
+    )
+    .addOption(
+      new Option(
+        '--name <name>',
+        'who or what uses the token, 1–64 characters of letters, digits, space and . _ @ -',
+      )
+        .argParser(
+          args.matching('--name', TOKEN_NAME, '1–64 characters of letters, digits, space and . _ @ -'),
+        )
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--producers <list>', 'producer ids it may see, comma-separated (default: all)').argParser(
+        list(
+          '--producers',
+          (p) => PRODUCER_ID_PATTERN.test(p),
+          'a comma-separated list of producer ids, each 1–64 characters of A-Z a-z 0-9 . _ -',
+        ),
+      ),
+    )
+    .addOption(
+      new Option(
+        '--statuses <list>',
+        `statuses it may see, comma-separated, among ${STATUSES.join(', ')} (default: all)`,
+      ).argParser(
+        list(
+          '--statuses',
+          (s) => (STATUSES as readonly string[]).includes(s),
+          `a comma-separated list among ${STATUSES.join(', ')}`,
+        ),
+      ),
+    )
+    .addOption(databaseOption())
+    .option('--json', 'print the result as one JSON object ({"id", "token", …})')
+    .addHelpText(
+      'after',
+      '\nExample:\n  sigpost subscribers create --name exec-bot --producers desk-1 --statuses approved,received',
+    )
+    .action((options: CreateOptions) =>
+      withAdmin(options.db, io, { createStore: true, sealing: 'none' }, async ({ admin, location }) => {
+        const issued = await admin.createSubscriber({
+          name: options.name,
+          producers: options.producers ?? null,
+          statuses: options.statuses ?? null,
+        });
+        printFields(io, options.json === true, {
+          id: issued.id,
+          name: issued.name,
+          token: issued.token,
+          producers: scopeText(issued.producers),
+          statuses: scopeText(issued.statuses),
+        });
+        io.stderr.write(`created subscriber ${issued.id} in the ${describeLocation(location)}\n`);
+        io.stderr.write(
+          'warning: the token is shown once and cannot be shown again (the database keeps only its SHA-256); ' +
+            'store it now\n',
+        );
+      }),
+    );
+
+  subscribers
+    .command('list')
+    .summary('list the subscribers (never their tokens)')
+    .description(
+      'List the subscribers: id, name, scope, when created, when revoked. A table on a terminal, ' +
+        'tab-separated lines otherwise, or JSON with --json.',
+    )
+    .addOption(databaseOption())
+    .option('--json', 'print a JSON array')
+    .action((options: ListOptions) =>
+      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin, location }) => {
+        const all = await admin.listSubscribers();
+        printRecords(
+          io,
+          { json: options.json === true, empty: `no subscribers in the ${describeLocation(location)}` },
+          ['ID', 'NAME', 'PRODUCERS', 'STATUSES', 'CREATED', 'REVOKED'],
+          all.map((s) => [
+            s.id,
+            s.name,
+            scopeText(s.producers),
+            scopeText(s.statuses),
+            formatTime(s.createdAt),
+            s.revokedAt === null ? '-' : formatTime(s.revokedAt),
+          ]),
+          all.map((s) => ({
+            id: s.id,
+            name: s.name,
+            producers: s.producers,
+            statuses: s.statuses,
+            created_at: formatTime(s.createdAt),
+            revoked_at: s.revokedAt === null ? null : formatTime(s.revokedAt),
+          })),
+        );
+      }),
+    );
+
+  subscribers
+    .command('revoke')
+    .summary('revoke a subscriber token')
+    .description(
+      'Revoke a subscriber token: new connections with it are refused, and its open stream connections are ' +
+        'closed (code 4403) within seconds.',
+    )
+    .addOption(
+      new Option('--id <id>', 'the subscriber id, as `subscribers list` shows it')
+        .argParser(
+          args.matching(
+            '--id',
+            SUBSCRIBER_ID_PATTERN,
+            'a subscriber id such as sub_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
+          ),
+        )
+        .makeOptionMandatory(),
+    )
+    .addOption(databaseOption())
+    .action((options: RevokeOptions) =>
+      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin }) => {
+        await admin.revokeSubscriber(options.id);
+        io.stderr.write(`revoked subscriber ${options.id}\n`);
+      }),
+    );
+}
