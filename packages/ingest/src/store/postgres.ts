@@ -25,6 +25,7 @@ import {
   zeroCounts,
 } from './common.js';
 import { POSTGRES_MIGRATIONS } from './migrations-postgres.js';
+import { postgresTelegramStore } from './telegram-postgres.js';
 import {
   type AcceptRequest,
   type AcceptResult,
@@ -108,6 +109,7 @@ export class PostgresStore implements Store {
   readonly #watchers = new Set<() => void>();
   #listener: StreamListener | undefined;
   #closed = false;
+  readonly telegram = postgresTelegramStore((text, values) => this.#query(text, values));
 
   constructor(options: PostgresStoreOptions) {
     if (typeof options?.connectionString !== 'string' || options.connectionString === '') {

@@ -13,6 +13,7 @@ import { isMainThread, type MessagePort, parentPort, workerData } from 'node:wor
 import Database from 'better-sqlite3';
 import { idempotencyKeyHash, MESSAGES, SIGNAL_COLUMNS, type SignalRow, toSignal } from './common.js';
 import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
+import { runTelegramOp, type TelegramOp } from './telegram-sqlite.js';
 import {
   type AcceptRequest,
   type AcceptResult,
@@ -412,6 +413,11 @@ export class SqliteWriter {
     return this.#s().deleteToken.run(id).changes > 0;
   }
 
+  /** The Telegram bot's tables (telegram-sqlite.ts). */
+  telegram(op: TelegramOp): unknown {
+    return runTelegramOp(this.#db, op);
+  }
+
   close(): void {
     if (this.#db.open) this.#db.close();
   }
@@ -536,6 +542,7 @@ const WRITE_OPS: ReadonlySet<string> = new Set<WriteOp>([
   'revokeSubscriber',
   'createToken',
   'revokeToken',
+  'telegram',
 ]);
 
 // ---------------------------------------------------------------------------------------------

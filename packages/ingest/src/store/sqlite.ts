@@ -26,6 +26,7 @@ import {
   zeroCounts,
 } from './common.js';
 import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
+import { sqliteTelegramStore } from './telegram-sqlite.js';
 import {
   openConnection,
   packBatch,
@@ -131,6 +132,7 @@ export class SqliteStore implements Store {
   readonly #watchers = new Set<() => void>();
   #watchTimer: NodeJS.Timeout | undefined;
   #dataVersion = 0;
+  readonly telegram = sqliteTelegramStore((op) => this.#write('telegram', op));
 
   constructor(options: SqliteStoreOptions) {
     if (typeof options?.path !== 'string' || options.path === '') {
