@@ -25,7 +25,6 @@ import {
   zeroCounts,
 } from './common.js';
 import { POSTGRES_MIGRATIONS } from './migrations-postgres.js';
-import { postgresTelegramStore } from './telegram-postgres.js';
 import {
   type AcceptRequest,
   type AcceptResult,
@@ -51,6 +50,7 @@ import {
   type StreamPosition,
   type Subscriber,
 } from './store.js';
+import { postgresTelegramStore } from './telegram-postgres.js';
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {

@@ -13,7 +13,6 @@ import { isMainThread, type MessagePort, parentPort, workerData } from 'node:wor
 import Database from 'better-sqlite3';
 import { idempotencyKeyHash, MESSAGES, SIGNAL_COLUMNS, type SignalRow, toSignal } from './common.js';
 import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
-import { runTelegramOp, type TelegramOp } from './telegram-sqlite.js';
 import {
   type AcceptRequest,
   type AcceptResult,
@@ -30,6 +29,7 @@ import {
   StoreUnavailableError,
   type Subscriber,
 } from './store.js';
+import { runTelegramOp, type TelegramOp } from './telegram-sqlite.js';
 
 /** Set in `workerData` by SqliteStore, so this module serves only in the thread started for it. */
 export const WRITER_THREAD_MARK = 'sigpostSqliteWriter';

@@ -26,7 +26,6 @@ import {
   zeroCounts,
 } from './common.js';
 import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
-import { sqliteTelegramStore } from './telegram-sqlite.js';
 import {
   openConnection,
   packBatch,
@@ -60,6 +59,7 @@ import {
   type StreamPosition,
   type Subscriber,
 } from './store.js';
+import { sqliteTelegramStore } from './telegram-sqlite.js';
 
 /** Options of `SqliteStore`. */
 export interface SqliteStoreOptions {
