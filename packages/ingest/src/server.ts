@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics } from 'prom-client';
 import { type AppDeps, buildApp } from './app.js';
+import { TelegramApprovals } from './telegram/bot.js';
+import { readTelegramEnv, type TelegramApprovalConfig } from './telegram/config.js';
 
 /** Options of `startServer`: the app's dependencies plus process concerns. */
 export interface StartServerOptions extends AppDeps {
@@ -13,6 +15,11 @@ export interface StartServerOptions extends AppDeps {
   readonly closeStore?: boolean;
   /** Also export the process metrics (CPU, memory, event loop) on /metrics. @default true */
   readonly processMetrics?: boolean;
+  /**
+   * Approve from Telegram (src/telegram/): its configuration, or `false` for none.
+   * @default read from the SIGPOST_TELEGRAM_* environment (off unless SIGPOST_TELEGRAM_APPROVERS is set)
+   */
+  readonly telegram?: TelegramApprovalConfig | false;
 }
 
 /** A listening ingest server. */
@@ -20,6 +27,8 @@ export interface RunningServer {
   /** Base URL, e.g. `http://127.0.0.1:8080`. */
   readonly url: string;
   readonly app: FastifyInstance;
+  /** The Telegram approval bot, when configured (it talks to Telegram while it holds the store's lease). */
+  readonly telegram: TelegramApprovals | undefined;
   /**
    * Graceful shutdown: stop accepting connections (new requests on open connections get 503), let
    * in-flight requests finish (up to `shutdownTimeoutMs`, then their connections are closed), commit
@@ -37,6 +46,8 @@ export interface RunningServer {
  * await server.close();
  */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const telegramConfig =
+    options.telegram === undefined ? readTelegramEnv(process.env) : options.telegram || undefined;
   const app = buildApp(options);
   const ctx = app.sigpost;
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: ctx.metrics.registry });
@@ -50,6 +61,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
+  const telegram =
+    telegramConfig === undefined
+      ? undefined
+      : new TelegramApprovals({
+          store: options.store,
+          config: telegramConfig,
+          clock: ctx.clock,
+          logger: app.log.child({ component: 'telegram' }),
+        });
+  telegram?.start();
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -70,6 +91,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       }
       clearTimeout(timer);
       await closed;
+      await telegram?.stop();
       if (options.closeStore ?? true) await options.store.close();
       app.log.info('ingest server stopped');
     })();
@@ -97,5 +119,5 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     process.once('SIGINT', onSignal);
   }
   app.log.info({ url, store: options.store.kind }, 'ingest server listening');
-  return { url, app, close };
+  return { url, app, telegram, close };
 }
