@@ -98,3 +98,12 @@ export {
   StoreSchemaTooNewError,
   StoreUnavailableError,
 } from './store/store.js';
+export type { TelegramApprovalsOptions } from './telegram/bot.js';
+export { TELEGRAM_LEASE, TelegramApprovals } from './telegram/bot.js';
+export type { TelegramApprovalConfig, TelegramConfigInput } from './telegram/config.js';
+export {
+  readTelegramEnv,
+  resolveTelegramConfig,
+  TELEGRAM_APPROVAL_ENV,
+  TELEGRAM_DEFAULTS,
+} from './telegram/config.js';

@@ -40,6 +40,11 @@ SIGPOST_IDEMPOTENCY_TTL_SECONDS (86400), SIGPOST_RATE_LIMIT_PER_SECOND (50), SIG
 SIGPOST_SECRET_CACHE_MS (5000), SIGPOST_SHUTDOWN_TIMEOUT_MS (10000); SIGPOST_HOST and SIGPOST_PORT
 when the flags are not given. SIGPOST_LOG_LEVEL sets the log level (info).
 
+Approve from Telegram (off unless SIGPOST_TELEGRAM_APPROVERS is set): SIGPOST_TELEGRAM_APPROVERS (Telegram
+user ids allowed to decide, comma-separated), SIGPOST_TELEGRAM_BOT_TOKEN, SIGPOST_TELEGRAM_CHAT_ID,
+SIGPOST_TELEGRAM_API_URL (https://api.telegram.org), SIGPOST_TELEGRAM_POLL_TIMEOUT_SECONDS (30): see the
+ingest package's README, "Approve from Telegram".
+
 Routes: POST /api/v1/signals/ingest, /api/v1/operator/… (bearer token), /healthz, /readyz, /metrics,
 /openapi.json, /docs. SIGTERM or Ctrl-C: graceful shutdown.
 
