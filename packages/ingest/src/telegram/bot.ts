@@ -117,16 +117,21 @@ export class TelegramApprovals {
   async #leaseLoop(): Promise<void> {
     const stop = this.#stop.signal;
     const renewEvery = Math.max(100, Math.floor(this.#config.leaseTtlMs / 3));
+    let renewedAt = Number.NEGATIVE_INFINITY;
     while (!stop.aborted) {
       let held = false;
+      const now = Math.floor(this.#clock.now());
       try {
         held = await this.#store.telegram.acquireLease(
           TELEGRAM_LEASE,
           this.holder,
-          Math.floor(this.#clock.now()),
+          now,
           this.#config.leaseTtlMs,
         );
+        if (held) renewedAt = now;
       } catch (error) {
+        // The store is unreachable: keep working while the lease surely still runs, not after.
+        held = this.#term !== undefined && now - renewedAt < this.#config.leaseTtlMs - renewEvery;
         this.#log.warn({ err: error }, 'telegram lease could not be renewed; trying again');
       }
       if (held && this.#term === undefined) this.#beginTerm();
@@ -238,11 +243,14 @@ export class TelegramApprovals {
       chatId,
       'sendMessage',
       { chat_id: chatId, text: renderSignal(signal), reply_markup: approvalKeyboard(signalId) },
-      (failure, attempt, delayMs) =>
-        this.#log.warn(
-          { signal_id: signalId, http_code: failure.httpCode, attempt, delay_ms: delayMs },
-          `telegram approval message not sent yet: ${failure.message}; trying again`,
-        ),
+      {
+        signal: this.#stop.signal,
+        onRetry: (failure, attempt, delayMs) =>
+          this.#log.warn(
+            { signal_id: signalId, http_code: failure.httpCode, attempt, delay_ms: delayMs },
+            `telegram approval message not sent yet: ${failure.message}; trying again`,
+          ),
+      },
     );
     if (sent.ok && Number.isSafeInteger(sent.result?.message_id)) {
       await store.telegram.finishMessage(signalId, { messageId: sent.result.message_id });
@@ -262,11 +270,12 @@ export class TelegramApprovals {
     signal: SignalRecord,
     channel: DecisionChannel | null,
   ): Promise<void> {
-    const edited = await this.#api.callChat(chatId, 'editMessageText', {
-      chat_id: chatId,
-      message_id: messageId,
-      text: renderDecided(signal, channel),
-    });
+    const edited = await this.#api.callChat(
+      chatId,
+      'editMessageText',
+      { chat_id: chatId, message_id: messageId, text: renderDecided(signal, channel) },
+      { signal: this.#stop.signal },
+    );
     // "message is not modified": it already shows this decision.
     if (edited.ok || edited.description?.includes('message is not modified')) {
       await this.#store.telegram.closeMessage(signal.id, Math.floor(this.#clock.now()));

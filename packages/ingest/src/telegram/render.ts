@@ -42,7 +42,7 @@ export function formatTime(ms: number): string {
 }
 
 /** The message for a pending signal: producer, instrument, side, entry / SL / TP, confidence, reason. Plain text (no parse mode: nothing to escape). */
-export function renderSignal(signal: SignalRecord): string {
+export function renderSignal(signal: SignalRecord, heading = '🔔 Approval needed'): string {
   let body: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(signal.body);
@@ -56,7 +56,7 @@ export function renderSignal(signal: SignalRecord): string {
   };
   const reason = typeof body.reason === 'string' ? clip(body.reason, MAX_REASON) : '–';
   return [
-    `🔔 Approval needed: ${signal.instrument} ${signal.side.toUpperCase()}`,
+    `${heading}: ${signal.instrument} ${signal.side.toUpperCase()}`,
     `Producer: ${signal.producerId}`,
     `Entry ${value('entry_price')} · SL ${value('stop_loss')} · TP ${value('take_profit')}`,
     `Confidence: ${value('confidence')}`,
@@ -85,7 +85,7 @@ export function renderDecision(signal: SignalRecord, channel: DecisionChannel | 
 
 /** The whole text of a decided signal's message. */
 export function renderDecided(signal: SignalRecord, channel: DecisionChannel | null): string {
-  return clip(`${renderSignal(signal)}\n\n${renderDecision(signal, channel)}`, MAX_TEXT);
+  return clip(`${renderSignal(signal, 'Signal')}\n\n${renderDecision(signal, channel)}`, MAX_TEXT);
 }
 
 function clip(text: string, max: number): string {

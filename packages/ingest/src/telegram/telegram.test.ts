@@ -150,6 +150,7 @@ describe('Approve from Telegram', () => {
       { callback_query_id: 'query-1', text: 'Approved.' },
     ]);
     expect(message?.replyMarkup).toBeUndefined();
+    expect(message?.text.split('\n')[0]).toBe('Signal: GOLD BUY');
     expect(message?.text.split('\n\n')[1]).toMatch(
       /^✅ Approved by telegram:42 \(@alice\) at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/,
     );

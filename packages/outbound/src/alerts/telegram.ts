@@ -490,13 +490,21 @@ export class TelegramBotApi {
   /**
    * `method` for chat `chatId`, in turn with the chat's other calls and at its pace, tried again on a
    * 429 (after `retry_after`), a network error or a 5xx, up to `maxAttempts`. `onRetry` hears of each
-   * retry (for a log line). Returns the last failure when it gives up.
+   * retry (for a log line); once `signal` is aborted no further try is made (a shutdown does not wait
+   * out a long `retry_after`). Returns the last failure when it gives up.
    */
   callChat<T>(
     chatId: string | number,
     method: string,
     params: object,
-    onRetry?: (failure: Extract<BotApiResult<T>, { ok: false }>, attempt: number, delayMs: number) => void,
+    options: {
+      readonly onRetry?: (
+        failure: Extract<BotApiResult<T>, { ok: false }>,
+        attempt: number,
+        delayMs: number,
+      ) => void;
+      readonly signal?: AbortSignal;
+    } = {},
   ): Promise<BotApiResult<T>> {
     const key = String(chatId);
     let chat = this.#chats.get(key);
@@ -506,15 +514,28 @@ export class TelegramBotApi {
     }
     const state = chat;
     const run = async (): Promise<BotApiResult<T>> => {
+      const { onRetry, signal } = options;
+      const aborted =
+        signal === undefined
+          ? undefined
+          : new Promise<void>((resolve) => {
+              if (signal.aborted) resolve();
+              else signal.addEventListener('abort', () => resolve(), { once: true });
+            });
       let failures = 0;
       for (;;) {
         const wait = state.notBefore - this.#clock();
-        if (wait > 0) await this.#sleep(wait);
+        if (wait > 0)
+          await (failures > 0 && aborted ? Promise.race([this.#sleep(wait), aborted]) : this.#sleep(wait));
         state.notBefore = this.#clock() + this.#minIntervalMs;
         const result = await this.request<T>(method, params);
         if (result.ok) return result;
         failures += 1;
-        if (failures >= this.#maxAttempts || !(result.transient || result.retryAfterMs !== undefined)) {
+        if (
+          failures >= this.#maxAttempts ||
+          !(result.transient || result.retryAfterMs !== undefined) ||
+          signal?.aborted === true
+        ) {
           return result;
         }
         const delayMs =
@@ -522,6 +543,12 @@ export class TelegramBotApi {
           Math.min(FAILURE_BACKOFF_CAP_MS, FAILURE_BACKOFF_BASE_MS * 2 ** (failures - 1));
         state.notBefore = Math.max(state.notBefore, this.#clock() + delayMs);
         onRetry?.(result, failures, delayMs);
+        // Aborted during the wait: give up with this failure rather than trying once more.
+        if (signal !== undefined) {
+          const left = state.notBefore - this.#clock();
+          if (left > 0) await Promise.race([this.#sleep(left), aborted]);
+          if (signal.aborted) return result;
+        }
       }
     };
     const next = state.tail.then(run, run);
