@@ -4,6 +4,7 @@ import { collectDefaultMetrics } from 'prom-client';
 import { type AppDeps, buildApp } from './app.js';
 import { TelegramApprovals } from './telegram/bot.js';
 import { readTelegramEnv, type TelegramApprovalConfig } from './telegram/config.js';
+import { registerTelegramWebhook } from './telegram/webhook.js';
 
 /** Options of `startServer`: the app's dependencies plus process concerns. */
 export interface StartServerOptions extends AppDeps {
@@ -51,6 +52,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const app = buildApp(options);
   const ctx = app.sigpost;
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: ctx.metrics.registry });
+  const telegram =
+    telegramConfig === undefined
+      ? undefined
+      : new TelegramApprovals({
+          store: options.store,
+          config: telegramConfig,
+          clock: ctx.clock,
+          logger: app.log.child({ component: 'telegram' }),
+        });
+  if (telegram?.webhook) registerTelegramWebhook(app, telegram);
   try {
     await app.listen({ host: ctx.config.host, port: ctx.config.port });
   } catch (error) {
@@ -61,15 +72,6 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  const telegram =
-    telegramConfig === undefined
-      ? undefined
-      : new TelegramApprovals({
-          store: options.store,
-          config: telegramConfig,
-          clock: ctx.clock,
-          logger: app.log.child({ component: 'telegram' }),
-        });
   telegram?.start();
 
   let closing: Promise<void> | undefined;

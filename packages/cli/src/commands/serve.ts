@@ -42,10 +42,12 @@ when the flags are not given. SIGPOST_LOG_LEVEL sets the log level (info).
 
 Approve from Telegram (off unless SIGPOST_TELEGRAM_APPROVERS is set): SIGPOST_TELEGRAM_APPROVERS (Telegram
 user ids allowed to decide, comma-separated), SIGPOST_TELEGRAM_BOT_TOKEN, SIGPOST_TELEGRAM_CHAT_ID,
-SIGPOST_TELEGRAM_API_URL (https://api.telegram.org), SIGPOST_TELEGRAM_POLL_TIMEOUT_SECONDS (30): see the
-ingest package's README, "Approve from Telegram".
+SIGPOST_TELEGRAM_API_URL (https://api.telegram.org), SIGPOST_TELEGRAM_POLL_TIMEOUT_SECONDS (30),
+SIGPOST_TELEGRAM_WEBHOOK_SECRET (webhook instead of polling): see the ingest package's README, "Approve from
+Telegram".
 
-Routes: POST /api/v1/signals/ingest, /api/v1/operator/… (bearer token), /healthz, /readyz, /metrics,
+Routes: POST /api/v1/signals/ingest, /api/v1/operator/… (bearer token), POST /api/v1/telegram/webhook (with
+SIGPOST_TELEGRAM_WEBHOOK_SECRET), /healthz, /readyz, /metrics,
 /openapi.json, /docs. SIGTERM or Ctrl-C: graceful shutdown.
 
 Examples:

@@ -1,7 +1,7 @@
 // The Telegram approval bot: pending signals go to the operators' chat with Approve / Reject buttons;
 // a press decides the signal like the operator API does (channel `telegram`). With several servers on
 // one database, only the holder of the `telegram` lease in the store talks to Telegram.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type BotApiResult, TelegramBotApi } from '@sigpost/outbound/alerts';
@@ -74,6 +74,8 @@ export class TelegramApprovals {
   readonly #clock: Clock;
   readonly #api: TelegramBotApi;
   readonly #approvers: ReadonlySet<number>;
+  /** SHA-256 of the webhook secret (compared digest to digest: no length leaks), or undefined when polling. */
+  readonly #webhookDigest: Buffer | undefined;
   readonly #stop = new AbortController();
   #running: Promise<void> | undefined;
   /** Aborts the work of one term as lease holder. */
@@ -88,6 +90,8 @@ export class TelegramApprovals {
     this.#clock = options.clock ?? { now: () => Date.now() };
     this.holder = options.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     this.#approvers = new Set(options.config.approvers);
+    this.#webhookDigest =
+      options.config.webhookSecret === undefined ? undefined : sha256(options.config.webhookSecret);
     this.#api = new TelegramBotApi({
       botToken: options.config.botToken,
       baseUrl: options.config.baseUrl,
@@ -99,6 +103,17 @@ export class TelegramApprovals {
   /** Whether this server holds the lease now (it sends and polls). */
   get active(): boolean {
     return this.#term !== undefined;
+  }
+
+  /** Whether updates come by webhook (then no server polls). */
+  get webhook(): boolean {
+    return this.#webhookDigest !== undefined;
+  }
+
+  /** Whether `header` (X-Telegram-Bot-Api-Secret-Token) is the configured webhook secret, compared in constant time. */
+  acceptsWebhookSecret(header: unknown): boolean {
+    if (this.#webhookDigest === undefined || typeof header !== 'string' || header === '') return false;
+    return timingSafeEqual(sha256(header), this.#webhookDigest);
   }
 
   /** Starts competing for the lease; idempotent. */
@@ -160,9 +175,12 @@ export class TelegramApprovals {
       this.#sendLoop(term.signal).catch((error: unknown) =>
         this.#log.error({ err: error }, 'telegram sending loop failed'),
       ),
-      this.#pollLoop(term.signal).catch((error: unknown) =>
-        this.#log.error({ err: error }, 'telegram polling loop failed'),
-      ),
+      // With a webhook, Telegram posts the updates to every server behind the URL: nobody polls.
+      this.webhook
+        ? undefined
+        : this.#pollLoop(term.signal).catch((error: unknown) =>
+            this.#log.error({ err: error }, 'telegram polling loop failed'),
+          ),
     ]);
   }
 
@@ -226,7 +244,9 @@ export class TelegramApprovals {
       if (signal.status === 'pending_approval') await this.#sendApproval(signal.id);
       return;
     }
-    // A decision: the message (if any, and still showing its buttons) now shows who decided.
+    // A press in Telegram: the server that applied it edits the message itself.
+    if (event.channel === 'telegram') return;
+    // A decision taken elsewhere: the message (if any, and still showing its buttons) now shows who decided.
     const message = await this.#store.telegram.getMessage(signal.id);
     if (message?.state !== 'sent' || message.closedAt !== null || message.messageId === null) return;
     await this.#showDecision(message.chatId, message.messageId, signal, event.channel);
@@ -416,6 +436,10 @@ export class TelegramApprovals {
     if (!answered.ok)
       this.#log.warn({ http_code: answered.httpCode }, `telegram callback not answered: ${answered.message}`);
   }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 function isCallbackQuery(value: unknown): value is CallbackQuery {

@@ -27,7 +27,14 @@ describe('readTelegramEnv', () => {
       pollTimeoutSeconds: 30,
       leaseTtlMs: TELEGRAM_DEFAULTS.leaseTtlMs,
       minIntervalMs: 1000,
+      webhookSecret: undefined,
     });
+    expect(readTelegramEnv({ ...env, SIGPOST_TELEGRAM_WEBHOOK_SECRET: 'a_B-9' })?.webhookSecret).toBe(
+      'a_B-9',
+    );
+    expect(() => readTelegramEnv({ ...env, SIGPOST_TELEGRAM_WEBHOOK_SECRET: 'has space' })).toThrow(
+      /expected 1–256 characters A-Z, a-z, 0-9, _ or - \(Telegram’s secret_token\), received 9 characters\n {2}→ at SIGPOST_TELEGRAM_WEBHOOK_SECRET/,
+    );
     expect(
       readTelegramEnv({
         ...env,

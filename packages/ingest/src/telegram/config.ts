@@ -10,6 +10,7 @@ export const TELEGRAM_APPROVAL_ENV = Object.freeze({
   apiUrl: 'SIGPOST_TELEGRAM_API_URL',
   approvers: 'SIGPOST_TELEGRAM_APPROVERS',
   pollTimeoutSeconds: 'SIGPOST_TELEGRAM_POLL_TIMEOUT_SECONDS',
+  webhookSecret: 'SIGPOST_TELEGRAM_WEBHOOK_SECRET',
 } as const);
 
 /** The approval bot's settings (validated by {@link resolveTelegramConfig}). */
@@ -28,6 +29,11 @@ export interface TelegramApprovalConfig {
   readonly leaseTtlMs: number;
   /** Least time between two messages (or edits) to the chat, in ms. @default 1000 */
   readonly minIntervalMs: number;
+  /**
+   * Updates come by webhook (`POST /api/v1/telegram/webhook`, Telegram's `X-Telegram-Bot-Api-Secret-Token`
+   * must equal this) instead of getUpdates long polling. Never logged. @default undefined (long polling)
+   */
+  readonly webhookSecret: string | undefined;
 }
 
 export type TelegramConfigInput = Partial<TelegramApprovalConfig> &
@@ -41,6 +47,8 @@ export const TELEGRAM_DEFAULTS = Object.freeze({
 });
 
 const USER_ID = /^[1-9]\d{0,15}$/;
+/** Telegram's rule for `secret_token`: 1–256 characters A-Z, a-z, 0-9, _ and -. */
+const WEBHOOK_SECRET = /^[A-Za-z0-9_-]{1,256}$/;
 
 /** Applies defaults and validates; throws ConfigError listing every problem (the token by its length only). */
 export function resolveTelegramConfig(input: TelegramConfigInput): TelegramApprovalConfig {
@@ -105,6 +113,20 @@ export function resolveTelegramConfig(input: TelegramConfigInput): TelegramAppro
       received: show(minIntervalMs),
     });
   }
+  const webhookSecret = input.webhookSecret;
+  if (
+    webhookSecret !== undefined &&
+    (typeof webhookSecret !== 'string' || !WEBHOOK_SECRET.test(webhookSecret))
+  ) {
+    issues.push({
+      key: 'webhookSecret',
+      expected: '1–256 characters A-Z, a-z, 0-9, _ or - (Telegram’s secret_token)',
+      received:
+        typeof webhookSecret === 'string'
+          ? `${(webhookSecret as string).length} characters`
+          : typeof webhookSecret,
+    });
+  }
   if (issues.length > 0 || baseUrl === undefined) throw new ConfigError(issues);
   return Object.freeze({
     botToken: input.botToken,
@@ -114,6 +136,7 @@ export function resolveTelegramConfig(input: TelegramConfigInput): TelegramAppro
     pollTimeoutSeconds,
     leaseTtlMs,
     minIntervalMs,
+    webhookSecret,
   });
 }
 
@@ -140,6 +163,14 @@ export function readTelegramEnv(
   const chatId = get(E.chatId);
   const apiUrl = get(E.apiUrl);
   const timeout = get(E.pollTimeoutSeconds);
+  const webhookSecret = get(E.webhookSecret);
+  if (webhookSecret !== undefined && !WEBHOOK_SECRET.test(webhookSecret)) {
+    issues.push({
+      key: E.webhookSecret,
+      expected: '1–256 characters A-Z, a-z, 0-9, _ or - (Telegram’s secret_token)',
+      received: `${webhookSecret.length} characters`,
+    });
+  }
   if (token === undefined) {
     issues.push({
       key: E.botToken,
@@ -197,6 +228,7 @@ export function readTelegramEnv(
     approvers: parts.map(Number),
     ...(apiUrl === undefined ? {} : { baseUrl: apiUrl }),
     ...(pollTimeoutSeconds === undefined ? {} : { pollTimeoutSeconds }),
+    ...(webhookSecret === undefined ? {} : { webhookSecret }),
   });
 }
 

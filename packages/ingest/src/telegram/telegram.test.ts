@@ -18,6 +18,7 @@ import { TELEGRAM_LEASE } from './bot.js';
 import { resolveTelegramConfig, type TelegramApprovalConfig } from './config.js';
 import { callbackData } from './render.js';
 import { BOT_TOKEN, CHAT_ID, type FakeBotApi, startFakeBotApi } from './test-helpers/bot-api.js';
+import { TELEGRAM_WEBHOOK_PATH } from './webhook.js';
 
 const ALICE = { id: 42, username: 'alice' };
 const BOB = { id: 43, username: 'bob' };
@@ -131,11 +132,13 @@ describe('Approve from Telegram', () => {
         ],
       ],
     });
-    expect(await store.telegram.getMessage(id)).toMatchObject({
-      state: 'sent',
-      messageId: 1,
-      chatId: CHAT_ID,
-    });
+    await expect
+      .poll(() => store.telegram.getMessage(id), { interval: 20 })
+      .toMatchObject({
+        state: 'sent',
+        messageId: 1,
+        chatId: CHAT_ID,
+      });
 
     api.press(ALICE, callbackData('approve', id), 1);
     await api.waitFor(() => api.callsOf('editMessageText').length === 1);
@@ -157,6 +160,9 @@ describe('Approve from Telegram', () => {
     await expect
       .poll(async () => (await store.telegram.getMessage(id))?.closedAt, { interval: 20 })
       .toBeTypeOf('number');
+    // The sending loop has handled the decision's event too, and left the message to the press.
+    await expect.poll(() => store.telegram.getCursor('events'), { interval: 20 }).toBe(2);
+    expect(api.callsOf('editMessageText')).toHaveLength(1);
     expect(api.messages).toHaveLength(1);
   });
 
@@ -254,17 +260,20 @@ describe('Approve from Telegram', () => {
     expect(sends[1]!.at - sends[0]!.at).toBeGreaterThanOrEqual(990);
     expect(server.logs.join('')).toContain('telegram approval message not sent yet');
     expect(server.logs.join('')).not.toContain(BOT_TOKEN.split(':')[1]);
-    expect(await store.telegram.getMessage(sigId(1))).toMatchObject({ state: 'sent', messageId: 1 });
+    await expect
+      .poll(() => store.telegram.getMessage(sigId(1)), { interval: 20 })
+      .toMatchObject({ state: 'sent', messageId: 1 });
   });
 
   it('keeps to minIntervalMs between two messages to the chat', async () => {
     const { store, box, api } = await sqliteSetup();
-    await serve(store, box, botConfig(api, { minIntervalMs: 300 }));
+    await serve(store, box, botConfig(api, { minIntervalMs: 400 }));
     await storePending(store, sigId(1));
     await storePending(store, sigId(2));
     await api.waitFor(() => api.messages.length === 2);
     const [first, second] = api.callsOf('sendMessage');
-    expect(second!.at - first!.at).toBeGreaterThanOrEqual(290);
+    // Paced from the start of the first request: its time on the wire may be taken off the gap.
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(300);
   });
 
   it('after a restart, sends nothing twice and goes on from its stored cursors', async () => {
@@ -288,6 +297,61 @@ describe('Approve from Telegram', () => {
     expect((await store.getSignal(sigId(1)))?.status).toBe('approved');
     expect(second.telegram?.active).toBe(true);
     expect(api.conflicts).toBe(0);
+  });
+
+  it('webhook: Telegram’s secret token lets an update in; a missing or wrong one gets 401 telegram-unauthorized and changes nothing; nobody polls', async () => {
+    const { store, box, api } = await sqliteSetup();
+    const secret = 'hook_secret-0123456789';
+    const server = await serve(store, box, botConfig(api, { webhookSecret: secret }));
+    await storePending(store, sigId(1));
+    await api.waitFor(() => api.messages.length === 1);
+    const update = JSON.stringify({
+      update_id: 77,
+      callback_query: {
+        id: 'hook-query-1',
+        from: { id: ALICE.id, is_bot: false, first_name: 'Alice', username: ALICE.username },
+        message: { message_id: 1, chat: { id: Number(CHAT_ID) } },
+        data: callbackData('approve', sigId(1)),
+      },
+    });
+    const hook = (headers: Record<string, string>, body = update) =>
+      fetch(`${server.url}${TELEGRAM_WEBHOOK_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
+
+    for (const headers of [
+      {},
+      { 'x-telegram-bot-api-secret-token': `${secret}x` },
+      { 'x-telegram-bot-api-secret-token': '' },
+    ]) {
+      const refused = await hook(headers);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(((await refused.json()) as { type: string }).type).toBe(
+        'urn:sigpost:problem:telegram-unauthorized',
+      );
+    }
+    expect((await store.getSignal(sigId(1)))?.status).toBe('pending_approval');
+    expect(api.callsOf('answerCallbackQuery')).toEqual([]);
+
+    const bad = await hook({ 'x-telegram-bot-api-secret-token': secret }, '{"update_id":');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { type: string }).type).toBe('urn:sigpost:problem:malformed-json');
+
+    const accepted = await hook({ 'x-telegram-bot-api-secret-token': secret });
+    expect(accepted.status).toBe(200);
+    expect(await accepted.text()).toBe('{}');
+    expect(await store.getSignal(sigId(1))).toMatchObject({
+      status: 'approved',
+      decidedBy: 'telegram:42 (@alice)',
+    });
+    expect(api.callsOf('answerCallbackQuery').map((c) => c.body.callback_query_id)).toEqual(['hook-query-1']);
+    await api.waitFor(() => api.callsOf('editMessageText').length === 1);
+    expect(api.messages[0]?.text).toContain('✅ Approved by telegram:42 (@alice) at ');
+    expect(api.callsOf('getUpdates')).toEqual([]);
+    expect(server.logs.join('')).not.toContain(secret);
   });
 
   it('two servers on one SQLite file: one poller, one message per signal, one decision; the other takes over when it stops', async () => {

@@ -37,7 +37,7 @@ export interface FakeBotApi {
   press(user: { id: number; username?: string }, data: string, messageId?: number): number;
   /** Calls of `method`. */
   callsOf(method: string): BotCall[];
-  /** Resolves when `predicate` holds for the calls (checked at each new call), or rejects after `ms`. */
+  /** Resolves when `predicate` holds (checked after each call is handled), or rejects after `ms`. */
   waitFor(predicate: () => boolean, ms?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -81,7 +81,6 @@ export async function startFakeBotApi(): Promise<FakeBotApi> {
     const method = match[2]!;
     const body = (raw === '' ? {} : JSON.parse(raw)) as Record<string, unknown>;
     calls.push({ method, body, at: Date.now() });
-    notify();
     const scripted = scripts.get(method)?.shift();
     if (scripted !== undefined) {
       send(res, scripted);
@@ -176,7 +175,10 @@ export async function startFakeBotApi(): Promise<FakeBotApi> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => {
+      handle(req, res, Buffer.concat(chunks).toString('utf8'));
+      notify();
+    });
   });
   const local = await listenLocal(server);
   return {
