@@ -226,18 +226,21 @@ describe('Approve from Telegram', () => {
     expect((await store.readEvents(0, 100)).map((e) => e.channel)).toEqual([null, 'api']);
   });
 
-  it('answers a button whose data is not a Sigpost button, changing nothing', async () => {
+  it('answers a button whose data is not a Sigpost button, or names no stored signal, changing nothing', async () => {
     const { store, box, api } = await sqliteSetup();
     await serve(store, box, botConfig(api));
     await storePending(store, sigId(1));
     await api.waitFor(() => api.messages.length === 1);
     api.press(ALICE, `a:${sigId(1)}x`, 1);
     api.press(ALICE, `approve:${sigId(1)}`, 1);
-    await api.waitFor(() => api.callsOf('answerCallbackQuery').length === 2);
+    api.press(ALICE, callbackData('approve', sigId(9)), 1);
+    await api.waitFor(() => api.callsOf('answerCallbackQuery').length === 3);
     expect(api.callsOf('answerCallbackQuery').map((c) => c.body.text)).toEqual([
       'This button is not one of Sigpost’s.',
       'This button is not one of Sigpost’s.',
+      `Signal ${sigId(9)} no longer exists.`,
     ]);
+    expect(api.callsOf('editMessageText')).toEqual([]);
     expect((await store.getSignal(sigId(1)))?.status).toBe('pending_approval');
   });
 
