@@ -225,11 +225,19 @@ export class TelegramApprovals {
           pending = true;
           continue;
         }
-        for (const event of events) {
-          if (signal.aborted) return;
-          await this.#onEvent(event);
-          cursor = event.seq;
-          await store.telegram.advanceCursor('events', cursor);
+        try {
+          for (const event of events) {
+            if (signal.aborted) return;
+            await this.#onEvent(event);
+            cursor = event.seq;
+            await store.telegram.advanceCursor('events', cursor);
+          }
+        } catch (error) {
+          // The store failed mid-event: that event is handled again (its message is claimed once).
+          this.#log.warn({ err: error }, 'telegram: handling a stream event failed; trying again');
+          await delay(1_000, undefined, { signal }).catch(() => undefined);
+          pending = true;
+          continue;
         }
         if (events.length === EVENTS_PER_READ) pending = true;
       }
@@ -341,9 +349,16 @@ export class TelegramApprovals {
       for (const update of updates) {
         const id = (update as { update_id?: unknown } | null)?.update_id;
         if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < offset) continue;
-        await this.handleUpdate(update);
-        offset = id + 1;
-        await store.telegram.advanceCursor('updates', offset);
+        try {
+          await this.handleUpdate(update);
+          offset = id + 1;
+          await store.telegram.advanceCursor('updates', offset);
+        } catch (error) {
+          // Asked for again from the same offset (a decided signal is answered as already decided).
+          this.#log.warn({ err: error }, 'telegram: handling an update failed; trying again');
+          await delay(1_000, undefined, { signal }).catch(() => undefined);
+          break;
+        }
       }
     }
   }

@@ -11,9 +11,9 @@ import { SecretBox } from '../secrets.js';
 import { type RunningServer, startServer } from '../server.js';
 import { PostgresStore } from '../store/postgres.js';
 import { SqliteStore } from '../store/sqlite.js';
-import type { Store } from '../store/store.js';
+import { type Store, StoreUnavailableError } from '../store/store.js';
 import { acceptRequest } from '../store/test-helpers/fixtures.js';
-import { captureLogger, SECRET, signed, tempDir } from '../test-helpers/fixtures.js';
+import { captureLogger, SECRET, signed, tempDir, withOverride } from '../test-helpers/fixtures.js';
 import { TELEGRAM_LEASE } from './bot.js';
 import { resolveTelegramConfig, type TelegramApprovalConfig } from './config.js';
 import { callbackData } from './render.js';
@@ -277,6 +277,37 @@ describe('Approve from Telegram', () => {
     const [first, second] = api.callsOf('sendMessage');
     // Paced from the start of the first request: its time on the wire may be taken off the gap.
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(300);
+  });
+
+  it('a store failure while handling an event or a press is logged and tried again, not the end of the bot', async () => {
+    const { store, box, api } = await sqliteSetup();
+    let readFailures = 2;
+    let decideFailures = 1;
+    const flaky = withOverride(store, {
+      getSignal: async (id) => {
+        if (readFailures-- > 0) throw new StoreUnavailableError('database unreachable (test)');
+        return store.getSignal(id);
+      },
+      decideSignal: async (...args) => {
+        if (decideFailures-- > 0) throw new StoreUnavailableError('database unreachable (test)');
+        return store.decideSignal(...args);
+      },
+    });
+    const server = await serve(flaky, box, botConfig(api));
+    await storePending(store, sigId(1));
+    await api.waitFor(() => api.messages.length === 1, 15_000);
+    expect(server.logs.join('')).toContain('telegram: handling a stream event failed; trying again');
+    expect(api.callsOf('sendMessage')).toHaveLength(1);
+
+    api.press(ALICE, callbackData('approve', sigId(1)), 1);
+    await api.waitFor(() => api.callsOf('answerCallbackQuery').length === 1);
+    expect(api.callsOf('answerCallbackQuery')[0]?.body.text).toBe(
+      'Not decided: the server could not store the decision. Try again.',
+    );
+    expect((await store.getSignal(sigId(1)))?.status).toBe('pending_approval');
+    api.press(ALICE, callbackData('approve', sigId(1)), 1);
+    await api.waitFor(() => api.callsOf('editMessageText').length === 1);
+    expect((await store.getSignal(sigId(1)))?.status).toBe('approved');
   });
 
   it('after a restart, sends nothing twice and goes on from its stored cursors', async () => {
