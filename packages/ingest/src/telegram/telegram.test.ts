@@ -388,6 +388,39 @@ describe('Approve from Telegram', () => {
     expect(server.logs.join('')).not.toContain(secret);
   });
 
+  it('startServer reads SIGPOST_TELEGRAM_* when not given `telegram`, and refuses to start on a malformed one', async () => {
+    const { store, box, api } = await sqliteSetup();
+    const saved = { ...process.env };
+    cleanups.push(() => {
+      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+      Object.assign(process.env, saved);
+    });
+    const start = () =>
+      startServer({
+        store,
+        secretBox: box,
+        config: { port: 0 },
+        handleSignals: false,
+        processMetrics: false,
+        closeStore: false,
+      });
+    Object.assign(process.env, {
+      SIGPOST_TELEGRAM_APPROVERS: '42',
+      SIGPOST_TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+      SIGPOST_TELEGRAM_CHAT_ID: 'not a chat',
+      SIGPOST_TELEGRAM_API_URL: api.url,
+    });
+    await expect(start()).rejects.toThrow(
+      /expected a numeric chat id or an @channelname, received "not a chat"\n {2}→ at SIGPOST_TELEGRAM_CHAT_ID/,
+    );
+    process.env.SIGPOST_TELEGRAM_CHAT_ID = CHAT_ID;
+    const server = await start();
+    cleanups.push(() => server.close());
+    await storePending(store, sigId(1));
+    await api.waitFor(() => api.messages.length === 1);
+    expect(server.telegram?.active).toBe(true);
+  });
+
   it('two servers on one SQLite file: one poller, one message per signal, one decision; the other takes over when it stops', async () => {
     const { store, box, api, open } = await sqliteSetup();
     const other = await open();
