@@ -108,3 +108,12 @@ export {
   StoreUnavailableError,
 } from './store/store.js';
 export { CLOSE as STREAM_CLOSE_CODES, STREAM_PATH } from './stream/messages.js';
+export type { TelegramApprovalsOptions } from './telegram/bot.js';
+export { TELEGRAM_LEASE, TelegramApprovals } from './telegram/bot.js';
+export type { TelegramApprovalConfig, TelegramConfigInput } from './telegram/config.js';
+export {
+  readTelegramEnv,
+  resolveTelegramConfig,
+  TELEGRAM_APPROVAL_ENV,
+  TELEGRAM_DEFAULTS,
+} from './telegram/config.js';

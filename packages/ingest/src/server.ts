@@ -2,6 +2,9 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics } from 'prom-client';
 import { type AppDeps, buildApp } from './app.js';
+import { TelegramApprovals } from './telegram/bot.js';
+import { readTelegramEnv, type TelegramApprovalConfig } from './telegram/config.js';
+import { registerTelegramWebhook } from './telegram/webhook.js';
 
 /** Options of `startServer`: the app's dependencies plus process concerns. */
 export interface StartServerOptions extends AppDeps {
@@ -13,6 +16,11 @@ export interface StartServerOptions extends AppDeps {
   readonly closeStore?: boolean;
   /** Also export the process metrics (CPU, memory, event loop) on /metrics. @default true */
   readonly processMetrics?: boolean;
+  /**
+   * Approve from Telegram (src/telegram/): its configuration, or `false` for none.
+   * @default read from the SIGPOST_TELEGRAM_* environment (off unless SIGPOST_TELEGRAM_APPROVERS is set)
+   */
+  readonly telegram?: TelegramApprovalConfig | false;
 }
 
 /** A listening ingest server. */
@@ -20,6 +28,8 @@ export interface RunningServer {
   /** Base URL, e.g. `http://127.0.0.1:8080`. */
   readonly url: string;
   readonly app: FastifyInstance;
+  /** The Telegram approval bot, when configured (it talks to Telegram while it holds the store's lease). */
+  readonly telegram: TelegramApprovals | undefined;
   /**
    * Graceful shutdown: stop accepting connections (new requests on open connections get 503), let
    * in-flight requests finish (up to `shutdownTimeoutMs`, then their connections are closed), commit
@@ -37,9 +47,21 @@ export interface RunningServer {
  * await server.close();
  */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const telegramConfig =
+    options.telegram === undefined ? readTelegramEnv(process.env) : options.telegram || undefined;
   const app = buildApp(options);
   const ctx = app.sigpost;
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: ctx.metrics.registry });
+  const telegram =
+    telegramConfig === undefined
+      ? undefined
+      : new TelegramApprovals({
+          store: options.store,
+          config: telegramConfig,
+          clock: ctx.clock,
+          logger: app.log.child({ component: 'telegram' }),
+        });
+  if (telegram?.webhook) registerTelegramWebhook(app, telegram);
   try {
     await app.listen({ host: ctx.config.host, port: ctx.config.port });
   } catch (error) {
@@ -50,6 +72,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
+  telegram?.start();
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -70,6 +93,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       }
       clearTimeout(timer);
       await closed;
+      await telegram?.stop();
       if (options.closeStore ?? true) await options.store.close();
       app.log.info('ingest server stopped');
     })();
@@ -97,5 +121,5 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     process.once('SIGINT', onSignal);
   }
   app.log.info({ url, store: options.store.kind }, 'ingest server listening');
-  return { url, app, close };
+  return { url, app, telegram, close };
 }

@@ -20,6 +20,7 @@ export const PROBLEMS = Object.freeze({
   'idempotency-key-reused': { status: 422, title: 'Idempotency key reused with a different body' },
   'rate-limited': { status: 429, title: 'Producer over its rate limit' },
   'operator-unauthorized': { status: 401, title: 'Missing or invalid operator token' },
+  'telegram-unauthorized': { status: 401, title: 'Missing or invalid Telegram webhook secret token' },
   'invalid-request': { status: 400, title: 'Invalid request parameters' },
   'malformed-http': { status: 400, title: 'Malformed HTTP request' },
   'request-timeout': { status: 408, title: 'Request not received in time' },

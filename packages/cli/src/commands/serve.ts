@@ -46,9 +46,16 @@ Live stream and retention: SIGPOST_STREAM_HEARTBEAT_SECONDS (25), SIGPOST_STREAM
 SIGPOST_STREAM_AUTH_TIMEOUT_SECONDS (10), SIGPOST_STREAM_MAX_BUFFERED_BYTES (1048576),
 SIGPOST_STREAM_MAX_CONNECTIONS_PER_TOKEN (16), SIGPOST_SIGNAL_RETENTION_DAYS (0 = keep forever).
 
+Approve from Telegram (off unless SIGPOST_TELEGRAM_APPROVERS is set): SIGPOST_TELEGRAM_APPROVERS (Telegram
+user ids allowed to decide, comma-separated), SIGPOST_TELEGRAM_BOT_TOKEN, SIGPOST_TELEGRAM_CHAT_ID,
+SIGPOST_TELEGRAM_API_URL (https://api.telegram.org), SIGPOST_TELEGRAM_POLL_TIMEOUT_SECONDS (30),
+SIGPOST_TELEGRAM_WEBHOOK_SECRET (webhook instead of polling): see the ingest package's README, "Approve from
+Telegram".
+
 Routes: POST /api/v1/signals/ingest, /api/v1/operator/… (bearer token), GET /api/v1/stream (WebSocket,
-subscriber token: \`sigpost subscribers create\`, docs/stream.md), /healthz, /readyz, /metrics,
-/openapi.json, /docs, /docs/protocol. SIGTERM or Ctrl-C: graceful shutdown.
+subscriber token: \`sigpost subscribers create\`, docs/stream.md), POST /api/v1/telegram/webhook (with
+SIGPOST_TELEGRAM_WEBHOOK_SECRET), /healthz, /readyz, /metrics, /openapi.json, /docs, /docs/protocol.
+SIGTERM or Ctrl-C: graceful shutdown.
 
 Examples:
   sigpost serve --dev                       # what \`npm start\` runs: creates a dev producer on first start

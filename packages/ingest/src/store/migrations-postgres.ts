@@ -285,4 +285,29 @@ export const POSTGRES_MIGRATIONS: readonly string[] = Object.freeze([
   END
   $fn$;
   `,
+  // 3: the Telegram approval bot (src/telegram/). `service_leases`: which server talks to Telegram
+  //    (one lease, taken over when it expires). `telegram_cursors`: the last stream event it
+  //    handled and the next getUpdates offset. `telegram_messages`: one row per signal sent to the
+  //    chat, claimed before sendMessage so a signal is never sent twice.
+  `
+  CREATE TABLE service_leases (
+    name       text COLLATE "C" NOT NULL PRIMARY KEY,
+    holder     text   NOT NULL,
+    expires_at bigint NOT NULL
+  );
+
+  CREATE TABLE telegram_cursors (
+    name  text COLLATE "C" NOT NULL PRIMARY KEY CHECK (name IN ('events', 'updates')),
+    value bigint NOT NULL
+  );
+
+  CREATE TABLE telegram_messages (
+    signal_id  text COLLATE "C" NOT NULL PRIMARY KEY,
+    chat_id    text   NOT NULL,
+    message_id bigint,
+    state      text   NOT NULL CHECK (state IN ('sending', 'sent', 'failed')),
+    created_at bigint NOT NULL,
+    closed_at  bigint
+  );
+  `,
 ]);

@@ -175,4 +175,29 @@ export const SQLITE_MIGRATIONS: readonly string[] = Object.freeze([
     revoked_at INTEGER
   ) STRICT;
   `,
+  // 4: the Telegram approval bot (src/telegram/). `service_leases`: which server talks to Telegram
+  //    (one lease, taken over when it expires). `telegram_cursors`: the last stream event it
+  //    handled and the next getUpdates offset. `telegram_messages`: one row per signal sent to the
+  //    chat, claimed before sendMessage so a signal is never sent twice.
+  `
+  CREATE TABLE service_leases (
+    name       TEXT    NOT NULL PRIMARY KEY,
+    holder     TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE telegram_cursors (
+    name  TEXT    NOT NULL PRIMARY KEY CHECK (name IN ('events', 'updates')),
+    value INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE telegram_messages (
+    signal_id  TEXT    NOT NULL PRIMARY KEY,
+    chat_id    TEXT    NOT NULL,
+    message_id INTEGER,
+    state      TEXT    NOT NULL CHECK (state IN ('sending', 'sent', 'failed')),
+    created_at INTEGER NOT NULL,
+    closed_at  INTEGER
+  ) STRICT;
+  `,
 ]);

@@ -108,10 +108,13 @@ describe.runIf(unreachable === undefined)('PostgreSQL', () => {
         'producers',
         'schema_migrations',
         'seen_signatures',
+        'service_leases',
         'signals',
         'stream_events',
         'stream_meta',
         'subscribers',
+        'telegram_cursors',
+        'telegram_messages',
       ]);
     });
 

@@ -50,6 +50,7 @@ import {
   type StreamPosition,
   type Subscriber,
 } from './store.js';
+import { postgresTelegramStore } from './telegram-postgres.js';
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {
@@ -108,6 +109,7 @@ export class PostgresStore implements Store {
   readonly #watchers = new Set<(head?: number) => void>();
   #listener: StreamListener | undefined;
   #closed = false;
+  readonly telegram = postgresTelegramStore((text, values) => this.#query(text, values));
 
   constructor(options: PostgresStoreOptions) {
     if (typeof options?.connectionString !== 'string' || options.connectionString === '') {

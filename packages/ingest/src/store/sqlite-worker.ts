@@ -29,6 +29,7 @@ import {
   StoreUnavailableError,
   type Subscriber,
 } from './store.js';
+import { runTelegramOp, type TelegramOp } from './telegram-sqlite.js';
 
 /** Set in `workerData` by SqliteStore, so this module serves only in the thread started for it. */
 export const WRITER_THREAD_MARK = 'sigpostSqliteWriter';
@@ -412,6 +413,11 @@ export class SqliteWriter {
     return this.#s().deleteToken.run(id).changes > 0;
   }
 
+  /** The Telegram bot's tables (telegram-sqlite.ts). */
+  telegram(op: TelegramOp): unknown {
+    return runTelegramOp(this.#db, op);
+  }
+
   close(): void {
     if (this.#db.open) this.#db.close();
   }
@@ -536,6 +542,7 @@ const WRITE_OPS: ReadonlySet<string> = new Set<WriteOp>([
   'revokeSubscriber',
   'createToken',
   'revokeToken',
+  'telegram',
 ]);
 
 // ---------------------------------------------------------------------------------------------

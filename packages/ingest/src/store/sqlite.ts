@@ -59,6 +59,7 @@ import {
   type StreamPosition,
   type Subscriber,
 } from './store.js';
+import { sqliteTelegramStore } from './telegram-sqlite.js';
 
 /** Options of `SqliteStore`. */
 export interface SqliteStoreOptions {
@@ -131,6 +132,7 @@ export class SqliteStore implements Store {
   readonly #watchers = new Set<() => void>();
   #watchTimer: NodeJS.Timeout | undefined;
   #dataVersion = 0;
+  readonly telegram = sqliteTelegramStore((op) => this.#write('telegram', op));
 
   constructor(options: SqliteStoreOptions) {
     if (typeof options?.path !== 'string' || options.path === '') {

@@ -8,6 +8,10 @@
  * alone does not give an attacker usable signing secrets.
  */
 
+import type { TelegramStore } from './telegram.js';
+
+export type { TelegramCursor, TelegramMessage, TelegramStore } from './telegram.js';
+
 export type ApprovalMode = 'auto' | 'manual';
 export type StoredSignalStatus = 'received' | 'pending_approval' | 'approved' | 'rejected';
 
@@ -280,6 +284,9 @@ export interface Store {
   listSubscribers(): Promise<Subscriber[]>;
   /** Marks a subscriber revoked; false when no active subscriber has this id. */
   revokeSubscriber(id: string, at: number): Promise<boolean>;
+
+  /** The Telegram approval bot's lease, cursors and sent messages (src/telegram/). */
+  readonly telegram: TelegramStore;
 }
 
 /** Stable codes of store errors; branch on these, not on the class or the message. */

@@ -4,5 +4,14 @@ export type { Alert, AlertKind, AlertSeverity, AlertSink } from './alert.js';
 export { NO_ALERTS } from './alert.js';
 export type { DeadLetterInfo, DeliveryAlertsOptions } from './delivery-alerts.js';
 export { DeliveryAlerts } from './delivery-alerts.js';
-export type { TelegramAlertSinkOptions } from './telegram.js';
-export { renderAlertMessage, TELEGRAM_ENV, TELEGRAM_MAX_TEXT, TelegramAlertSink } from './telegram.js';
+export type { BotApiResult, TelegramAlertSinkOptions, TelegramBotApiOptions } from './telegram.js';
+export {
+  isTelegramBotToken,
+  isTelegramChatId,
+  parseTelegramBaseUrl,
+  renderAlertMessage,
+  TELEGRAM_ENV,
+  TELEGRAM_MAX_TEXT,
+  TelegramAlertSink,
+  TelegramBotApi,
+} from './telegram.js';

@@ -9,7 +9,7 @@ import {
   recordingLogger,
 } from '../outbox/test-helpers/fixtures.js';
 import type { Alert } from './alert.js';
-import { renderAlertMessage, TELEGRAM_MAX_TEXT, TelegramAlertSink } from './telegram.js';
+import { renderAlertMessage, TELEGRAM_MAX_TEXT, TelegramAlertSink, TelegramBotApi } from './telegram.js';
 
 const TOKEN = '123456789:AAH-test_token-abcdefghijklmnopqrstu';
 const CHAT_ID = -1001234567890;
@@ -291,6 +291,82 @@ describe('TelegramAlertSink.fromEnv', () => {
       ].join('\n'),
     );
     expect((error as Error).message).not.toContain('secret-token-value');
+  });
+});
+
+describe('TelegramBotApi', () => {
+  const client = () =>
+    new TelegramBotApi({ botToken: TOKEN, baseUrl: api.url, clock: time.clock, sleep: time.sleep });
+
+  test('request answers Telegram’s result, and a refusal with its code and description, never the token', async () => {
+    api = await startBotApi([
+      { status: 400, body: { ok: false, error_code: 400, description: 'Bad Request: chat not found' } },
+    ]);
+    const bot = client();
+    expect(await bot.request('sendMessage', { chat_id: 1, text: 'a' })).toEqual({
+      ok: false,
+      transient: false,
+      httpCode: 400,
+      retryAfterMs: undefined,
+      description: 'Bad Request: chat not found',
+      message: `POST ${api.url}/bot<redacted>/sendMessage failed with 400: Bad Request: chat not found`,
+    });
+    const sent = await bot.request<{ message_id: number }>('sendMessage', { chat_id: 1, text: 'b' });
+    expect(sent).toMatchObject({ ok: true, result: { message_id: 2, text: 'b' } });
+  });
+
+  test('callChat waits out a 429’s retry_after and tries again, telling onRetry', async () => {
+    api = await startBotApi([tooManyRequests(7)]);
+    const retries: [number | undefined, number, number][] = [];
+    const sent = await client().callChat(
+      CHAT_ID,
+      'sendMessage',
+      { chat_id: CHAT_ID, text: 'x' },
+      {
+        onRetry: (failure, attempt, delayMs) => retries.push([failure.httpCode, attempt, delayMs]),
+      },
+    );
+    expect(sent.ok).toBe(true);
+    expect(api.requests).toHaveLength(2);
+    expect(retries).toEqual([[429, 1, 7000]]);
+    expect(time.sleeps).toEqual([7000]);
+  });
+
+  test('callChat runs one chat’s calls one at a time, a second apart; another chat does not wait', async () => {
+    api = await startBotApi();
+    const bot = client();
+    await Promise.all([
+      bot.callChat(CHAT_ID, 'sendMessage', { chat_id: CHAT_ID, text: '1' }),
+      bot.callChat(CHAT_ID, 'editMessageText', { chat_id: CHAT_ID, text: '2' }),
+    ]);
+    expect(api.requests.map((r) => [r.url.split('/').at(-1), r.body.text])).toEqual([
+      ['sendMessage', '1'],
+      ['editMessageText', '2'],
+    ]);
+    expect(time.sleeps).toEqual([1000]);
+    await bot.callChat('@other_chat', 'sendMessage', { chat_id: '@other_chat', text: '3' });
+    expect(time.sleeps).toEqual([1000]);
+  });
+
+  test('callChat stops retrying once its signal is aborted', async () => {
+    api = await startBotApi([tooManyRequests(30)]);
+    const stop = new AbortController();
+    const bot = new TelegramBotApi({
+      botToken: TOKEN,
+      baseUrl: api.url,
+      sleep: () => new Promise(() => {}), // a wait that never ends by itself
+    });
+    const sending = bot.callChat(
+      CHAT_ID,
+      'sendMessage',
+      { chat_id: CHAT_ID, text: 'x' },
+      {
+        signal: stop.signal,
+        onRetry: () => stop.abort(),
+      },
+    );
+    expect(await sending).toMatchObject({ ok: false, httpCode: 429, retryAfterMs: 30_000 });
+    expect(api.requests).toHaveLength(1);
   });
 });
 

@@ -117,15 +117,12 @@ type SendResult =
  * @see docs/outbox.md#alerts
  */
 export class TelegramAlertSink implements AlertSink {
-  readonly #token: string;
+  readonly #api: TelegramBotApi;
   readonly #chatId: string | number;
   readonly #logger: OutboundLogger;
-  readonly #baseUrl: string;
   readonly #minIntervalMs: number;
-  readonly #timeoutMs: number;
   readonly #maxAttempts: number;
   readonly #title: string;
-  readonly #fetch: typeof fetch;
   readonly #clock: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
 
@@ -148,18 +145,20 @@ export class TelegramAlertSink implements AlertSink {
         `Expected \`chatId\` to be a numeric chat id or an @channelname, received ${describeValue(chatId)}`,
       );
     }
-    this.#token = botToken;
+    this.#api = new TelegramBotApi({
+      botToken,
+      ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    });
     this.#chatId = chatId;
     this.#logger = options.logger;
-    this.#baseUrl = parseBaseUrl(options.baseUrl ?? DEFAULTS.baseUrl, '`baseUrl`');
     this.#minIntervalMs = checkNonNegative('minIntervalMs', options.minIntervalMs ?? DEFAULTS.minIntervalMs);
-    this.#timeoutMs = checkNonNegative('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs);
     this.#maxAttempts = checkNonNegative('maxAttempts', options.maxAttempts ?? DEFAULTS.maxAttempts);
     if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
       throw new RangeError('Expected `maxAttempts` to be an integer ≥ 1');
     }
     this.#title = options.title ?? DEFAULTS.title;
-    this.#fetch = options.fetch ?? globalThis.fetch;
     this.#clock = options.clock ?? Date.now;
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
@@ -256,7 +255,7 @@ export class TelegramAlertSink implements AlertSink {
 
   /** The sendMessage URL with the token replaced, for logs and messages. */
   get redactedUrl(): string {
-    return `${this.#baseUrl}/bot<redacted>/sendMessage`;
+    return this.#api.redactedUrl('sendMessage');
   }
 
   #startPump(): void {
@@ -327,37 +326,150 @@ export class TelegramAlertSink implements AlertSink {
   }
 
   async #post(text: string): Promise<SendResult> {
-    const where = `POST ${this.redactedUrl}`;
+    const result = await this.#api.request('sendMessage', { chat_id: this.#chatId, text });
+    return result.ok ? { ok: true } : result;
+  }
+
+  #redact(text: string): string {
+    return this.#api.redact(text);
+  }
+}
+
+/** Options of {@link TelegramBotApi}. */
+export interface TelegramBotApiOptions {
+  /** The bot's token (`123456789:AA…`). Never logged; URLs that carry it are redacted. */
+  readonly botToken: string;
+  /** The Bot API's base URL. @default 'https://api.telegram.org' */
+  readonly baseUrl?: string;
+  /** Least time between two calls to one chat ({@link TelegramBotApi.callChat}), in ms. @default 1000 */
+  readonly minIntervalMs?: number;
+  /** Timeout of one request, in ms (a long poll adds its own `timeout` to it). @default 10_000 */
+  readonly timeoutMs?: number;
+  /** Tries per call (network errors, 5xx, 429) before the failure is returned. @default 8 */
+  readonly maxAttempts?: number;
+  /** The fetch implementation. @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+  /** Epoch ms now. @default Date.now */
+  readonly clock?: () => number;
+  /** Waits `ms`. @default a setTimeout promise */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** What one Bot API call gave: Telegram's `result`, or why it failed (the token never appears in `message`). */
+export type BotApiResult<T> =
+  | { readonly ok: true; readonly result: T }
+  | {
+      readonly ok: false;
+      /** Worth trying again later: a network error, a timeout, a 5xx. */
+      readonly transient: boolean;
+      readonly httpCode: number | undefined;
+      /** Set on a 429: how long Telegram asked to wait (its `parameters.retry_after`), in ms. */
+      readonly retryAfterMs: number | undefined;
+      /** Telegram's `description`, when it sent one (at most 300 characters). */
+      readonly description: string | undefined;
+      /** `POST …/bot<redacted>/<method> failed …`, for logs. */
+      readonly message: string;
+    };
+
+/**
+ * The one Bot API client of Sigpost: JSON POSTs to `<baseUrl>/bot<token>/<method>`, answers read up to
+ * 64 KiB, the token redacted from every message. {@link TelegramAlertSink} posts its alerts with it;
+ * the ingest server's approval bot sends, edits and polls with it.
+ *
+ * - {@link request}: one attempt, no waiting (long polls, callers that keep their own pace).
+ * - {@link callChat}: calls to one chat run one at a time, at most one per `minIntervalMs` (Telegram's
+ *   limit is about one message per second per chat); a 429 is tried again after the
+ *   `parameters.retry_after` Telegram asks for (and the chat waits that long), network errors and
+ *   5xx after a growing pause, up to `maxAttempts`; other refusals are returned at once.
+ *
+ * @example
+ * const api = new TelegramBotApi({ botToken });
+ * const sent = await api.callChat(chatId, 'sendMessage', { chat_id: chatId, text: 'hello' });
+ */
+export class TelegramBotApi {
+  readonly #token: string;
+  readonly #baseUrl: string;
+  readonly #minIntervalMs: number;
+  readonly #timeoutMs: number;
+  readonly #maxAttempts: number;
+  readonly #fetch: typeof fetch;
+  readonly #clock: () => number;
+  readonly #sleep: (ms: number) => Promise<void>;
+  /** Per chat: when its next call may start, and the tail of its queue of calls. */
+  readonly #chats = new Map<string, { notBefore: number; tail: Promise<unknown> }>();
+
+  constructor(options: TelegramBotApiOptions) {
+    const { botToken } = options;
+    if (typeof botToken !== 'string' || !TOKEN_PATTERN.test(botToken)) {
+      const received = typeof botToken === 'string' ? `${botToken.length} characters` : typeof botToken;
+      throw new TypeError(
+        `Expected \`botToken\` to be a Telegram bot token (digits, ":", then letters, digits, - or _), received ${received}`,
+      );
+    }
+    this.#token = botToken;
+    this.#baseUrl = parseBaseUrl(options.baseUrl ?? DEFAULTS.baseUrl, '`baseUrl`');
+    this.#minIntervalMs = checkNonNegative('minIntervalMs', options.minIntervalMs ?? DEFAULTS.minIntervalMs);
+    this.#timeoutMs = checkNonNegative('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs);
+    this.#maxAttempts = checkNonNegative('maxAttempts', options.maxAttempts ?? DEFAULTS.maxAttempts);
+    if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
+      throw new RangeError('Expected `maxAttempts` to be an integer ≥ 1');
+    }
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#clock = options.clock ?? Date.now;
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** The URL of `method` with the token replaced, for logs and messages. */
+  redactedUrl(method: string): string {
+    return `${this.#baseUrl}/bot<redacted>/${method}`;
+  }
+
+  /** Removes the token from `text` (an error message that may quote a URL). */
+  redact(text: string): string {
+    return text.split(this.#token).join('<redacted>');
+  }
+
+  /**
+   * One POST of `params` as JSON to `method`; never throws for a network or HTTP failure.
+   * `extraTimeoutMs` lengthens the request timeout (a long poll's `timeout`); `signal` aborts it.
+   */
+  async request<T>(
+    method: string,
+    params: object,
+    options: { readonly extraTimeoutMs?: number; readonly signal?: AbortSignal } = {},
+  ): Promise<BotApiResult<T>> {
+    const where = `POST ${this.redactedUrl(method)}`;
+    const timeout = AbortSignal.timeout(this.#timeoutMs + (options.extraTimeoutMs ?? 0));
     let response: Response;
     try {
-      response = await this.#fetch(`${this.#baseUrl}/bot${this.#token}/sendMessage`, {
+      response = await this.#fetch(`${this.#baseUrl}/bot${this.#token}/${method}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ chat_id: this.#chatId, text }),
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        body: JSON.stringify(params),
+        signal: options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]),
       });
     } catch (error) {
-      return {
-        ok: false,
-        transient: true,
-        httpCode: undefined,
-        retryAfterMs: undefined,
-        message: this.#redact(`${where} failed: ${describeError(error)}`),
-      };
+      return failure(
+        true,
+        undefined,
+        undefined,
+        undefined,
+        this.redact(`${where} failed: ${describeError(error)}`),
+      );
     }
     let answer: TelegramAnswer | undefined;
     try {
       answer = parseAnswer(await readCapped(response, MAX_RESPONSE_BYTES));
     } catch (error) {
-      return {
-        ok: false,
-        transient: true,
-        httpCode: response.status,
-        retryAfterMs: undefined,
-        message: this.#redact(`${where} failed reading the answer: ${describeError(error)}`),
-      };
+      return failure(
+        true,
+        response.status,
+        undefined,
+        undefined,
+        this.redact(`${where} failed reading the answer: ${describeError(error)}`),
+      );
     }
-    if (response.ok && answer?.ok === true) return { ok: true };
+    if (response.ok && answer?.ok === true) return { ok: true, result: answer.result as T };
     const status = response.status;
     const retryAfterSeconds = answer?.parameters?.retry_after;
     const retryAfterMs =
@@ -365,19 +477,94 @@ export class TelegramAlertSink implements AlertSink {
         ? (typeof retryAfterSeconds === 'number' && retryAfterSeconds >= 0 ? retryAfterSeconds : 1) * 1000
         : undefined;
     const description =
-      typeof answer?.description === 'string' ? `: ${answer.description.slice(0, 300)}` : '';
-    return {
-      ok: false,
-      transient: status >= 500 || status === 408,
-      httpCode: status,
+      typeof answer?.description === 'string' ? answer.description.slice(0, 300) : undefined;
+    return failure(
+      status >= 500 || status === 408,
+      status,
       retryAfterMs,
-      message: this.#redact(`${where} failed with ${status}${description}`),
-    };
+      description,
+      this.redact(`${where} failed with ${status}${description === undefined ? '' : `: ${description}`}`),
+    );
   }
 
-  #redact(text: string): string {
-    return text.split(this.#token).join('<redacted>');
+  /**
+   * `method` for chat `chatId`, in turn with the chat's other calls and at its pace, tried again on a
+   * 429 (after `retry_after`), a network error or a 5xx, up to `maxAttempts`. `onRetry` hears of each
+   * retry (for a log line); once `signal` is aborted no further try is made (a shutdown does not wait
+   * out a long `retry_after`). Returns the last failure when it gives up.
+   */
+  callChat<T>(
+    chatId: string | number,
+    method: string,
+    params: object,
+    options: {
+      readonly onRetry?: (
+        failure: Extract<BotApiResult<T>, { ok: false }>,
+        attempt: number,
+        delayMs: number,
+      ) => void;
+      readonly signal?: AbortSignal;
+    } = {},
+  ): Promise<BotApiResult<T>> {
+    const key = String(chatId);
+    let chat = this.#chats.get(key);
+    if (chat === undefined) {
+      chat = { notBefore: Number.NEGATIVE_INFINITY, tail: Promise.resolve() };
+      this.#chats.set(key, chat);
+    }
+    const state = chat;
+    const run = async (): Promise<BotApiResult<T>> => {
+      const { onRetry, signal } = options;
+      const aborted =
+        signal === undefined
+          ? undefined
+          : new Promise<void>((resolve) => {
+              if (signal.aborted) resolve();
+              else signal.addEventListener('abort', () => resolve(), { once: true });
+            });
+      let failures = 0;
+      for (;;) {
+        const wait = state.notBefore - this.#clock();
+        if (wait > 0)
+          await (failures > 0 && aborted ? Promise.race([this.#sleep(wait), aborted]) : this.#sleep(wait));
+        state.notBefore = this.#clock() + this.#minIntervalMs;
+        const result = await this.request<T>(method, params);
+        if (result.ok) return result;
+        failures += 1;
+        if (
+          failures >= this.#maxAttempts ||
+          !(result.transient || result.retryAfterMs !== undefined) ||
+          signal?.aborted === true
+        ) {
+          return result;
+        }
+        const delayMs =
+          result.retryAfterMs ??
+          Math.min(FAILURE_BACKOFF_CAP_MS, FAILURE_BACKOFF_BASE_MS * 2 ** (failures - 1));
+        state.notBefore = Math.max(state.notBefore, this.#clock() + delayMs);
+        onRetry?.(result, failures, delayMs);
+        // Aborted during the wait: give up with this failure rather than trying once more.
+        if (signal !== undefined) {
+          const left = state.notBefore - this.#clock();
+          if (left > 0) await Promise.race([this.#sleep(left), aborted]);
+          if (signal.aborted) return result;
+        }
+      }
+    };
+    const next = state.tail.then(run, run);
+    state.tail = next.catch(() => undefined);
+    return next;
   }
+}
+
+function failure(
+  transient: boolean,
+  httpCode: number | undefined,
+  retryAfterMs: number | undefined,
+  description: string | undefined,
+  message: string,
+): Extract<BotApiResult<never>, { ok: false }> {
+  return { ok: false, transient, httpCode, retryAfterMs, description, message };
 }
 
 /**
@@ -431,6 +618,7 @@ function truncate(text: string, max: number): string {
 
 interface TelegramAnswer {
   readonly ok?: unknown;
+  readonly result?: unknown;
   readonly error_code?: unknown;
   readonly description?: unknown;
   readonly parameters?: { readonly retry_after?: unknown } | undefined;
@@ -469,6 +657,21 @@ function describeError(error: unknown): string {
   const detail =
     typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : '';
   return detail ? `${error.message} (${detail})` : error.message;
+}
+
+/** Whether `value` has the shape of a bot token (digits, ":", then letters, digits, - or _). */
+export function isTelegramBotToken(value: unknown): value is string {
+  return typeof value === 'string' && TOKEN_PATTERN.test(value);
+}
+
+/** Whether `value` is a numeric chat id (`-1001234567890`) or an `@channelname`. */
+export function isTelegramChatId(value: unknown): value is string | number {
+  return isValidChatId(value);
+}
+
+/** `text` as a Bot API base URL (http(s), no query, credentials or trailing slash), or undefined. */
+export function parseTelegramBaseUrl(text: string): string | undefined {
+  return tryParseBaseUrl(text);
 }
 
 function isValidChatId(value: unknown): value is string | number {
