@@ -17,7 +17,8 @@
 // ratio below the floor.
 //   npx tsc -b && npm run bench -- ingest
 //   BENCH_INGEST_REQUESTS=20000 BENCH_INGEST_ROUNDS=1 node --import tsx bench/ingest.bench.ts   (quick)
-//   BENCH_PROFILE_DIR=/tmp/prof …  writes a V8 CPU profile of each server process (and its worker threads)
+//   BENCH_PROFILE_DIR=/tmp/prof BENCH_PROFILE_SERVER=sigpost …  V8 CPU profiles of the sigpost processes
+//   (event loop and writer thread) in /tmp/prof
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -173,10 +174,13 @@ export class Child {
   readonly #child: ChildProcess;
   #startupThreads = new Set<string>();
   constructor(args: string[]) {
-    // BENCH_PROFILE_DIR=/tmp/prof writes a V8 CPU profile of each server process (and worker) there.
-    const profile = process.env.BENCH_PROFILE_DIR
-      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
-      : [];
+    // BENCH_PROFILE_DIR=/tmp/prof writes a V8 CPU profile of each server process (and worker thread)
+    // there; BENCH_PROFILE_SERVER=sigpost (or bare, naive, naive-gc) limits it to that kind of server.
+    const only = process.env.BENCH_PROFILE_SERVER;
+    const profile =
+      process.env.BENCH_PROFILE_DIR && (only === undefined || only === args[0])
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+        : [];
     this.#child = fork(SELF, ['--serve', ...args], {
       execArgv: ['--import', 'tsx', ...profile],
       stdio: 'inherit',
