@@ -296,6 +296,10 @@ interface Files {
 }
 
 const failures: string[] = [];
+const load1 = () =>
+  loadavg()
+    .map((n) => fmt(n, 1))
+    .join(' ');
 
 function check(label: string, run: WrkRun, count: number): void {
   if (run.other > 0 || run.wrapped || run.ok !== count) {
@@ -322,6 +326,10 @@ async function measure(
     check(`${label} warm-up`, await load(child, url, files.warmup, WARMUP), WARMUP);
     const run = await load(child, url, files.measured, count, connections);
     check(label, run, count);
+    console.log(
+      `  ${label}: ${fmt(run.perSecond)}/s, p50 ${fmt(run.latency.p50, 2)} ms, p99 ${fmt(run.latency.p99, 2)} ms, ` +
+        `CPU ${fmt(run.cpu.total)} µs/request (load ${load1()})`,
+    );
     const batch = args[0] === 'sigpost' ? await meanBatch(url) : undefined;
     return batch === undefined ? run : { ...run, batch };
   } finally {
@@ -379,11 +387,6 @@ async function dropSchema(schema: string): Promise<void> {
   await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await client.end();
 }
-
-const load1 = () =>
-  loadavg()
-    .map((n) => fmt(n, 1))
-    .join(' ');
 
 async function main(): Promise<void> {
   console.log(
