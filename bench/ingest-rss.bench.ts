@@ -23,7 +23,7 @@ try {
   await setupProducer(setup, key);
   await setup.close();
 
-  const child = new Child(['ingest', dbPath, '', key]);
+  const child = new Child(['sigpost', dbPath, '', key]);
   const url = await child.url();
   try {
     const file = join(dir, 'requests.req');
