@@ -241,7 +241,7 @@ export interface Run extends WrkRun {
   cpu: CpuPerRequest;
   /** Mean requests per transaction (group commit), from sigpost's /metrics. */
   batch?: number;
-  /** CPU µs per request of all PostgreSQL server processes (PostgreSQL runs only). */
+  /** CPU µs per request of all PostgreSQL server processes on the machine (meaningful for PostgreSQL runs only). */
   postgres?: number;
 }
 
@@ -350,7 +350,7 @@ const NAMES: Record<string, string> = {
   postgres: '`sigpost serve`, PostgreSQL',
 };
 
-function row(name: string, run: Run, bare: Run): string {
+function row(name: string, run: Run, bare: Run, postgres = false): string {
   const cpu = run.cpu;
   const cells = [
     name,
@@ -361,7 +361,8 @@ function row(name: string, run: Run, bare: Run): string {
     fmt(cpu.eventLoop),
     cpu.server >= 0.5 ? fmt(cpu.server) : '—',
     fmt(cpu.other),
-    fmt(cpu.total) + (run.postgres && run.postgres >= 0.5 ? ` + ${fmt(run.postgres)} postgres` : ''),
+    fmt(cpu.total) +
+      (postgres && run.postgres !== undefined ? ` + ${fmt(run.postgres)} in postgres processes` : ''),
     run.batch === undefined ? '' : fmt(run.batch, 1),
     String(run.other),
   ];
@@ -475,7 +476,7 @@ async function main(): Promise<void> {
     for (const name of ['bare', 'naive', 'naive-gc', 'sigpost']) {
       console.log(row(NAMES[name] as string, median(runs[name] ?? []), bare));
     }
-    if (postgres) console.log(row(NAMES.postgres as string, postgres, bare));
+    if (postgres) console.log(row(NAMES.postgres as string, postgres, bare, true));
 
     console.log(`\nSequential (1 connection, 1 request in flight, ${fmt(SEQUENTIAL)} requests):\n`);
     console.log('| server | p50 ms | p90 ms | p99 ms | max ms | requests/s |');
