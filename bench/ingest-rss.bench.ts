@@ -1,16 +1,18 @@
 // Resident memory of the ingest server (SQLite, child process) after 100k accepted signals, beside
-// the same process's RSS right after start-up and warm-up. Target: ≤ 200 MB. 127.0.0.1 only.
+// the same process's RSS right after start-up and warm-up. Target: ≤ 200 MB. 127.0.0.1 only; load from
+// wrk (bench/wrk.ts), 50 connections, each signal unique.
 //   npx tsc -b packages/ingest && npm run bench -- ingest-rss
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '@sigpost/ingest';
-import { Child, fmt, load, preSign, setupProducer } from './ingest.bench.js';
+import { Child, fmt, load, setupProducer } from './ingest.bench.js';
+import { writeRequests } from './wrk.js';
 
 const TARGET_MB = 200;
 const TOTAL = Number(process.env.BENCH_RSS_SIGNALS ?? 100_000);
-const CHUNK = 20_000; // pre-signed per round, so timestamps stay well inside the ±300 s window
+const CHUNK = 20_000; // signed just before each round, so timestamps stay well inside the ±300 s window
 
 const mb = (bytes: number) => bytes / 1024 / 1024;
 const key = randomBytes(32).toString('base64');
@@ -21,18 +23,21 @@ try {
   await setupProducer(setup, key);
   await setup.close();
 
-  const child = new Child(['ingest', dbPath, '', key]);
+  const child = new Child(['sigpost', dbPath, '', key]);
   const url = await child.url();
   try {
-    await load(child, url, preSign(1_100, 'warmup'), 1_000);
+    const file = join(dir, 'requests.req');
+    await writeRequests(file, 1_100, 'warmup');
+    await load(child, url, file, 1_000);
     const start = await child.cpu();
     let accepted = 0;
     let peak = start.rss;
     for (let round = 0; accepted < TOTAL; round++) {
       const amount = Math.min(CHUNK, TOTAL - accepted);
-      const run = await load(child, url, preSign(amount + 200, `rss-${round}`), amount);
-      if (run.other > 0) throw new Error(`${run.other} requests were not accepted`);
-      accepted += run.accepted;
+      await writeRequests(file, amount + 200, `rss-${round}`);
+      const run = await load(child, url, file, amount);
+      if (run.other > 0 || run.wrapped) throw new Error(`${run.other} requests were not accepted`);
+      accepted += run.ok;
       peak = Math.max(peak, (await child.cpu()).rss);
     }
     const end = await child.cpu();

@@ -1,69 +1,102 @@
-// Full ingest (verify + rate limit + validation + idempotency + replay guard + group-commit durable
-// store) accepted signals/s at 50 connections, against a bare node:http server answering 201, with
-// the same load generator (autocannon, unique pre-signed requests) on the same machine, 127.0.0.1 only.
-// Each server runs in its own child process; its CPU time (in all, and per thread) is read over IPC
-// before and after the run. The machine is shared and noisy, so bare and SQLite are measured in
-// BENCH_INGEST_ROUNDS interleaved rounds (default 3, a fresh database each) and the medians are
-// compared. Prints the ratio (target ≥ 0.5 on SQLite), CPU µs per accepted signal, p50/p99; then the
-// same server with a store that answers at once (what the HTTP side alone allows); then PostgreSQL
-// (skipped with a message when unreachable).
-//   npx tsc -b packages/ingest && npm run bench -- ingest
+// Ingest throughput and latency, driven by wrk (1 thread, 50 connections, keep-alive, 127.0.0.1), with
+// BENCH_INGEST_REQUESTS (default 200 000) unique pre-signed requests per run, each sent once (bench/wrk.ts,
+// bench/ingest-wrk.lua). Side by side, each server in its own child process:
+//   bare     node:http reading the body and answering a fixed 201 (the ceiling of node on this machine);
+//   naive    fastify 5 + HMAC verify + JSON schema + one SQLite INSERT … ON CONFLICT per request (WAL,
+//            synchronous = NORMAL): what a user would write in an afternoon (bench/naive-server.ts);
+//   naive-gc the same with one transaction per event-loop turn (group commit);
+//   sigpost  startServer as `sigpost serve` runs it (pino at info, one line per request, here written
+//            synchronously to /dev/null), SQLite (WAL, synchronous = FULL), every check;
+//   sigpost on PostgreSQL (own schema, dropped after; skipped with a message when unreachable).
+// The machine is shared and noisy, so bare, naive, naive-gc and sigpost run in BENCH_INGEST_ROUNDS
+// interleaved rounds (default 3, a fresh process and database each) and the run with the median
+// accepted/s of each is shown; PostgreSQL runs once. Each server's CPU is read from /proc before and
+// after a run and given in µs per accepted request by thread: the event loop, the threads the server
+// started itself (sigpost's SQLite writer), the rest (GC, libuv pool). Then sequential latency (one
+// connection, one request in flight) of bare and sigpost. Any non-2xx answer fails the run, as does a
+// ratio below the floor.
+//   npx tsc -b && npm run bench -- ingest
+//   BENCH_INGEST_REQUESTS=20000 BENCH_INGEST_ROUNDS=1 node --import tsx bench/ingest.bench.ts   (quick)
+//   BENCH_PROFILE_DIR=/tmp/prof BENCH_PROFILE_SERVER=sigpost …  V8 CPU profiles of the sigpost processes
+//   (event loop and writer thread) in /tmp/prof
 import { type ChildProcess, fork } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Admin, openStore, SecretBox, type Store, startServer } from '@sigpost/ingest';
-import { buildSignature } from '@sigpost/protocol';
-import { INGEST_RESPONSE, listenLocal, validSignal } from '../test-support/fixtures.js';
+import { pino } from 'pino';
+import { INGEST_RESPONSE, listenLocal } from '../test-support/fixtures.js';
+import { startNaiveServer } from './naive-server.js';
+import { PRODUCER, runWrk, SECRET, type WrkRun, writeRequests } from './wrk.js';
 
-// autocannon ships no types; this is the part of its programmatic API used here.
-interface AutocannonResult {
-  '2xx': number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  latency: { p50: number; p99: number };
-}
-type Autocannon = (options: {
-  url: string;
-  connections: number;
-  amount: number;
-  timeout: number;
-  requests: { setupRequest: () => unknown; onResponse: () => void }[];
-}) => Promise<AutocannonResult>;
-const AUTOCANNON = 'autocannon';
-const autocannon = (await import(AUTOCANNON)).default as Autocannon;
-
-const TARGET = 0.5;
 export const CONNECTIONS = 50;
-const AMOUNT = Number(process.env.BENCH_INGEST_AMOUNT ?? 40_000); // measured requests per side
-const ONLY_SQLITE = process.env.BENCH_INGEST_ONLY === 'sqlite';
-const WARMUP = 5_000;
+const REQUESTS = Number(process.env.BENCH_INGEST_REQUESTS ?? 200_000);
+const WARMUP = Number(process.env.BENCH_INGEST_WARMUP ?? 10_000);
+const SEQUENTIAL = Number(process.env.BENCH_INGEST_SEQUENTIAL ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_INGEST_ROUNDS ?? 3);
-const PRODUCER = 'bench-producer';
-const SECRET = 'bench-secret-key-min-16-bytes-long';
+const SKIP_POSTGRES = process.env.BENCH_INGEST_ONLY === 'sqlite';
+const LOG_LEVEL = process.env.BENCH_INGEST_LOG_LEVEL ?? 'info';
+/** Requests are signed when a round starts; a round lasts minutes, far inside this window. */
+export const TOLERANCE_SECONDS = 3_600;
+const FLOOR = 0.36; // the naive group-commit server's ratio in issue 11
+const GOAL = 0.5;
+const SEQ_P50_MS = 0.5;
+const SEQ_P99_MS = 3;
 const PG_URL = process.env.SIGPOST_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SELF = fileURLToPath(import.meta.url);
+const TICK_MICROS = 10_000; // /proc stat times are in clock ticks of 10 ms
 
-export type Cpu = {
-  user: number;
-  system: number;
-  rss: number;
-  heapUsed: number;
-  /** CPU µs of each thread so far, by thread id (Linux: /proc/self/task; empty elsewhere). */
-  threads: Record<string, { name: string; micros: number }>;
-};
-type ChildMessage = { type: 'listening'; url: string } | ({ type: 'cpu' } & Cpu);
+type Threads = Record<string, number>; // tid → CPU µs so far
+export type Cpu = { rss: number; heapUsed: number; threads: Threads };
+type ChildMessage = { type: 'listening'; url: string; startupThreads: string[] } | ({ type: 'cpu' } & Cpu);
+
+/** CPU µs of each thread of process `pid` so far (utime + stime), by thread id. */
+function threadCpu(pid: number | 'self'): Threads {
+  const out: Threads = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Fields 14 and 15 (utime, stime) are at 11 and 12 after "pid (comm) ".
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[tid] = (Number(fields[11]) + Number(fields[12])) * TICK_MICROS;
+    } catch {
+      // The thread ended between readdir and read.
+    }
+  }
+  return out;
+}
+
+/** CPU µs so far of every PostgreSQL server process on this machine (all of them: the cluster is shared). */
+function postgresCpu(): number {
+  let micros = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      micros += (Number(fields[11]) + Number(fields[12])) * TICK_MICROS;
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return micros;
+}
 
 // ---------------------------------------------------------------------------------------------
-// Child side: `bench/ingest.bench.ts --serve ingest <sqlite path | postgres url> <schema> <key>`
-// or `--serve bare`. Answers {type:'cpu'} over IPC and exits on 'exit'.
+// Child side: `ingest.bench.ts --serve bare | naive <db> | naive-gc <db> | sigpost <db | url> <schema> <key>`.
+// Answers 'cpu' over IPC and exits on 'exit'.
 // ---------------------------------------------------------------------------------------------
 async function serveChild(args: string[]): Promise<void> {
   const [kind, target = '', schema = '', key = ''] = args;
+  // Start libuv's thread pool first, so that the threads present now are node's own and any thread that
+  // appears later is the server's (sigpost's SQLite writer).
+  await readFile(SELF);
+  const startupThreads = Object.keys(threadCpu('self'));
   let url: string;
   let close: () => Promise<void>;
   if (kind === 'bare') {
@@ -81,67 +114,56 @@ async function serveChild(args: string[]): Promise<void> {
     });
     server.keepAliveTimeout = 72_000;
     ({ url, close } = await listenLocal(server));
-  } else {
+  } else if (kind === 'naive' || kind === 'naive-gc') {
+    const app = await startNaiveServer({
+      dbPath: target,
+      secrets: new Map([[PRODUCER, SECRET]]),
+      toleranceSeconds: TOLERANCE_SECONDS,
+      groupCommit: kind === 'naive-gc',
+    });
+    const address = app.server.address() as { port: number };
+    url = `http://127.0.0.1:${address.port}`;
+    close = () => app.close();
+  } else if (kind === 'sigpost') {
     const store = target.startsWith('postgres')
       ? await openStore({ databaseUrl: target, schema })
       : await openStore({ dbPath: target });
-    if (kind === 'ingest-instant-store') {
-      // Every request is "stored" at once and nothing is written: the ceiling of the HTTP side.
-      const stored = Object.freeze({ outcome: 'stored' as const });
-      store.acceptBatch = async (batch) => batch.map(() => stored);
-    }
+    // As `sigpost serve` logs (packages/cli/src/commands/serve.ts): pino, one synchronous write per line.
+    const devNull = openSync('/dev/null', 'w');
+    const logger = pino(
+      { level: LOG_LEVEL, base: { service: 'sigpost-ingest' } },
+      { write: (line: string) => writeSync(devNull, line) },
+    );
     const server = await startServer({
       store,
+      logger,
       secretBox: SecretBox.fromEnv({ SIGPOST_SECRET_KEY: key }),
       handleSignals: false,
-      processMetrics: false,
-      config: { host: '127.0.0.1', port: 0, rateLimit: { perSecond: 1e9, burst: 1e9 } },
+      config: {
+        host: '127.0.0.1',
+        port: 0,
+        toleranceSeconds: TOLERANCE_SECONDS,
+        rateLimit: { perSecond: 1e9, burst: 1e9 },
+      },
     });
     url = server.url;
-    close = server.close;
+    close = async () => {
+      await server.close();
+      closeSync(devNull);
+    };
+  } else {
+    throw new Error(`unknown server kind ${kind}`);
   }
   process.on('message', async (message: string) => {
     if (message === 'cpu') {
-      const { user, system } = process.cpuUsage();
       const { rss, heapUsed } = process.memoryUsage();
-      process.send?.({
-        type: 'cpu',
-        user,
-        system,
-        rss,
-        heapUsed,
-        threads: threadCpu(),
-      } satisfies ChildMessage);
+      process.send?.({ type: 'cpu', rss, heapUsed, threads: threadCpu('self') } satisfies ChildMessage);
     } else if (message === 'exit') {
       await close();
       process.exit(0);
     }
   });
-  process.send?.({ type: 'listening', url } satisfies ChildMessage);
-}
-
-/** Per-thread CPU time from /proc (utime + stime, clock ticks of 10 ms), to tell the event loop from the writer thread. */
-function threadCpu(): Cpu['threads'] {
-  const out: Cpu['threads'] = {};
-  let tids: string[];
-  try {
-    tids = readdirSync('/proc/self/task');
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const name = stat.slice(stat.indexOf('(') + 1, close);
-      const fields = stat.slice(close + 2).split(' ');
-      // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after "pid (comm) ".
-      out[tid] = { name, micros: (Number(fields[11]) + Number(fields[12])) * 10_000 };
-    } catch {
-      // The thread ended between readdir and read.
-    }
-  }
-  return out;
+  process.send?.({ type: 'listening', url, startupThreads } satisfies ChildMessage);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,11 +172,15 @@ function threadCpu(): Cpu['threads'] {
 /** A server in a child process, driven over IPC. */
 export class Child {
   readonly #child: ChildProcess;
+  #startupThreads = new Set<string>();
   constructor(args: string[]) {
-    // BENCH_PROFILE_DIR=/tmp/prof writes a V8 CPU profile of each server process there.
-    const profile = process.env.BENCH_PROFILE_DIR
-      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
-      : [];
+    // BENCH_PROFILE_DIR=/tmp/prof writes a V8 CPU profile of each server process (and worker thread)
+    // there; BENCH_PROFILE_SERVER=sigpost (or bare, naive, naive-gc) limits it to that kind of server.
+    const only = process.env.BENCH_PROFILE_SERVER;
+    const profile =
+      process.env.BENCH_PROFILE_DIR && (only === undefined || only === args[0])
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+        : [];
     this.#child = fork(SELF, ['--serve', ...args], {
       execArgv: ['--import', 'tsx', ...profile],
       stdio: 'inherit',
@@ -177,9 +203,14 @@ export class Child {
   get pid(): number | undefined {
     return this.#child.pid;
   }
+  /** Whether thread `tid` was started by the server after node's start-up (e.g. a writer thread). */
+  isServerThread(tid: string): boolean {
+    return !this.#startupThreads.has(tid);
+  }
   async url(): Promise<string> {
     const m = await this.next();
     if (m.type !== 'listening') throw new Error('expected the listening message');
+    this.#startupThreads = new Set(m.startupThreads);
     return m.url;
   }
   async cpu(): Promise<Cpu> {
@@ -196,47 +227,47 @@ export class Child {
   }
 }
 
-export interface PreSigned {
-  method: 'POST';
-  path: string;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** Unique, validly signed requests with the current time (each has its own body, key and signature). */
-export function preSign(n: number, tag: string): PreSigned[] {
-  const out: PreSigned[] = [];
-  const timestamp = new Date().toISOString();
-  for (let i = 0; i < n; i++) {
-    const body = JSON.stringify(validSignal({ reason: `bench ${tag} ${i}`, timestamp }));
-    out.push({
-      method: 'POST',
-      path: '/api/v1/signals/ingest',
-      headers: {
-        'content-type': 'application/json',
-        'x-producer-id': PRODUCER,
-        'x-timestamp': timestamp,
-        'x-signature': buildSignature({ secret: SECRET, body, timestamp, producerId: PRODUCER }),
-        'x-idempotency-key': randomUUID(),
-      },
-      body,
-    });
-  }
-  return out;
-}
-
-export interface Run {
-  accepted: number;
+/** CPU µs per accepted request, by thread. */
+export interface CpuPerRequest {
+  eventLoop: number;
+  /** Threads the server started (sigpost on SQLite: its writer thread); 0 when none. */
+  server: number;
+  /** node's own other threads: GC helpers, libuv pool. */
   other: number;
-  perSecond: number;
-  p50: number;
-  p99: number;
-  cpuMicrosPerRequest: number;
-  sysMicrosPerRequest: number;
-  /** CPU µs per accepted request of each thread using ≥ 5: the event loop, then (for SQLite) its writer thread. */
-  threads: { name: string; micros: number }[];
-  /** Mean requests per transaction (group commit), from the server's /metrics; undefined for bare. */
+  total: number;
+}
+
+export interface Run extends WrkRun {
+  cpu: CpuPerRequest;
+  /** Mean requests per transaction (group commit), from sigpost's /metrics. */
   batch?: number;
+  /** CPU µs per request of all PostgreSQL server processes on the machine (meaningful for PostgreSQL runs only). */
+  postgres?: number;
+}
+
+/** Loads `child` with wrk from `file` until `count` responses; CPU is read from the child around the run. */
+export async function load(
+  child: Child,
+  url: string,
+  file: string,
+  count: number,
+  connections = CONNECTIONS,
+): Promise<Run> {
+  const before = await child.cpu();
+  const pgBefore = postgresCpu();
+  const run = await runWrk({ url, file, count, connections, maxSeconds: 60 + count / 200 });
+  const pgAfter = postgresCpu();
+  const after = await child.cpu();
+  const per = (micros: number) => micros / Math.max(1, run.ok);
+  const cpu: CpuPerRequest = { eventLoop: 0, server: 0, other: 0, total: 0 };
+  for (const [tid, micros] of Object.entries(after.threads)) {
+    const used = per(micros - (before.threads[tid] ?? 0));
+    if (tid === String(child.pid)) cpu.eventLoop += used;
+    else if (child.isServerThread(tid)) cpu.server += used;
+    else cpu.other += used;
+    cpu.total += used;
+  }
+  return { ...run, cpu, postgres: per(pgAfter - pgBefore) };
 }
 
 async function meanBatch(url: string): Promise<number | undefined> {
@@ -246,68 +277,6 @@ async function meanBatch(url: string): Promise<number | undefined> {
   const sum = /^sigpost_commit_batch_size_sum (\S+)$/m.exec(text)?.[1];
   const count = /^sigpost_commit_batch_size_count (\S+)$/m.exec(text)?.[1];
   return sum && count ? Number(sum) / Number(count) : undefined;
-}
-
-export async function load(child: Child, url: string, requests: PreSigned[], amount: number): Promise<Run> {
-  let next = 0;
-  const before = await child.cpu();
-  const started = process.hrtime.bigint();
-  // autocannon resolves on its one-second ticker, so the run's end is taken from the last response
-  // instead (timing the promise would round every run up to whole seconds).
-  let lastResponse = started;
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    amount,
-    timeout: 30,
-    requests: [
-      {
-        // Hands each request out once; the pool is larger than `amount` + one per connection.
-        setupRequest: () => requests[next++ % requests.length] as PreSigned,
-        onResponse: () => {
-          lastResponse = process.hrtime.bigint();
-        },
-      },
-    ],
-  });
-  const seconds = Number(lastResponse - started) / 1e9;
-  const after = await child.cpu();
-  const accepted = result['2xx'];
-  const cpu = after.user + after.system - before.user - before.system;
-  return {
-    accepted,
-    other: result.non2xx + result.errors + result.timeouts,
-    perSecond: accepted / seconds,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    cpuMicrosPerRequest: cpu / Math.max(1, accepted),
-    sysMicrosPerRequest: (after.system - before.system) / Math.max(1, accepted),
-    threads: Object.entries(after.threads)
-      .map(([tid, t]) => ({
-        name: tid === String(child.pid) ? 'event loop' : t.name,
-        micros: (t.micros - (before.threads[tid]?.micros ?? 0)) / Math.max(1, accepted),
-      }))
-      .filter((t) => t.micros >= 5)
-      .sort((a, b) => b.micros - a.micros),
-  };
-}
-
-async function measure(label: string, args: string[]): Promise<Run> {
-  const child = new Child(args);
-  const url = await child.url();
-  try {
-    await load(child, url, preSign(WARMUP + CONNECTIONS * 2, `${label}-warmup`), WARMUP);
-    const run = await load(child, url, preSign(AMOUNT + CONNECTIONS * 2, label), AMOUNT);
-    const batch = args[0] === 'ingest' ? await meanBatch(url) : undefined;
-    return batch === undefined ? run : { ...run, batch };
-  } finally {
-    await child.stop();
-  }
-}
-
-/** The run with the median accepted/s. */
-function median(runs: readonly Run[]): Run {
-  return [...runs].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(runs.length / 2)] as Run;
 }
 
 export async function setupProducer(store: Store, key: string): Promise<void> {
@@ -320,16 +289,84 @@ export async function setupProducer(store: Store, key: string): Promise<void> {
 export const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-function line(name: string, run: Run): string {
-  return (
-    `${name.padEnd(26)} ${fmt(run.perSecond).padStart(7)} accepted/s   p50 ${fmt(run.p50, 1).padStart(5)} ms   ` +
-    `p99 ${fmt(run.p99, 1).padStart(5)} ms   CPU ${fmt(run.cpuMicrosPerRequest, 1).padStart(6)} µs/request (${fmt(run.sysMicrosPerRequest, 1)} sys)` +
-    (run.batch === undefined ? '' : `   ${fmt(run.batch, 1)} signals/commit`) +
-    (run.other > 0 ? `   (${run.other} not 2xx!)` : '') +
-    (run.threads.length > 1
-      ? `\n${' '.repeat(27)}by thread (µs/request): ${run.threads.map((t) => `${t.name} ${fmt(t.micros)}`).join(', ')}`
-      : '')
-  );
+/** Request files: warm-up, then the measured run at 50 connections or the sequential one (each request unique). */
+interface Files {
+  warmup: string;
+  measured: string;
+}
+
+const failures: string[] = [];
+const load1 = () =>
+  loadavg()
+    .map((n) => fmt(n, 1))
+    .join(' ');
+
+function check(label: string, run: WrkRun, count: number): void {
+  if (run.other > 0 || run.wrapped || run.ok !== count) {
+    const why = `${label}: ${run.other} non-2xx of ${count}${run.wrapped ? ', requests repeated' : ''}`;
+    failures.push(run.sample ? `${why}; first: ${run.sample}` : why);
+    console.log(`  FAILED ${failures.at(-1)}`);
+  }
+}
+
+/**
+ * Starts the server `args` in a child, warms it up at 50 connections, then measures `count` requests at
+ * `connections` (50, or 1 for sequential latency).
+ */
+async function measure(
+  label: string,
+  args: string[],
+  files: Files,
+  count = REQUESTS,
+  connections = CONNECTIONS,
+) {
+  const child = new Child(args);
+  const url = await child.url();
+  try {
+    check(`${label} warm-up`, await load(child, url, files.warmup, WARMUP), WARMUP);
+    const run = await load(child, url, files.measured, count, connections);
+    check(label, run, count);
+    console.log(
+      `  ${label}: ${fmt(run.perSecond)}/s, p50 ${fmt(run.latency.p50, 2)} ms, p99 ${fmt(run.latency.p99, 2)} ms, ` +
+        `CPU ${fmt(run.cpu.total)} µs/request (load ${load1()})`,
+    );
+    const batch = args[0] === 'sigpost' ? await meanBatch(url) : undefined;
+    return batch === undefined ? run : { ...run, batch };
+  } finally {
+    await child.stop();
+  }
+}
+
+/** The run with the median accepted/s. */
+function median(runs: readonly Run[]): Run {
+  return [...runs].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(runs.length / 2)] as Run;
+}
+
+const NAMES: Record<string, string> = {
+  bare: 'bare `node:http`, reads the body, fixed 201',
+  naive: 'naive fastify + HMAC + schema + INSERT per request (NORMAL)',
+  'naive-gc': 'naive, group commit per event-loop turn (NORMAL)',
+  sigpost: '`sigpost serve`, SQLite (WAL, FULL)',
+  postgres: '`sigpost serve`, PostgreSQL',
+};
+
+function row(name: string, run: Run, bare: Run, postgres = false): string {
+  const cpu = run.cpu;
+  const cells = [
+    name,
+    fmt(run.perSecond),
+    fmt(run.perSecond / bare.perSecond, 2),
+    fmt(run.latency.p50, 2),
+    fmt(run.latency.p99, 2),
+    fmt(cpu.eventLoop),
+    cpu.server >= 0.5 ? fmt(cpu.server) : '—',
+    fmt(cpu.other),
+    fmt(cpu.total) +
+      (postgres && run.postgres !== undefined ? ` + ${fmt(run.postgres)} in postgres processes` : ''),
+    run.batch === undefined ? '' : fmt(run.batch, 1),
+    String(run.other),
+  ];
+  return `| ${cells.join(' | ')} |`;
 }
 
 async function pgReachable(): Promise<boolean> {
@@ -354,69 +391,119 @@ async function dropSchema(schema: string): Promise<void> {
 
 async function main(): Promise<void> {
   console.log(
-    `POST /api/v1/signals/ingest, ${CONNECTIONS} connections, ${fmt(AMOUNT)} unique pre-signed requests per run ` +
-      `(after ${fmt(WARMUP)} warm-up), autocannon, 127.0.0.1, ${ROUNDS} interleaved rounds`,
+    `POST /api/v1/signals/ingest with wrk: 1 thread, ${CONNECTIONS} connections, keep-alive, 127.0.0.1; ` +
+      `${fmt(REQUESTS)} unique pre-signed requests per run after ${fmt(WARMUP)} warm-up; ${ROUNDS} interleaved ` +
+      `round(s); sigpost log level ${LOG_LEVEL}. Load average at start: ${load1()}`,
   );
   const key = randomBytes(32).toString('base64');
   const dir = mkdtempSync(join(tmpdir(), 'sigpost-bench-'));
+  const newFiles = async (tag: string, count = REQUESTS): Promise<Files> => {
+    const files = { warmup: join(dir, `${tag}-warmup.req`), measured: join(dir, `${tag}-measured.req`) };
+    await writeRequests(files.warmup, WARMUP + CONNECTIONS * 2, `${tag}-warmup`);
+    await writeRequests(files.measured, count + CONNECTIONS * 2, tag);
+    return files;
+  };
   try {
-    const newDatabase = async (name: string) => {
-      const dbPath = join(dir, `${name}.db`);
+    let databases = 0;
+    const newSigpostDb = async () => {
+      const dbPath = join(dir, `sigpost-${++databases}.db`);
       const setup = await openStore({ dbPath });
       await setupProducer(setup, key);
       await setup.close();
       return dbPath;
     };
-    const bares: Run[] = [];
-    const sqlites: Run[] = [];
+    const runs: Record<string, Run[]> = { bare: [], naive: [], 'naive-gc': [], sigpost: [] };
     for (let round = 1; round <= ROUNDS; round++) {
-      const bare = await measure('bare', ['bare']);
-      const sqlite = await measure('sqlite', ['ingest', await newDatabase(`round-${round}`), '', key]);
-      bares.push(bare);
-      sqlites.push(sqlite);
+      const files = await newFiles(`round-${round}`);
+      const results: Record<string, Run> = {
+        bare: await measure('bare', ['bare'], files),
+        naive: await measure('naive', ['naive', join(dir, `naive-${round}.db`)], files),
+        'naive-gc': await measure('naive-gc', ['naive-gc', join(dir, `naive-gc-${round}.db`)], files),
+        sigpost: await measure('sigpost', ['sigpost', await newSigpostDb(), '', key], files),
+      };
+      for (const [name, run] of Object.entries(results)) runs[name]?.push(run);
+      const bare = results.bare as Run;
       console.log(
-        `round ${round}: bare ${fmt(bare.perSecond)}/s, SQLite ${fmt(sqlite.perSecond)}/s → ${fmt(sqlite.perSecond / bare.perSecond, 2)}`,
+        `round ${round} (load ${load1()}): ` +
+          Object.entries(results)
+            .map(([name, r]) => `${name} ${fmt(r.perSecond)}/s (${fmt(r.perSecond / bare.perSecond, 2)})`)
+            .join(', '),
       );
+      rmSync(files.warmup);
+      rmSync(files.measured);
     }
-    const bare = median(bares);
-    const sqlite = median(sqlites);
-    console.log('medians:');
-    console.log(line('bare node:http (201)', bare));
-    console.log(line('ingest, SQLite (WAL, FULL)', sqlite));
-    const ratio = sqlite.perSecond / bare.perSecond;
-    const everyAccepted = sqlites.every((r) => r.accepted === AMOUNT);
-    console.log(
-      `ratio SQLite/bare (medians): ${fmt(ratio, 2)} (target ≥ ${TARGET}) ${ratio >= TARGET ? 'OK' : 'BELOW TARGET'}; ` +
-        `every request accepted: ${everyAccepted ? 'yes' : 'no'}`,
-    );
 
-    const instant = await measure('instant', ['ingest-instant-store', await newDatabase('instant'), '', key]);
-    console.log(line('ingest, store answers at once', instant));
-    console.log(
-      `ratio instant-store/bare: ${fmt(instant.perSecond / bare.perSecond, 2)} (the HTTP side alone: ` +
-        'routing, verification, validation, group commit, responses)',
-    );
-
-    if (ONLY_SQLITE) {
-      console.log('BENCH_INGEST_ONLY=sqlite: PostgreSQL figure skipped');
+    let postgres: Run | undefined;
+    if (SKIP_POSTGRES) {
+      console.log('BENCH_INGEST_ONLY=sqlite: PostgreSQL skipped');
     } else if (await pgReachable()) {
       const schema = `bench_${randomBytes(4).toString('hex')}`;
+      const files = await newFiles('postgres');
       try {
         const pgStore = await openStore({ databaseUrl: PG_URL, schema });
         await setupProducer(pgStore, key);
         await pgStore.close();
-        const pgRun = await measure('postgres', ['ingest', PG_URL, schema, key]);
-        console.log(line('ingest, PostgreSQL', pgRun));
-        console.log(`ratio PostgreSQL/bare: ${fmt(pgRun.perSecond / bare.perSecond, 2)}`);
+        postgres = await measure('postgres', ['sigpost', PG_URL, schema, key], files);
       } finally {
         await dropSchema(schema);
+        rmSync(files.warmup);
+        rmSync(files.measured);
       }
     } else {
+      console.log(`PostgreSQL at ${PG_URL.replace(/:[^:@/]*@/, ':***@')} is unreachable: skipped`);
+    }
+
+    // Sequential latency: one connection, one request in flight, on a fresh server after its warm-up.
+    const seqFiles = await newFiles('sequential', SEQUENTIAL);
+    const seqBare = await measure('bare sequential', ['bare'], seqFiles, SEQUENTIAL, 1);
+    const seqSigpost = await measure(
+      'sigpost sequential',
+      ['sigpost', await newSigpostDb(), '', key],
+      seqFiles,
+      SEQUENTIAL,
+      1,
+    );
+
+    const bare = median(runs.bare ?? []);
+    console.log(
+      `\nMedians of ${ROUNDS} round(s) (PostgreSQL: one run); CPU in µs per accepted request by thread ` +
+        '("server threads": threads the server started, i.e. sigpost\'s SQLite writer; "other": GC, libuv):\n',
+    );
+    console.log(
+      '| server | accepted/s | vs bare | p50 ms | p99 ms | CPU event loop | CPU server threads | CPU other | CPU total | signals/commit | non-2xx |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const name of ['bare', 'naive', 'naive-gc', 'sigpost']) {
+      console.log(row(NAMES[name] as string, median(runs[name] ?? []), bare));
+    }
+    if (postgres) console.log(row(NAMES.postgres as string, postgres, bare, true));
+
+    console.log(`\nSequential (1 connection, 1 request in flight, ${fmt(SEQUENTIAL)} requests):\n`);
+    console.log('| server | p50 ms | p90 ms | p99 ms | max ms | requests/s |');
+    console.log('|---|---|---|---|---|---|');
+    for (const [name, r] of [
+      ['bare', seqBare],
+      ['sigpost', seqSigpost],
+    ] as const) {
+      const l = r.latency;
       console.log(
-        `PostgreSQL at ${PG_URL.replace(/:[^:@/]*@/, ':***@')} is unreachable: PostgreSQL figure skipped`,
+        `| ${NAMES[name]} | ${fmt(l.p50, 3)} | ${fmt(l.p90, 3)} | ${fmt(l.p99, 3)} | ${fmt(l.max, 1)} | ${fmt(r.perSecond)} |`,
       );
     }
-    if (ratio < TARGET) process.exitCode = 1;
+
+    const ratio = median(runs.sigpost ?? []).perSecond / bare.perSecond;
+    const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+    console.log(
+      `\nsigpost/bare ${fmt(ratio, 2)}: floor ≥ ${FLOOR} ${verdict(ratio >= FLOOR)}, goal ≥ ${GOAL} ${verdict(ratio >= GOAL)}; ` +
+        `sequential p50 ${fmt(seqSigpost.latency.p50, 2)} ms (≤ ${SEQ_P50_MS}: ${verdict(seqSigpost.latency.p50 <= SEQ_P50_MS)}), ` +
+        `p99 ${fmt(seqSigpost.latency.p99, 2)} ms (≤ ${SEQ_P99_MS}: ${verdict(seqSigpost.latency.p99 <= SEQ_P99_MS)}). ` +
+        `Load average at end: ${load1()}`,
+    );
+    if (ratio < FLOOR) failures.push(`sigpost/bare ${fmt(ratio, 2)} is below the floor ${FLOOR}`);
+    if (failures.length > 0) {
+      console.log(`\nFAILED:\n${failures.map((f) => `- ${f}`).join('\n')}`);
+      process.exitCode = 1;
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
