@@ -3,6 +3,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { Batcher } from './batcher.js';
 import { type Clock, systemClock } from './clock.js';
 import { resolveConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import { registerConsoleRoutes } from './console/routes.js';
+import { ConsoleSessions } from './console/sessions.js';
 import type { AppContext, RequestState } from './context.js';
 import { TokenBuckets } from './ingest/rate-limit.js';
 import { type SecretOpener, SignatureVerifier } from './ingest/verify-signature.js';
@@ -45,7 +47,7 @@ const REDACT = [
 /**
  * Builds the ingest server's fastify app without listening: tests drive it with `app.inject()`,
  * `startServer` listens. Routes: `POST /api/v1/signals/ingest`, the operator API under
- * `/api/v1/operator`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
+ * `/api/v1/operator`, the operator console at `/console`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
  *
  * @example
  * const app = buildApp({ store, secretBox: SecretBox.fromEnv() });
@@ -92,6 +94,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       log: app.log,
     }),
     buckets: new TokenBuckets(config.rateLimit),
+    consoleSessions: new ConsoleSessions(deps.store, clock),
     inFlight: new Set(),
     draining: false,
   };
@@ -190,6 +193,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerOperatorRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
   registerDocsRoutes(app, ctx);
+  registerConsoleRoutes(app, ctx);
 
   let purgeTimer: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {

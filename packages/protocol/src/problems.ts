@@ -20,6 +20,8 @@ export const PROBLEMS = Object.freeze({
   'idempotency-key-reused': { status: 422, title: 'Idempotency key reused with a different body' },
   'rate-limited': { status: 429, title: 'Producer over its rate limit' },
   'operator-unauthorized': { status: 401, title: 'Missing or invalid operator token' },
+  'csrf-rejected': { status: 403, title: 'Cross-site request refused' },
+  'too-many-sign-in-attempts': { status: 429, title: 'Too many console sign-in attempts' },
   'invalid-request': { status: 400, title: 'Invalid request parameters' },
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },

@@ -15,6 +15,7 @@ import {
   toSignalView,
 } from '../signals.js';
 import { StoreInvalidCursorError } from '../store/store.js';
+import { registerProducerListRoute } from './producers.js';
 
 /** Prefix of the operator HTTP API. */
 export const OPERATOR_PREFIX = '/api/v1/operator';
@@ -36,8 +37,16 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
           new HttpProblem('operator-unauthorized', detail, {
             headers: { 'WWW-Authenticate': 'Bearer realm="sigpost"' },
           });
-        if (!match?.[1])
+        if (!match?.[1]) {
+          // The browser console authenticates with its session cookie (state changes also need its
+          // CSRF token); a bearer token, when sent, always takes precedence.
+          const viaSession = await ctx.consoleSessions.authenticate(request);
+          if (viaSession !== undefined) {
+            request.sigpost.operator = viaSession;
+            return;
+          }
           throw refuse('send Authorization: Bearer <token> (create one with `sigpost tokens create`)');
+        }
         const hash = hashToken(match[1]);
         let found: Awaited<ReturnType<typeof ctx.store.findTokenByHash>>;
         try {
@@ -107,6 +116,8 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
           ),
         );
       });
+
+      registerProducerListRoute(scope, ctx);
     },
     { prefix: OPERATOR_PREFIX },
   );
