@@ -44,16 +44,11 @@ async function call(method, path, body) {
   return json;
 }
 
-/** Who is signed in, or null. */
+/** Who is signed in: `{ signed_in: true, operator, … }`, or `{ signed_in: false, detail }`. */
 export async function currentSession() {
-  try {
-    const session = await call('GET', '/console/session');
-    csrfToken = session.csrf_token;
-    return session;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return null;
-    throw error;
-  }
+  const session = await call('GET', '/console/session');
+  csrfToken = session.signed_in ? session.csrf_token : null;
+  return session;
 }
 
 export async function signIn(token) {

@@ -507,10 +507,16 @@ function App() {
   useEffect(() => {
     const onPop = () => setRoute(currentRoute());
     addEventListener('popstate', onPop);
-    currentSession().then(setSession, (e) => {
-      setNotice(problemText(e));
-      setSession(null);
-    });
+    currentSession().then(
+      (s) => {
+        if (!s.signed_in && s.detail) setNotice(s.detail);
+        setSession(s.signed_in ? s : null);
+      },
+      (e) => {
+        setNotice(problemText(e));
+        setSession(null);
+      },
+    );
     return () => removeEventListener('popstate', onPop);
   }, []);
   if (session === undefined) return html`<main class="page"><p role="status">Loading…</p></main>`;

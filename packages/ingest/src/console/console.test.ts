@@ -36,6 +36,20 @@ async function session(): Promise<{ cookie: string; csrf: string }> {
   return { cookie, csrf: res.json().csrf_token };
 }
 
+/** GET /console/session with this cookie (none: no cookie); always 200. */
+async function whoAmI(
+  cookie?: string,
+): Promise<{ signed_in: boolean; operator?: string; detail?: string | null }> {
+  const res = await env.app.inject({
+    method: 'GET',
+    url: '/console/session',
+    headers: cookie ? { cookie } : {},
+  });
+  expect(res.statusCode).toBe(200);
+  expect(res.headers['cache-control']).toBe('no-store');
+  return res.json();
+}
+
 async function pendingSignal(): Promise<string> {
   const res = await env.app.inject(ingestRequest());
   expect(res.statusCode).toBe(201);
@@ -114,6 +128,12 @@ describe('console sessions', () => {
     expect(res.json()).toMatchObject({ operator: 'alice', idle_timeout_seconds: 1800 });
     expect(res.json().csrf_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(res.body).not.toContain(token);
+    expect(await whoAmI()).toEqual({ signed_in: false, detail: null });
+    expect(await whoAmI(cookie.split(';')[0])).toMatchObject({
+      signed_in: true,
+      operator: 'alice',
+      csrf_token: res.json().csrf_token,
+    });
     expect(env.logs.join('\n')).not.toContain(token);
     expect(env.logs.join('\n')).not.toContain(cookie.split(';')[0]?.split('=')[1]);
   });
@@ -213,10 +233,7 @@ describe('console sessions', () => {
   it('ends a session after 30 min idle, after 12 h in any case, and when its token is revoked', async () => {
     const idle = await session();
     env.clock.advance(SESSION_LIMITS.idleMs - 1_000);
-    expect(
-      (await env.app.inject({ method: 'GET', url: '/console/session', headers: { cookie: idle.cookie } }))
-        .statusCode,
-    ).toBe(200);
+    expect(await whoAmI(idle.cookie)).toMatchObject({ signed_in: true, operator: 'alice' });
     env.clock.advance(SESSION_LIMITS.idleMs);
     const expired = await env.app.inject({
       method: 'GET',
@@ -231,21 +248,23 @@ describe('console sessions', () => {
       env.clock.advance(SESSION_LIMITS.idleMs / 2);
       await env.app.inject({ method: 'GET', url: '/console/session', headers: { cookie: busy.cookie } });
     }
-    expect(
-      (await env.app.inject({ method: 'GET', url: '/console/session', headers: { cookie: busy.cookie } }))
-        .statusCode,
-    ).toBe(401);
+    expect(await whoAmI(busy.cookie)).toMatchObject({ signed_in: false });
 
     const revoked = await session();
     const [listed] = await env.admin.listTokens();
     await env.admin.revokeToken(listed?.id ?? '');
-    const after = await env.app.inject({
-      method: 'GET',
-      url: '/console/session',
-      headers: { cookie: revoked.cookie },
-    });
-    expect(after.statusCode).toBe(401);
-    expect(after.json().detail).toContain('revoked');
+    const after = await whoAmI(revoked.cookie);
+    expect(after.signed_in).toBe(false);
+    expect(after.detail).toContain('revoked');
+    expect(
+      (
+        await env.app.inject({
+          method: 'GET',
+          url: '/api/v1/operator/signals',
+          headers: { cookie: revoked.cookie },
+        })
+      ).statusCode,
+    ).toBe(401);
   });
 
   it('signs out: needs the CSRF token, clears the cookie, and the session no longer works', async () => {
@@ -265,9 +284,7 @@ describe('console sessions', () => {
     expect(String(out.headers['set-cookie'])).toContain(
       'sigpost_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0',
     );
-    expect(
-      (await env.app.inject({ method: 'GET', url: '/console/session', headers: { cookie } })).statusCode,
-    ).toBe(401);
+    expect(await whoAmI(cookie)).toEqual({ signed_in: false, detail: expect.stringContaining('signed out') });
   });
 });
 

@@ -148,12 +148,20 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
         return reply.header('cache-control', 'no-store').send(sessions.create(reply, found.name, hash));
       });
 
+      // 200 either way, so that a page opened before signing in logs no error: `signed_in` says which.
       scope.get('/session', async (request, reply) => {
-        const found = await sessions.resume(request);
-        if (!found)
-          throw new HttpProblem('operator-unauthorized', 'not signed in: sign in with an operator token');
+        reply.header('cache-control', 'no-store');
+        let found: Awaited<ReturnType<typeof sessions.resume>>;
+        try {
+          found = await sessions.resume(request);
+        } catch (error) {
+          if (!(error instanceof HttpProblem && error.code === 'operator-unauthorized')) throw error;
+          sessions.end(reply, undefined);
+          return reply.send({ signed_in: false, detail: error.detail });
+        }
+        if (!found) return reply.send({ signed_in: false, detail: null });
         request.sigpost.operator = found.info.operator;
-        return reply.header('cache-control', 'no-store').send(found.info);
+        return reply.send({ signed_in: true, ...found.info });
       });
 
       // The exact signed body and the stored 201, for the signal detail view (the operator API shows
