@@ -217,5 +217,6 @@ List what arrived (operator token ${token.id}):
   curl -H "Authorization: Bearer ${token.token}" ${url}/api/v1/operator/signals
 
 API reference: ${url}/docs
+Operator console: ${url}/console (sign in with the operator token above)
 `;
 }
