@@ -77,3 +77,5 @@ export const approve = (id) => call('POST', `${OPERATOR}/signals/${encodeURIComp
 export const reject = (id, reason) =>
   call('POST', `${OPERATOR}/signals/${encodeURIComponent(id)}/reject`, { reason });
 export const listProducers = () => call('GET', `${OPERATOR}/producers`);
+/** The server's own metrics, cumulative since it started (see src/console/stats.ts). */
+export const getStats = () => call('GET', '/console/data/stats');

@@ -12,9 +12,12 @@ import {
   signOut,
 } from './api.js';
 import { watch } from './live.js';
+import { Stats } from './stats.js';
 import { html, render, useEffect, useRef, useState } from './vendor/preact-htm.js';
 
 const BASE = '/console';
+/** Signals the Pending & live view keeps in memory (pending ones are always kept). */
+const KEEP_SIGNALS = 500;
 const STATUSES = ['received', 'pending_approval', 'approved', 'rejected'];
 const STATUS_LABEL = {
   received: 'Received',
@@ -32,6 +35,7 @@ function currentRoute() {
   if (detail) return { view: 'detail', id: decodeURIComponent(detail[1]) };
   if (rest === '/signals') return { view: 'signals', query: new URLSearchParams(location.search) };
   if (rest === '/producers') return { view: 'producers' };
+  if (rest === '/stats') return { view: 'stats' };
   if (rest === '/sign-in') return { view: 'sign-in' };
   return { view: 'queue' };
 }
@@ -151,8 +155,15 @@ function Shell({ session, route, onSignOut, children }) {
     { href: BASE, label: 'Pending & live', view: 'queue' },
     { href: `${BASE}/signals`, label: 'Signals', view: 'signals' },
     { href: `${BASE}/producers`, label: 'Producers', view: 'producers' },
+    { href: `${BASE}/stats`, label: 'Stats', view: 'stats' },
   ];
-  const titles = { queue: 'Pending & live', signals: 'Signals', producers: 'Producers', detail: 'Signal' };
+  const titles = {
+    queue: 'Pending & live',
+    signals: 'Signals',
+    producers: 'Producers',
+    stats: 'Stats',
+    detail: 'Signal',
+  };
   return html`
     <a class="skip" href="#main">Skip to content</a>
     <header class="top">
@@ -272,7 +283,15 @@ function Queue({ onSignedOut }) {
           setSignals((previous) => {
             const pendingSeen =
               previous.get(view.signal_id)?._pendingSeen || view.status === 'pending_approval';
-            return new Map(previous).set(view.signal_id, { ...view, _pendingSeen: pendingSeen });
+            const next = new Map(previous).set(view.signal_id, { ...view, _pendingSeen: pendingSeen });
+            // Bounded over a long session: past KEEP_SIGNALS, forget the oldest that need no decision.
+            if (next.size > KEEP_SIGNALS) {
+              const idle = [...next.values()]
+                .filter((v) => v.status !== 'pending_approval')
+                .sort((x, y) => x.received_at.localeCompare(y.received_at));
+              for (const v of idle.slice(0, next.size - KEEP_SIGNALS)) next.delete(v.signal_id);
+            }
+            return next;
           }),
         onStatus: (state, detail) => {
           if (state === 'signed-out') onSignedOut(detail);
@@ -546,7 +565,10 @@ function App() {
   if (route.view === 'signals') body = html`<${Signals} query=${route.query} />`;
   else if (route.view === 'detail') body = html`<${Detail} id=${route.id} />`;
   else if (route.view === 'producers') body = html`<${Producers} />`;
-  else body = html`<${Queue} onSignedOut=${onSignedOut} />`;
+  else if (route.view === 'stats') {
+    const onError = (e) => e instanceof ApiError && e.status === 401 && onSignedOut(e.message);
+    body = html`<${Stats} onError=${onError} />`;
+  } else body = html`<${Queue} onSignedOut=${onSignedOut} />`;
   return html`<${Shell} session=${session} route=${route} onSignOut=${doSignOut}>${body}</${Shell}>`;
 }
 

@@ -335,6 +335,35 @@ describe.skipIf(browser === undefined)('operator console in Chromium', () => {
     await context.close();
   });
 
+  it('draws stats from the server metrics: requests per minute, latency percentiles, refusals by type', async () => {
+    const { context, page, errors } = await open();
+    await signIn(page);
+    await expect.poll(() => page.getByTestId('operator').textContent()).toContain('alice');
+    const bad = new HmacClient(
+      new OutboundConfig({
+        producerId: 'desk-auto',
+        producerSecret: 'wrong-secret-0123456789abc',
+        serverBaseUrl: server.url,
+      }),
+      pino({ level: 'silent' }),
+    );
+    await expect(bad.postSignal({ ...SIGNAL, instrument: 'EURUSD' })).rejects.toMatchObject({
+      httpCode: 401,
+    });
+    await bad.close();
+    await page.getByRole('link', { name: 'Stats' }).click();
+    await post(auto, 'EURUSD', 'for the stats');
+    // Two readings 5 s apart make the first interval.
+    await expect.poll(() => page.locator('figure.chart svg path.line').count(), { timeout: 15_000 }).toBe(5);
+    const latency = page.getByRole('img', { name: /^Ingest latency/ });
+    expect(await latency.getAttribute('aria-label')).toMatch(/p50 [\d.]+ ms, p99 [\d.]+ ms/);
+    expect(await page.getByTestId('refusals').textContent()).toContain('invalid-signature');
+    expect(await page.getByTestId('status-counts').textContent()).toContain('Pending approval');
+    await page.screenshot({ path: join(SHOTS, 'console-stats.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('fits a phone width without horizontal scrolling', async () => {
     const { context, page } = await open(390);
     await signIn(page);

@@ -72,6 +72,7 @@ describe('console pages', () => {
       '/console/signals',
       '/console/signals/sig_x',
       '/console/producers',
+      '/console/stats',
     ]) {
       const res = await env.app.inject({ method: 'GET', url });
       expect(res.statusCode, url).toBe(200);
@@ -147,7 +148,7 @@ describe('console sessions', () => {
   });
 
   it('refuses a wrong token with a clear message, and a sign-in from another site', async () => {
-    const wrong = await signIn({ token: `${token.slice(0, -2)}xx` });
+    const wrong = await signIn({ token: `${token.slice(0, -2)}${token.endsWith('xx') ? 'yy' : 'xx'}` });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.headers['content-type']).toBe('application/problem+json; charset=utf-8');
     expect(wrong.json().detail).toContain('that operator token is not valid');
@@ -192,7 +193,11 @@ describe('console sessions', () => {
     expect(noCsrf.statusCode).toBe(403);
     expect(noCsrf.headers['content-type']).toBe('application/problem+json; charset=utf-8');
     expect(noCsrf.json().type).toBe('urn:sigpost:problem:csrf-rejected');
-    const wrongCsrf = await approve(id, { cookie, origin: ORIGIN, 'x-csrf-token': `${csrf.slice(0, -1)}A` });
+    const wrongCsrf = await approve(id, {
+      cookie,
+      origin: ORIGIN,
+      'x-csrf-token': `${csrf.slice(0, -1)}${csrf.endsWith('A') ? 'B' : 'A'}`,
+    });
     expect(wrongCsrf.statusCode).toBe(403);
     const crossSite = await approve(id, { cookie, origin: 'https://evil.example', 'x-csrf-token': csrf });
     expect(crossSite.statusCode).toBe(403);
@@ -289,6 +294,31 @@ describe('console sessions', () => {
 });
 
 describe('routes the console reads', () => {
+  it("gives a signed-in console the server's own ingest metrics: outcomes, refusals by type, latency histogram, counts", async () => {
+    const { cookie } = await session();
+    const stats = async () => {
+      const res = await env.app.inject({ method: 'GET', url: '/console/data/stats', headers: { cookie } });
+      expect(res.statusCode).toBe(200);
+      return res.json();
+    };
+    const before = await stats();
+    expect(before.ingest).toEqual({});
+    await pendingSignal();
+    const refused = await env.app.inject(ingestRequest({ secret: 'not-the-secret-0123456789' }));
+    expect(refused.statusCode).toBe(401);
+    env.clock.advance(5_000);
+    const after = await stats();
+    expect(after.ingest).toEqual({ accepted: 1, refused: 1 });
+    expect(after.refusals).toEqual({ 'invalid-signature': 1 });
+    expect(after.latency.count).toBe(1);
+    expect(after.latency.buckets.at(-1).count).toBe(1);
+    expect(after.latency.buckets.map((b: { le: number }) => b.le)).toEqual([
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+    ]);
+    expect(after.signals).toEqual({ received: 0, pending_approval: 1, approved: 0, rejected: 0 });
+    expect((await env.app.inject({ method: 'GET', url: '/console/data/stats' })).statusCode).toBe(401);
+  });
+
   it('lists producers with approval mode, allow-list and secret ids, never a secret', async () => {
     await env.admin.addProducer({
       id: 'desk-2',

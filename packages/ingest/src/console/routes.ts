@@ -3,13 +3,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { TokenBuckets } from '../ingest/rate-limit.js';
 import { HttpProblem } from '../problems.js';
 import { hashToken } from '../secrets.js';
 import { isSignalId } from '../signals.js';
 import { assertSameOrigin } from './sessions.js';
+import { statsReader } from './stats.js';
 
 /** Where the console lives. */
 export const CONSOLE_PATH = '/console';
@@ -52,7 +53,7 @@ const TYPES: Readonly<Record<string, string>> = {
 };
 
 /** Client-side routes: each answers the same page, which draws the view from the URL. */
-const PAGES = ['/', '/signals', '/signals/:id', '/producers', '/sign-in'];
+const PAGES = ['/', '/signals', '/signals/:id', '/producers', '/stats', '/sign-in'];
 
 interface Asset {
   readonly body: Buffer;
@@ -164,13 +165,27 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
         return reply.send({ signed_in: true, ...found.info });
       });
 
-      // The exact signed body and the stored 201, for the signal detail view (the operator API shows
-      // the body parsed, and not the answer).
-      scope.get<{ Params: { id: string } }>('/data/signals/:id', async (request, reply) => {
+      /** The signed-in operator's name; 401 when the request has no live session. */
+      const signedIn = async (request: FastifyRequest): Promise<string> => {
         const found = await sessions.resume(request);
         if (!found)
           throw new HttpProblem('operator-unauthorized', 'not signed in: sign in with an operator token');
         request.sigpost.operator = found.info.operator;
+        return found.info.operator;
+      };
+
+      // The server's own metrics, for the Stats view (cumulative; the page computes rates).
+      const readStats = statsReader(ctx.metrics, ctx.store, () => ctx.clock.now());
+      scope.get('/data/stats', async (request, reply) => {
+        await signedIn(request);
+        reply.header('cache-control', 'no-store');
+        return readStats();
+      });
+
+      // The exact signed body and the stored 201, for the signal detail view (the operator API shows
+      // the body parsed, and not the answer).
+      scope.get<{ Params: { id: string } }>('/data/signals/:id', async (request, reply) => {
+        await signedIn(request);
         const id = request.params.id;
         const record = isSignalId(id) ? await ctx.store.getSignal(id) : undefined;
         if (!record)
