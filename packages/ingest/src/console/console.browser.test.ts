@@ -19,7 +19,7 @@ import { SqliteStore } from '../store/sqlite.js';
 import { SIGNAL, tempDir } from '../test-helpers/fixtures.js';
 
 const CHROMIUM = process.env.SIGPOST_CHROMIUM ?? '/usr/bin/chromium';
-const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
+const IN_CI = process.env.CI === 'true';
 const SHOTS = fileURLToPath(new URL('../../../../docs/img/', import.meta.url));
 
 async function launch(): Promise<Browser | undefined> {
