@@ -139,7 +139,7 @@ async function post(client: HmacClient, instrument: string, reason: string) {
 
 const card = (page: Page, id: string) => page.locator(`[data-testid=queue] li[data-signal-id="${id}"]`);
 
-describe.skipIf(browser === undefined)('operator console in Chromium', () => {
+describe.skipIf(browser === undefined)('operator console in Chromium', { timeout: 60_000 }, () => {
   it('refuses a wrong token with a clear message and keeps the token out of the URL and storage', async () => {
     const { context, page, errors } = await open();
     await signIn(page, 'sgp_this-is-not-a-valid-token-000');
@@ -266,6 +266,23 @@ describe.skipIf(browser === undefined)('operator console in Chromium', () => {
       headers: { cookie: `${cookie?.name}=${cookie?.value}` },
     });
     expect(replay.status).toBe(401);
+    await context.close();
+  });
+
+  it('says so when the connection is lost and when it is back, and shows what arrived meanwhile', async () => {
+    const { context, page } = await open();
+    await signIn(page);
+    await expect.poll(() => page.getByTestId('live-status').textContent()).toContain('live');
+    await context.setOffline(true);
+    await expect
+      .poll(() => page.getByTestId('live-status').textContent(), { timeout: 10_000 })
+      .toContain('connection lost');
+    const s = await post(manual, 'GOLD', 'sent while the operator was offline');
+    await context.setOffline(false);
+    await expect
+      .poll(() => page.getByTestId('live-status').textContent(), { timeout: 10_000 })
+      .toContain('connection restored');
+    await expect.poll(() => card(page, s.signal_id).count()).toBe(1);
     await context.close();
   });
 

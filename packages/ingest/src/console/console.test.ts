@@ -139,6 +139,16 @@ describe('console sessions', () => {
     expect(env.logs.join('\n')).not.toContain(cookie.split(';')[0]?.split('=')[1]);
   });
 
+  it('gives every sign-in a new session id and ends the one the browser had', async () => {
+    const first = await session();
+    const again = await signIn({ token }, { cookie: first.cookie });
+    expect(again.statusCode).toBe(200);
+    const second = String(again.headers['set-cookie']).split(';')[0] ?? '';
+    expect(second).not.toBe(first.cookie);
+    expect(await whoAmI(first.cookie)).toMatchObject({ signed_in: false });
+    expect(await whoAmI(second)).toMatchObject({ signed_in: true, operator: 'alice' });
+  });
+
   it('marks the cookie Secure (and __Host-) when the console is reached over HTTPS', async () => {
     const res = await signIn({ token }, { 'x-forwarded-proto': 'https', origin: `https://${HOST}` });
     expect(res.statusCode).toBe(200);

@@ -146,6 +146,11 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
           );
         }
         request.sigpost.operator = found.name;
+        // A sign-in always starts a new session id (no fixation); the browser's previous one ends.
+        await sessions.resume(request).then(
+          (previous) => previous && sessions.forget(previous.key),
+          () => undefined,
+        );
         return reply.header('cache-control', 'no-store').send(sessions.create(reply, found.name, hash));
       });
 

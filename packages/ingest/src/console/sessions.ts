@@ -213,6 +213,11 @@ export class ConsoleSessions {
     assertSameOrigin(request);
   }
 
+  /** Ends the session stored under `key` (the caller sets or clears the cookie). */
+  forget(key: string): void {
+    this.#sessions.delete(key);
+  }
+
   /** Ends the session stored under `key` and tells the browser to drop its cookie. */
   end(reply: FastifyReply, key: string | undefined): void {
     if (key !== undefined) this.#sessions.delete(key);
