@@ -149,6 +149,24 @@ describe('console sessions', () => {
     expect(await whoAmI(second)).toMatchObject({ signed_in: true, operator: 'alice' });
   });
 
+  it("authenticates the stream's WebSocket upgrade by the session cookie, from this origin only", async () => {
+    const { cookie } = await session();
+    const sessions = env.app.sigpost.consoleSessions;
+    const upgrade = (headers: Record<string, string>) =>
+      sessions.authenticateUpgrade({ headers: { host: HOST, ...headers } });
+    expect(await upgrade({ cookie, origin: ORIGIN })).toBe('alice');
+    expect(await upgrade({})).toBeUndefined();
+    await expect(upgrade({ cookie, origin: 'http://127.0.0.1:1' })).rejects.toMatchObject({
+      code: 'csrf-rejected',
+    });
+    await expect(upgrade({ cookie })).rejects.toMatchObject({ code: 'csrf-rejected' });
+    await expect(
+      upgrade({ cookie: `sigpost_session=${'A'.repeat(43)}`, origin: ORIGIN }),
+    ).rejects.toMatchObject({
+      code: 'operator-unauthorized',
+    });
+  });
+
   it('marks the cookie Secure (and __Host-) when the console is reached over HTTPS', async () => {
     const res = await signIn({ token }, { 'x-forwarded-proto': 'https', origin: `https://${HOST}` });
     expect(res.statusCode).toBe(200);

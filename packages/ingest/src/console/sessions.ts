@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.js';
 import { HttpProblem } from '../problems.js';
@@ -47,6 +48,11 @@ export interface SessionInfo {
 }
 
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+
+/** What session checks read of a request: its headers (a fastify request or a raw upgrade request). */
+export interface HeaderBearer {
+  readonly headers: IncomingHttpHeaders;
+}
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 function sha256(text: string): string {
@@ -81,7 +87,7 @@ export function isHttps(request: FastifyRequest): boolean {
  * Refuses a cross-site state change: the browser's `Origin` (always sent on a POST or DELETE from
  * script) must name this host, and `Sec-Fetch-Site`, when sent, must be `same-origin`.
  */
-export function assertSameOrigin(request: FastifyRequest): void {
+export function assertSameOrigin(request: HeaderBearer): void {
   const origin = request.headers.origin;
   const host = request.headers.host;
   let originHost: string | undefined;
@@ -158,7 +164,7 @@ export class ConsoleSessions {
    * request carries no session cookie. Throws `operator-unauthorized` for an unknown, expired or
    * revoked session.
    */
-  async resume(request: FastifyRequest): Promise<{ key: string; info: SessionInfo } | undefined> {
+  async resume(request: HeaderBearer): Promise<{ key: string; info: SessionInfo } | undefined> {
     const cookies = request.headers.cookie;
     const id = readCookie(cookies, SECURE_SESSION_COOKIE) ?? readCookie(cookies, SESSION_COOKIE);
     if (id === undefined) return undefined;
@@ -197,6 +203,20 @@ export class ConsoleSessions {
     const found = await this.resume(request);
     if (found === undefined) return undefined;
     if (UNSAFE_METHODS.has(request.method)) this.assertCsrf(request, found.key);
+    return found.info.operator;
+  }
+
+  /**
+   * For the live stream's WebSocket upgrade (`GET /api/v1/stream`, a raw node request): the operator
+   * signed in by the request's session cookie, or `undefined` without one. Throws
+   * `operator-unauthorized` for an ended session and `csrf-rejected` when `Origin` does not name this
+   * host (a page on another site, even a same-site one on another port, must not open the console's
+   * stream with its cookie: cross-site WebSocket hijacking).
+   */
+  async authenticateUpgrade(request: HeaderBearer): Promise<string | undefined> {
+    const found = await this.resume(request);
+    if (found === undefined) return undefined;
+    assertSameOrigin(request);
     return found.info.operator;
   }
 
