@@ -76,11 +76,11 @@ function problemText(error) {
 }
 
 /** "Approved by operator:alice at 14:31:02" for a decided signal. */
-function decisionText(view) {
+function decisionText(view, withTime = true) {
   if (view.status === 'pending_approval' || view.status === 'received') return null;
   const verb = view.status === 'approved' ? 'Approved' : 'Rejected';
   const by = view.decided_by ? ` by ${view.decided_by}` : '';
-  const at = view.decided_at ? ` at ${time(view.decided_at)}` : '';
+  const at = view.decided_at && withTime ? ` at ${time(view.decided_at)}` : '';
   return `${verb}${by}${at}${view.message ? `: ${view.message}` : ''}`;
 }
 
@@ -443,8 +443,19 @@ function Detail({ id }) {
   if (state.error) return html`<p class="error" role="alert">${state.error}</p>`;
   if (!state.view) return html`<p role="status">Loading…</p>`;
   const { view, record } = state;
-  const history = [{ at: view.received_at, what: `Received from ${view.producer_id}` }];
-  if (view.decided_at) history.push({ at: view.decided_at, what: decisionText(view) });
+  let accepted = null;
+  try {
+    accepted = record.response ? JSON.parse(record.response.body).status : null;
+  } catch {
+    accepted = null;
+  }
+  const history = [
+    {
+      at: view.received_at,
+      what: `Received from ${view.producer_id}${accepted ? `, answered ${record.response.status} ${STATUS_LABEL[accepted] ?? accepted}` : ''}`,
+    },
+  ];
+  if (view.decided_at) history.push({ at: view.decided_at, what: decisionText(view, false) });
   else history.push({ at: null, what: `Status now: ${STATUS_LABEL[view.status]}` });
   let response = null;
   if (record.response) {

@@ -239,7 +239,9 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
       signal_id: b.signal_id,
       status: 'pending_approval',
     });
-    expect(await page.getByTestId('history').textContent()).toContain('Rejected by operator:alice');
+    const history = (await page.getByTestId('history').textContent()) ?? '';
+    expect(history).toContain('Received from desk-manual, answered 201 Pending approval');
+    expect(history).toContain('Rejected by operator:alice: spread too wide');
     await page.screenshot({ path: join(SHOTS, 'console-detail.png'), fullPage: true });
 
     // Producers: modes, allow-lists, secret ids, never a secret.
