@@ -70,9 +70,10 @@ const num = (value) => (value === undefined || value === null ? '—' : String(v
 const field = (view, name) =>
   view.signal && typeof view.signal === 'object' ? view.signal[name] : undefined;
 
+/** The server's problem detail (or the error's message) as a sentence. */
 function problemText(error) {
-  if (error instanceof ApiError) return error.message;
-  return error instanceof Error ? error.message : String(error);
+  const text = error instanceof Error ? error.message : String(error);
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** "Approved by operator:alice at 14:31:02" for a decided signal. */

@@ -145,7 +145,7 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     await signIn(page, 'sgp_this-is-not-a-valid-token-000');
     await expect
       .poll(() => page.getByRole('alert').textContent())
-      .toContain('that operator token is not valid');
+      .toContain('That operator token is not valid');
     await page.screenshot({ path: join(SHOTS, 'console-sign-in.png') });
     expect(page.url()).toBe(`${server.url}/console`);
     expect(await page.evaluate('localStorage.length + sessionStorage.length')).toBe(0);

@@ -141,7 +141,7 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
         if (!found || !timingSafeEqual(Buffer.from(found.hash, 'hex'), Buffer.from(hash, 'hex'))) {
           throw new HttpProblem(
             'operator-unauthorized',
-            'that operator token is not valid: check it was copied whole (sgp_…) and not revoked; ' +
+            'that operator token is not valid: check it was copied whole (sgp_…) and has not been revoked; ' +
               '`sigpost tokens create --name NAME` makes a new one',
           );
         }
