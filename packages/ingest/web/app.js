@@ -217,6 +217,15 @@ function PendingCard({ view, now, onDecided }) {
   const [rejecting, setRejecting] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
+  const rejectButton = useRef(null);
+  const cancelled = useRef(false);
+  // Cancelling the reason puts the focus back on the Reject button (keyboard users stay in place).
+  useEffect(() => {
+    if (!rejecting && cancelled.current) {
+      cancelled.current = false;
+      rejectButton.current?.focus();
+    }
+  }, [rejecting]);
   const pending = view.status === 'pending_approval';
   const decide = async (step) => {
     setBusy(true);
@@ -255,14 +264,17 @@ function PendingCard({ view, now, onDecided }) {
               ? html`<${RejectForm}
                 id=${view.signal_id}
                 busy=${busy}
-                onCancel=${() => setRejecting(false)}
+                onCancel=${() => {
+                  cancelled.current = true;
+                  setRejecting(false);
+                }}
                 onConfirm=${(reason) => decide(() => reject(view.signal_id, reason))}
               />`
               : html`<div class="actions">
                 <button type="button" disabled=${busy} aria-label="Approve ${label}"
                   onClick=${() => decide(() => approve(view.signal_id))}>Approve</button>
                 <button type="button" class="danger" disabled=${busy} aria-label="Reject ${label}"
-                  onClick=${() => setRejecting(true)}>Reject</button>
+                  ref=${rejectButton} onClick=${() => setRejecting(true)}>Reject</button>
               </div>`
             : html`<p class="decision" role="status">${decisionText(view)}</p>`
         }

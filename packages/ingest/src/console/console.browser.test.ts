@@ -190,7 +190,14 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
 
     // Reject asks for a reason.
     const second = card(page, b.signal_id);
+    // Escape cancels the reason and gives the focus back to Reject.
     await second.getByRole('button', { name: /^Reject/ }).click();
+    await second.getByLabel('Reason for rejecting').press('Escape');
+    await expect.poll(() => second.getByLabel('Reason for rejecting').count()).toBe(0);
+    expect(await page.evaluate('document.activeElement && document.activeElement.textContent')).toBe(
+      'Reject',
+    );
+    await page.keyboard.press('Enter');
     const reason = second.getByLabel('Reason for rejecting');
     await expect
       .poll(() => page.evaluate('document.activeElement && document.activeElement.id'))
