@@ -1,9 +1,9 @@
 // The operator console in real Chromium (playwright-core driving /usr/bin/chromium) against a real
 // server on 127.0.0.1 with a real SQLite file; signals come from @sigpost/outbound's HmacClient.
 // Under CI=true a Chromium that cannot start fails this file; elsewhere the tests are skipped with a
-// warning saying why. Screenshots go to docs/img/console-*.png.
+// warning saying why. With SIGPOST_UPDATE_SCREENSHOTS=1 they rewrite docs/img/console-*.png.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,15 @@ import { SIGNAL, tempDir } from '../test-helpers/fixtures.js';
 const CHROMIUM = process.env.SIGPOST_CHROMIUM ?? '/usr/bin/chromium';
 const IN_CI = process.env.CI === 'true';
 const SHOTS = fileURLToPath(new URL('../../../../docs/img/', import.meta.url));
+/** Screenshots are always taken; they replace docs/img/console-*.png only when this is set to 1. */
+const UPDATE_SHOTS = process.env.SIGPOST_UPDATE_SCREENSHOTS === '1';
+
+/** Takes a screenshot (so rendering failures fail the test) and saves it when asked to. */
+async function shot(page: Page, name: string): Promise<void> {
+  const png = await page.screenshot({ fullPage: true });
+  expect(png.length).toBeGreaterThan(1000);
+  if (UPDATE_SHOTS) writeFileSync(join(SHOTS, `console-${name}.png`), png);
+}
 
 async function launch(): Promise<Browser | undefined> {
   try {
@@ -85,7 +94,7 @@ beforeAll(async () => {
     );
   manual = client('desk-manual', MANUAL_SECRET);
   auto = client('desk-auto', AUTO_SECRET);
-  mkdirSync(SHOTS, { recursive: true });
+  if (UPDATE_SHOTS) mkdirSync(SHOTS, { recursive: true });
 });
 
 afterAll(async () => {
@@ -137,16 +146,20 @@ async function post(client: HmacClient, instrument: string, reason: string) {
   });
 }
 
+/**
+ * `expect.poll` with room for the page's 2 s refresh on a loaded machine (vitest's default is 1 s,
+ * shorter than one refresh).
+ */
+const poll = <T>(read: () => Promise<T> | T) => expect.poll(read, { timeout: 15_000, interval: 50 });
+
 const card = (page: Page, id: string) => page.locator(`[data-testid=queue] li[data-signal-id="${id}"]`);
 
 describe.skipIf(browser === undefined)('operator console in Chromium', { timeout: 60_000 }, () => {
   it('refuses a wrong token with a clear message and keeps the token out of the URL and storage', async () => {
     const { context, page, errors } = await open();
     await signIn(page, 'sgp_this-is-not-a-valid-token-000');
-    await expect
-      .poll(() => page.getByRole('alert').textContent())
-      .toContain('That operator token is not valid');
-    await page.screenshot({ path: join(SHOTS, 'console-sign-in.png') });
+    await poll(() => page.getByRole('alert').textContent()).toContain('That operator token is not valid');
+    await shot(page, 'sign-in');
     expect(page.url()).toBe(`${server.url}/console`);
     expect(await page.evaluate('localStorage.length + sessionStorage.length')).toBe(0);
     expect(await context.cookies()).toEqual([]);
@@ -158,7 +171,7 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
   it('signs in, shows signals as they arrive, approves, rejects with a reason, follows decisions made elsewhere, signs out', async () => {
     const { context, page, requests, errors } = await open();
     await signIn(page);
-    await expect.poll(() => page.getByTestId('operator').textContent()).toContain('alice');
+    await poll(() => page.getByTestId('operator').textContent()).toContain('alice');
     const [cookie] = await context.cookies();
     expect(cookie).toMatchObject({ name: 'sigpost_session', httpOnly: true, sameSite: 'Strict', path: '/' });
     expect(await page.evaluate('document.cookie')).toBe('');
@@ -170,21 +183,20 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     const b = await post(manual, 'XAUUSD', 'news spike');
     const c = await post(manual, 'BTCUSD', 'trend follow');
     await post(auto, 'EURUSD', 'auto-approved one');
-    for (const s of [a, b, c])
-      await expect.poll(() => card(page, s.signal_id).count(), { timeout: 10_000 }).toBe(1);
+    for (const s of [a, b, c]) await poll(() => card(page, s.signal_id).count()).toBe(1);
     const appearedMs = Date.now() - started;
-    await expect.poll(() => page.locator('[data-testid=feed] tbody tr').count()).toBe(4);
+    await poll(() => page.locator('[data-testid=feed] tbody tr').count()).toBe(4);
     const first = card(page, a.signal_id);
-    await expect.poll(() => first.textContent()).toContain('breakout above resistance');
+    await poll(() => first.textContent()).toContain('breakout above resistance');
     for (const text of ['desk-manual', 'GOLD', 'buy', '1940', '1970', '0.85', 'Pending approval']) {
       expect(await first.textContent()).toContain(text);
     }
-    await page.screenshot({ path: join(SHOTS, 'console-queue.png'), fullPage: true });
+    await shot(page, 'queue');
 
     // Approve with the keyboard.
     await first.getByRole('button', { name: /^Approve/ }).focus();
     await page.keyboard.press('Enter');
-    await expect.poll(() => first.locator('.decision').textContent()).toContain('Approved by operator:alice');
+    await poll(() => first.locator('.decision').textContent()).toContain('Approved by operator:alice');
     expect(await first.getByRole('button').count()).toBe(0);
     expect((await store.getSignal(a.signal_id))?.status).toBe('approved');
 
@@ -193,20 +205,18 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     // Escape cancels the reason and gives the focus back to Reject.
     await second.getByRole('button', { name: /^Reject/ }).click();
     await second.getByLabel('Reason for rejecting').press('Escape');
-    await expect.poll(() => second.getByLabel('Reason for rejecting').count()).toBe(0);
-    expect(await page.evaluate('document.activeElement && document.activeElement.textContent')).toBe(
+    await poll(() => second.getByLabel('Reason for rejecting').count()).toBe(0);
+    await poll(() => page.evaluate('document.activeElement && document.activeElement.textContent')).toBe(
       'Reject',
     );
     await page.keyboard.press('Enter');
     const reason = second.getByLabel('Reason for rejecting');
-    await expect
-      .poll(() => page.evaluate('document.activeElement && document.activeElement.id'))
-      .toBe(`reason-${b.signal_id}`);
+    await poll(() => page.evaluate('document.activeElement && document.activeElement.id')).toBe(
+      `reason-${b.signal_id}`,
+    );
     await reason.fill('spread too wide');
     await reason.press('Enter');
-    await expect
-      .poll(() => second.locator('.decision').textContent())
-      .toContain('Rejected by operator:alice');
+    await poll(() => second.locator('.decision').textContent()).toContain('Rejected by operator:alice');
     expect(await second.locator('.decision').textContent()).toContain('spread too wide');
     expect(await store.getSignal(b.signal_id)).toMatchObject({
       status: 'rejected',
@@ -217,31 +227,29 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     const third = card(page, c.signal_id);
     expect(await third.getByRole('button', { name: /^Approve/ }).count()).toBe(1);
     await other.decideSignal(c.signal_id, 'approved', 'operator:bob', null, Date.now());
-    await expect
-      .poll(() => third.locator('.decision').textContent(), { timeout: 10_000 })
-      .toContain('Approved by operator:bob');
+    await poll(() => third.locator('.decision').textContent()).toContain('Approved by operator:bob');
     expect(await third.getByRole('button').count()).toBe(0);
 
     // Filters live in the URL: loading one shows only what matches, and the form writes it back.
     await page.goto(`${server.url}/console/signals?status=rejected`);
-    await expect.poll(() => page.locator('[data-testid=signals] tbody tr').count()).toBe(1);
+    await poll(() => page.locator('[data-testid=signals] tbody tr').count()).toBe(1);
     expect(await page.locator('[data-testid=signals]').textContent()).toContain(b.signal_id);
     expect(await page.getByLabel('Status').inputValue()).toBe('rejected');
     await page.getByLabel('Status').selectOption('approved');
     await page.getByLabel('Producer').fill('desk-manual');
     await page.getByRole('button', { name: 'Apply filters' }).click();
-    await expect.poll(() => new URL(page.url()).search).toBe('?status=approved&producer=desk-manual');
-    await expect.poll(() => page.locator('[data-testid=signals] tbody tr').count()).toBe(2);
+    await poll(() => new URL(page.url()).search).toBe('?status=approved&producer=desk-manual');
+    await poll(() => page.locator('[data-testid=signals] tbody tr').count()).toBe(2);
     await page.goto(`${server.url}/console/signals?instrument=EURUSD`);
-    await expect.poll(() => page.locator('[data-testid=signals] tbody tr').count()).toBe(1);
-    await page.screenshot({ path: join(SHOTS, 'console-signals.png'), fullPage: true });
+    await poll(() => page.locator('[data-testid=signals] tbody tr').count()).toBe(1);
+    await shot(page, 'signals');
 
     // Detail: the exact signed body, the 201, the history.
     await page.goto(`${server.url}/console/signals?status=rejected`);
     await page.getByRole('link', { name: b.signal_id }).click();
-    await expect
-      .poll(() => page.getByTestId('raw-body').textContent())
-      .toBe((await store.getSignal(b.signal_id))?.body);
+    await poll(() => page.getByTestId('raw-body').textContent()).toBe(
+      (await store.getSignal(b.signal_id))?.body,
+    );
     expect(JSON.parse((await page.getByTestId('response').textContent()) ?? '')).toMatchObject({
       signal_id: b.signal_id,
       status: 'pending_approval',
@@ -249,11 +257,11 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     const history = (await page.getByTestId('history').textContent()) ?? '';
     expect(history).toContain('Received from desk-manual, answered 201 Pending approval');
     expect(history).toContain('Rejected by operator:alice: spread too wide');
-    await page.screenshot({ path: join(SHOTS, 'console-detail.png'), fullPage: true });
+    await shot(page, 'detail');
 
     // Producers: modes, allow-lists, secret ids, never a secret.
     await page.getByRole('link', { name: 'Producers' }).click();
-    await expect.poll(() => page.getByTestId('producers').textContent()).toContain('desk-auto');
+    await poll(() => page.getByTestId('producers').textContent()).toContain('desk-auto');
     const producers = (await page.getByTestId('producers').textContent()) ?? '';
     expect(producers).toContain('Manual (operator approves)');
     expect(producers).toContain('EURUSD');
@@ -269,7 +277,7 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
 
     // Sign out: the cookie goes, the old session no longer works.
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await expect.poll(() => page.getByRole('status').first().textContent()).toContain('You are signed out');
+    await poll(() => page.getByRole('status').first().textContent()).toContain('You are signed out');
     expect(await context.cookies()).toEqual([]);
     const replay = await fetch(`${server.url}/api/v1/operator/signals`, {
       headers: { cookie: `${cookie?.name}=${cookie?.value}` },
@@ -281,17 +289,13 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
   it('says so when the connection is lost and when it is back, and shows what arrived meanwhile', async () => {
     const { context, page } = await open();
     await signIn(page);
-    await expect.poll(() => page.getByTestId('live-status').textContent()).toContain('live');
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
     await context.setOffline(true);
-    await expect
-      .poll(() => page.getByTestId('live-status').textContent(), { timeout: 10_000 })
-      .toContain('connection lost');
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('connection lost');
     const s = await post(manual, 'GOLD', 'sent while the operator was offline');
     await context.setOffline(false);
-    await expect
-      .poll(() => page.getByTestId('live-status').textContent(), { timeout: 10_000 })
-      .toContain('connection restored');
-    await expect.poll(() => card(page, s.signal_id).count()).toBe(1);
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('connection restored');
+    await poll(() => card(page, s.signal_id).count()).toBe(1);
     await context.close();
   });
 
@@ -301,25 +305,25 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     await signIn(page);
     const s = await post(manual, 'GOLD', 'about to be decided twice');
     await page.clock.runFor(2_500);
-    await expect.poll(() => card(page, s.signal_id).count(), { timeout: 10_000 }).toBe(1);
+    await poll(() => card(page, s.signal_id).count()).toBe(1);
     await page.clock.pauseAt(Date.now() + 60_000);
     await other.decideSignal(s.signal_id, 'rejected', 'operator:bob', 'duplicate', Date.now());
     await card(page, s.signal_id)
       .getByRole('button', { name: /^Approve/ })
       .click();
-    await expect
-      .poll(() => card(page, s.signal_id).getByRole('alert').textContent())
-      .toContain('not pending_approval');
-    await expect
-      .poll(() => card(page, s.signal_id).locator('.decision').textContent())
-      .toContain('Rejected by operator:bob');
+    await poll(() => card(page, s.signal_id).getByRole('alert').textContent()).toContain(
+      'not pending_approval',
+    );
+    await poll(() => card(page, s.signal_id).locator('.decision').textContent()).toContain(
+      'Rejected by operator:bob',
+    );
     await context.close();
   });
 
   it('refuses a state change without the CSRF token (403 problem+json), also from another origin', async () => {
     const { context, page } = await open();
     await signIn(page);
-    await expect.poll(() => page.getByTestId('operator').textContent()).toContain('alice');
+    await poll(() => page.getByTestId('operator').textContent()).toContain('alice');
     const s = await post(manual, 'GOLD', 'csrf target');
     const answer = await page.evaluate(async (id) => {
       const r = await fetch(`/api/v1/operator/signals/${id}/approve`, { method: 'POST' });
@@ -364,7 +368,7 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
   it('draws stats from the server metrics: requests per minute, latency percentiles, refusals by type', async () => {
     const { context, page, errors } = await open();
     await signIn(page);
-    await expect.poll(() => page.getByTestId('operator').textContent()).toContain('alice');
+    await poll(() => page.getByTestId('operator').textContent()).toContain('alice');
     const bad = new HmacClient(
       new OutboundConfig({
         producerId: 'desk-auto',
@@ -380,12 +384,12 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     await page.getByRole('link', { name: 'Stats' }).click();
     await post(auto, 'EURUSD', 'for the stats');
     // Two readings 5 s apart make the first interval.
-    await expect.poll(() => page.locator('figure.chart svg path.line').count(), { timeout: 15_000 }).toBe(5);
+    await poll(() => page.locator('figure.chart svg path.line').count()).toBe(5);
     const latency = page.getByRole('img', { name: /^Ingest latency/ });
     expect(await latency.getAttribute('aria-label')).toMatch(/p50 [\d.]+ ms, p99 [\d.]+ ms/);
     expect(await page.getByTestId('refusals').textContent()).toContain('invalid-signature');
     expect(await page.getByTestId('status-counts').textContent()).toContain('Pending approval');
-    await page.screenshot({ path: join(SHOTS, 'console-stats.png'), fullPage: true });
+    await shot(page, 'stats');
     expect(errors).toEqual([]);
     await context.close();
   });
@@ -393,11 +397,9 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
   it('fits a phone width without horizontal scrolling', async () => {
     const { context, page } = await open(390);
     await signIn(page);
-    await expect
-      .poll(() => page.locator('[data-testid=queue] li').count(), { timeout: 10_000 })
-      .toBeGreaterThan(0);
+    await poll(() => page.locator('[data-testid=queue] li').count()).toBeGreaterThan(0);
     expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
-    await page.screenshot({ path: join(SHOTS, 'console-phone.png'), fullPage: true });
+    await shot(page, 'phone');
     await context.close();
   });
 });
