@@ -5,6 +5,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { Batcher } from './batcher.js';
 import { type Clock, systemClock } from './clock.js';
 import { resolveConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import { registerConsoleRoutes } from './console/routes.js';
+import { ConsoleSessions } from './console/sessions.js';
 import type { AppContext, RequestState } from './context.js';
 import { TokenBuckets } from './ingest/rate-limit.js';
 import { type SecretOpener, SignatureVerifier } from './ingest/verify-signature.js';
@@ -55,7 +57,8 @@ const REDACT = [
 /**
  * Builds the ingest server's fastify app without listening: tests drive it with `app.inject()`,
  * `startServer` listens. Routes: `POST /api/v1/signals/ingest`, the operator API under
- * `/api/v1/operator`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`, `/docs/protocol`.
+ * `/api/v1/operator`, the operator console at `/console`, the live stream `/api/v1/stream`, `/healthz`,
+ * `/readyz`, `/metrics`, `/openapi.json`, `/docs`, `/docs/protocol`.
  *
  * @example
  * const app = buildApp({ store, secretBox: SecretBox.fromEnv() });
@@ -137,6 +140,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       log: app.log,
     }),
     buckets: new TokenBuckets(config.rateLimit),
+    consoleSessions: new ConsoleSessions(deps.store, clock),
     inFlight: new Set(),
     draining: false,
   };
@@ -163,6 +167,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       problem: undefined,
       outcome: undefined,
       operator: undefined,
+      operatorChannel: undefined,
     };
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       reply.header('connection', 'close');
@@ -267,6 +272,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerHealthRoutes(app, ctx);
   registerDocsRoutes(app, ctx);
   registerStream(app, ctx); // GET /api/v1/stream (WebSocket), docs/stream.md
+  registerConsoleRoutes(app, ctx);
 
   let purgeTimer: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {

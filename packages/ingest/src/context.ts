@@ -2,6 +2,7 @@ import type { ProblemCode } from '@sigpost/protocol';
 import type { Batcher } from './batcher.js';
 import type { Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
+import type { ConsoleSessions } from './console/sessions.js';
 import type { TokenBuckets } from './ingest/rate-limit.js';
 import type { SignatureVerifier } from './ingest/verify-signature.js';
 import type { IngestMetrics, IngestOutcome } from './metrics.js';
@@ -17,6 +18,8 @@ export interface RequestState {
   outcome: IngestOutcome | undefined;
   /** Name of the operator token that authenticated the request. */
   operator: string | undefined;
+  /** How the operator came: a bearer token (`api`) or the console's session cookie (`console`); recorded with decisions. */
+  operatorChannel: 'api' | 'console' | undefined;
 }
 
 /** What the routes share. One per app. */
@@ -28,6 +31,8 @@ export interface AppContext {
   readonly batcher: Batcher;
   readonly verifier: SignatureVerifier;
   readonly buckets: TokenBuckets;
+  /** Signed-in operator console sessions (in memory, per process). */
+  readonly consoleSessions: ConsoleSessions;
   /** `${producerId}\n${idempotencyKey}` of keyed ingest requests being processed by this process. */
   readonly inFlight: Set<string>;
   /** True once a graceful shutdown has begun: new requests get 503 and /readyz fails. */

@@ -265,6 +265,57 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
           },
         },
       },
+      [`${OPERATOR_PREFIX}/producers`]: {
+        get: {
+          operationId: 'listProducers',
+          summary: 'List producers: approval mode, allowed instruments, secret ids (never secrets)',
+          security: bearer,
+          responses: {
+            '200': {
+              description: 'Every producer, by id.',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['items'],
+                    properties: {
+                      items: {
+                        type: 'array',
+                        items: {
+                          type: 'object',
+                          required: ['producer_id', 'approval', 'instruments', 'created_at', 'secrets'],
+                          properties: {
+                            producer_id: { type: 'string' },
+                            approval: { enum: ['auto', 'manual'] },
+                            instruments: {
+                              description: 'Allowed instruments; null means any.',
+                              oneOf: [{ type: 'array', items: { type: 'string' } }, { type: 'null' }],
+                            },
+                            created_at: { type: 'string', format: 'date-time' },
+                            secrets: {
+                              description: 'Active secrets, oldest first: ids only.',
+                              type: 'array',
+                              items: {
+                                type: 'object',
+                                required: ['secret_id', 'created_at'],
+                                properties: {
+                                  secret_id: { type: 'string' },
+                                  created_at: { type: 'string', format: 'date-time' },
+                                },
+                              },
+                            },
+                          },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            ...problems('operator-unauthorized', ...OPERATOR_FAILURES),
+          },
+        },
+      },
       [`${OPERATOR_PREFIX}/signals/{id}`]: {
         get: {
           operationId: 'getSignal',
@@ -379,7 +430,8 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
         operatorToken: {
           type: 'http',
           scheme: 'bearer',
-          description: 'An operator token from `sigpost tokens create`.',
+          description:
+            'An operator token from `sigpost tokens create`. (The browser console at /console uses a session cookie and an X-CSRF-Token header instead.)',
         },
       },
     },

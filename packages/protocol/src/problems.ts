@@ -21,6 +21,8 @@ export const PROBLEMS = Object.freeze({
   'rate-limited': { status: 429, title: 'Producer over its rate limit' },
   'operator-unauthorized': { status: 401, title: 'Missing or invalid operator token' },
   'telegram-unauthorized': { status: 401, title: 'Missing or invalid Telegram webhook secret token' },
+  'csrf-rejected': { status: 403, title: 'Cross-site request refused' },
+  'too-many-sign-in-attempts': { status: 429, title: 'Too many console sign-in attempts' },
   'invalid-request': { status: 400, title: 'Invalid request parameters' },
   'malformed-http': { status: 400, title: 'Malformed HTTP request' },
   'request-timeout': { status: 408, title: 'Request not received in time' },

@@ -87,6 +87,7 @@ describe('sigpost serve --dev', () => {
     expect(env).not.toBeNull();
     const [, secret = '', producerId = '', serverUrl = '', line1 = '', line2 = ''] = env ?? [];
     expect(producerId).toBe('dev-producer');
+    expect(stdout).toContain(`Operator console: ${server.url}/console`);
     expect(serverUrl).toBe(server.url);
 
     // Run the printed command (its flags, with the printed environment).

@@ -238,5 +238,6 @@ List what arrived:
   curl -H "Authorization: Bearer ${token.token}" ${url}/api/v1/operator/signals
 
 API reference: ${url}/docs
+Operator console: ${url}/console (sign in with the operator token above)
 `;
 }

@@ -43,6 +43,7 @@ describe('OpenAPI document and reference page', () => {
     };
     expect(doc.components.schemas.SignalCandidate).toEqual(generated.$defs.SignalCandidate);
     expect(Object.keys(doc.paths).sort()).toEqual([
+      '/api/v1/operator/producers',
       '/api/v1/operator/signals',
       '/api/v1/operator/signals/{id}',
       '/api/v1/operator/signals/{id}/approve',

@@ -18,6 +18,7 @@ import {
   toSignalView,
 } from '../signals.js';
 import { StoreInvalidCursorError } from '../store/store.js';
+import { registerProducerListRoute } from './producers.js';
 
 /** Prefix of the operator HTTP API. */
 export const OPERATOR_PREFIX = '/api/v1/operator';
@@ -40,8 +41,17 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
           new HttpProblem('operator-unauthorized', detail, {
             headers: { 'WWW-Authenticate': 'Bearer realm="sigpost"' },
           });
-        if (!match?.[1])
+        if (!match?.[1]) {
+          // The browser console authenticates with its session cookie (state changes also need its
+          // CSRF token); a bearer token, when sent, always takes precedence.
+          const viaSession = await ctx.consoleSessions.authenticate(request);
+          if (viaSession !== undefined) {
+            request.sigpost.operator = viaSession;
+            request.sigpost.operatorChannel = 'console';
+            return;
+          }
           throw refuse('send Authorization: Bearer <token> (create one with `sigpost tokens create`)');
+        }
         const hash = hashToken(match[1]);
         let found: Awaited<ReturnType<typeof ctx.store.findTokenByHash>>;
         try {
@@ -58,6 +68,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
           throw refuse('the operator token is not valid (it may have been revoked)');
         }
         request.sigpost.operator = found.name;
+        request.sigpost.operatorChannel = 'api';
         void reply;
       });
 
@@ -99,7 +110,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
             'approved',
             operator(request),
             body?.note ?? null,
-            'api',
+            request.sigpost.operatorChannel ?? 'api',
           ),
         );
         return viewAnswer(reply, view);
@@ -115,11 +126,13 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
             'rejected',
             operator(request),
             body?.reason ?? null,
-            'api',
+            request.sigpost.operatorChannel ?? 'api',
           ),
         );
         return viewAnswer(reply, view);
       });
+
+      registerProducerListRoute(scope, ctx);
     },
     { prefix: OPERATOR_PREFIX },
   );
