@@ -11,7 +11,7 @@ export {
 } from '@sigpost/protocol';
 export type { HmacClientOptions, PostSignalOptions, SignalInput } from './client.js';
 // Client
-export { HmacClient, MAX_RESPONSE_BYTES } from './client.js';
+export { HmacClient } from './client.js';
 export type { OutboundConfigOptions } from './config.js';
 // Configuration
 export { DEFAULTS, ENV, LIMITS, OutboundConfig } from './config.js';
@@ -35,6 +35,7 @@ export {
   OutboundTimeoutError,
   SignalValidationError,
 } from './errors.js';
+export { MAX_RESPONSE_BYTES } from './http-attempt.js';
 export type { OutboundLogFields, OutboundLogger } from './logger.js';
 // Logging
 export { LOG_FIELDS } from './logger.js';
