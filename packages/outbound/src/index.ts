@@ -39,7 +39,15 @@ export { MAX_RESPONSE_BYTES } from './http-attempt.js';
 export type { OutboundLogFields, OutboundLogger } from './logger.js';
 // Logging
 export { LOG_FIELDS } from './logger.js';
-export type { RetryDecision, RetryInput, RetryOptions } from './retry.js';
+export type {
+  AttemptInfo,
+  RetryDecision,
+  RetryFailure,
+  RetryInput,
+  RetryOptions,
+  RetryRunOptions,
+  RetrySuccess,
+} from './retry.js';
 // Retry policy
 export {
   backoffDelay,
@@ -49,6 +57,7 @@ export {
   isRetryable,
   parseRetryAfter,
   resolveRetryOptions,
+  runRetry,
 } from './retry.js';
 export type { SignedHeaders, SignRequestInput } from './signing.js';
 // Signing (the protocol's functions, re-exported so producers need one import)
