@@ -10,6 +10,7 @@ import {
   SignalValidationError,
 } from './errors.js';
 import {
+  type AttemptInfo,
   backoffDelay,
   DEFAULT_RETRY,
   decideRetry,
@@ -321,6 +322,16 @@ describe('runRetry', () => {
     };
   }
 
+  /** An attempt that always fails with `error`, recording what the runner told each call. */
+  function failing(error: () => Error) {
+    const calls: AttemptInfo[] = [];
+    const attempt = async (info: AttemptInfo): Promise<never> => {
+      calls.push(info);
+      throw error();
+    };
+    return { calls, attempt };
+  }
+
   it('attempts again after each retryable failure, waiting the decided delay, until one succeeds', async () => {
     const { time, clock, sleep } = fakeTime();
     const errors = [http(503), timeout()];
@@ -350,12 +361,12 @@ describe('runRetry', () => {
   it('stops at a permanent failure without waiting, and returns it with the reason', async () => {
     const { time, clock, sleep } = fakeTime();
     const failures: RetryFailure[] = [];
-    const result = await runRetry(
-      async () => {
-        throw http(422);
-      },
-      { retry: OPTIONS, clock, sleep, onFailure: (f) => failures.push(f) },
-    );
+    const result = await runRetry(failing(() => http(422)).attempt, {
+      retry: OPTIONS,
+      clock,
+      sleep,
+      onFailure: (f) => failures.push(f),
+    });
     expect(time.waits).toEqual([]);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.decision).toEqual({ retry: false, reason: 'not-retryable' });
@@ -365,96 +376,78 @@ describe('runRetry', () => {
 
   it('stops after `limit` attempts', async () => {
     const { time, clock, sleep } = fakeTime();
-    let attempts = 0;
-    const result = await runRetry(
-      async () => {
-        attempts += 1;
-        throw http(503);
-      },
-      { retry: { ...OPTIONS, limit: 3 }, clock, sleep, random: () => 0 },
-    );
-    expect(attempts).toBe(3);
+    const { calls, attempt } = failing(() => http(503));
+    const result = await runRetry(attempt, {
+      retry: { ...OPTIONS, limit: 3 },
+      clock,
+      sleep,
+      random: () => 0,
+    });
+    expect(calls.map((c) => c.attempt)).toEqual([1, 2, 3]);
     expect(time.waits).toEqual([0, 0]);
     expect(!result.ok && result.decision).toEqual({ retry: false, reason: 'attempts-exhausted' });
   });
 
   it('gives a retry what is left of the deadline, and the first attempt nothing to cut', async () => {
     const { clock, sleep } = fakeTime();
-    const remaining: (number | undefined)[] = [];
-    await runRetry(
-      async ({ remainingMs }) => {
-        remaining.push(remainingMs);
-        throw http(503, 1_500);
-      },
-      { retry: { ...OPTIONS, deadlineMs: 4_000 }, clock, sleep },
-    );
+    const { calls, attempt } = failing(() => http(503, 1_500));
+    await runRetry(attempt, { retry: { ...OPTIONS, deadlineMs: 4_000 }, clock, sleep });
     // Retry-After 1.5 s each time: attempts at 0, 1.5 s and 3 s; a fourth would start at 4.5 s.
-    expect(remaining).toEqual([undefined, 2_500, 1_000]);
+    expect(calls.map((c) => c.remainingMs)).toEqual([undefined, 2_500, 1_000]);
   });
 
   it("with schedule: 'return', makes one attempt and returns the decision instead of waiting", async () => {
     const { time, clock, sleep } = fakeTime();
-    let attempts = 0;
-    const result = await runRetry(
-      async () => {
-        attempts += 1;
-        throw http(503);
-      },
-      { retry: OPTIONS, clock, sleep, random: () => 0.5, schedule: 'return' },
-    );
-    expect(attempts).toBe(1);
+    const { calls, attempt } = failing(() => http(503));
+    const result = await runRetry(attempt, {
+      retry: OPTIONS,
+      clock,
+      sleep,
+      random: () => 0.5,
+      schedule: 'return',
+    });
+    expect(calls).toHaveLength(1);
     expect(time.waits).toEqual([]);
     expect(!result.ok && result.decision).toEqual({ retry: true, delayMs: 50 });
   });
 
   it('resumes the count: `limit` and `deadlineMs` include the attempts made before', async () => {
     const { time, clock, sleep } = fakeTime();
-    const seen: number[] = [];
-    const exhausted = await runRetry(
-      async ({ attempt }) => {
-        seen.push(attempt);
-        throw http(503);
-      },
-      { retry: OPTIONS, clock, sleep, schedule: 'return', resume: { attempts: 4, firstAttemptAt: 0 } },
-    );
-    expect(seen).toEqual([5]);
+    const { calls, attempt } = failing(() => http(503));
+    const exhausted = await runRetry(attempt, {
+      retry: OPTIONS,
+      clock,
+      sleep,
+      schedule: 'return',
+      resume: { attempts: 4, firstAttemptAt: 0 },
+    });
+    expect(calls.map((c) => c.attempt)).toEqual([5]);
     expect(!exhausted.ok && exhausted.decision).toEqual({ retry: false, reason: 'attempts-exhausted' });
     expect(!exhausted.ok && exhausted.elapsedMs).toBe(time.now);
 
-    const late = await runRetry(
-      async () => {
-        throw http(503);
-      },
-      {
-        retry: OPTIONS,
-        clock,
-        sleep,
-        schedule: 'return',
-        resume: { attempts: 1, firstAttemptAt: time.now - 9_999 },
-      },
-    );
+    const late = await runRetry(failing(() => http(503)).attempt, {
+      retry: OPTIONS,
+      clock,
+      sleep,
+      schedule: 'return',
+      resume: { attempts: 1, firstAttemptAt: time.now - 9_999 },
+    });
     expect(!late.ok && late.decision).toEqual({ retry: false, reason: 'deadline' });
   });
 
   it('rejects with the reason once its signal has aborted, and passes the signal to sleep', async () => {
     const controller = new AbortController();
     const reason = new Error('stop');
-    let attempts = 0;
-    const run = runRetry(
-      async () => {
-        attempts += 1;
-        throw timeout();
+    const { calls, attempt } = failing(timeout);
+    const run = runRetry(attempt, {
+      retry: OPTIONS,
+      signal: controller.signal,
+      sleep: async (_ms, signal) => {
+        expect(signal).toBe(controller.signal);
+        controller.abort(reason);
       },
-      {
-        retry: OPTIONS,
-        signal: controller.signal,
-        sleep: async (_ms, signal) => {
-          expect(signal).toBe(controller.signal);
-          controller.abort(reason);
-        },
-      },
-    );
+    });
     await expect(run).rejects.toBe(reason);
-    expect(attempts).toBe(1);
+    expect(calls).toHaveLength(1);
   });
 });
