@@ -1,7 +1,7 @@
 // The delivery loop behind `Outbox.drain`. One async loop owns the database; each claimed entry is one
 // attempt (`postSignal` with `retry: false`) run through retry.ts's runner, and the outbox schedules
-// the next attempt itself by writing `next_attempt_at`, so a retry survives a crash. Outcomes that arrive together are written
-// in one transaction together with the next claim (a group commit).
+// the next attempt itself by writing `next_attempt_at`, so a retry survives a crash. Outcomes that
+// arrive together are written in one transaction together with the next claim (a group commit).
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { STATUS_CODES } from 'node:http';
