@@ -22,6 +22,7 @@ import {
   resolveRetryOptions,
   runRetry,
 } from './retry.js';
+import { fakeTime } from './test-helpers/fake-time.js';
 
 const URL_ = 'http://127.0.0.1:8080/api/v1/signals/ingest';
 
@@ -309,19 +310,6 @@ describe('decideRetry', () => {
 });
 
 describe('runRetry', () => {
-  /** A clock that moves only when the runner sleeps, and a record of the waits. */
-  function fakeTime() {
-    const time = { now: 1_000, waits: [] as number[] };
-    return {
-      time,
-      clock: () => time.now,
-      sleep: async (ms: number) => {
-        time.waits.push(ms);
-        time.now += ms;
-      },
-    };
-  }
-
   /** An attempt that always fails with `error`, recording what the runner told each call. */
   function failing(error: () => Error) {
     const calls: AttemptInfo[] = [];
@@ -333,7 +321,7 @@ describe('runRetry', () => {
   }
 
   it('attempts again after each retryable failure, waiting the decided delay, until one succeeds', async () => {
-    const { time, clock, sleep } = fakeTime();
+    const { time, clock, sleep } = fakeTime(1_000);
     const errors = [http(503), timeout()];
     const seen: number[] = [];
     const result = await runRetry(
@@ -347,7 +335,7 @@ describe('runRetry', () => {
     );
     expect(seen).toEqual([1, 2, 3]);
     // Full jitter at 0.5: half of 100 ms, then half of 200 ms.
-    expect(time.waits).toEqual([50, 100]);
+    expect(time.delays).toEqual([50, 100]);
     expect(result).toEqual({
       ok: true,
       value: 'ok',
@@ -359,7 +347,7 @@ describe('runRetry', () => {
   });
 
   it('stops at a permanent failure without waiting, and returns it with the reason', async () => {
-    const { time, clock, sleep } = fakeTime();
+    const { time, clock, sleep } = fakeTime(1_000);
     const failures: RetryFailure[] = [];
     const result = await runRetry(failing(() => http(422)).attempt, {
       retry: OPTIONS,
@@ -367,7 +355,7 @@ describe('runRetry', () => {
       sleep,
       onFailure: (f) => failures.push(f),
     });
-    expect(time.waits).toEqual([]);
+    expect(time.delays).toEqual([]);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.decision).toEqual({ retry: false, reason: 'not-retryable' });
     expect(failures).toHaveLength(1);
@@ -375,7 +363,7 @@ describe('runRetry', () => {
   });
 
   it('stops after `limit` attempts', async () => {
-    const { time, clock, sleep } = fakeTime();
+    const { time, clock, sleep } = fakeTime(1_000);
     const { calls, attempt } = failing(() => http(503));
     const result = await runRetry(attempt, {
       retry: { ...OPTIONS, limit: 3 },
@@ -384,12 +372,12 @@ describe('runRetry', () => {
       random: () => 0,
     });
     expect(calls.map((c) => c.attempt)).toEqual([1, 2, 3]);
-    expect(time.waits).toEqual([0, 0]);
+    expect(time.delays).toEqual([0, 0]);
     expect(!result.ok && result.decision).toEqual({ retry: false, reason: 'attempts-exhausted' });
   });
 
   it('gives a retry what is left of the deadline, and the first attempt nothing to cut', async () => {
-    const { clock, sleep } = fakeTime();
+    const { clock, sleep } = fakeTime(1_000);
     const { calls, attempt } = failing(() => http(503, 1_500));
     await runRetry(attempt, { retry: { ...OPTIONS, deadlineMs: 4_000 }, clock, sleep });
     // Retry-After 1.5 s each time: attempts at 0, 1.5 s and 3 s; a fourth would start at 4.5 s.
@@ -397,7 +385,7 @@ describe('runRetry', () => {
   });
 
   it("with schedule: 'return', makes one attempt and returns the decision instead of waiting", async () => {
-    const { time, clock, sleep } = fakeTime();
+    const { time, clock, sleep } = fakeTime(1_000);
     const { calls, attempt } = failing(() => http(503));
     const result = await runRetry(attempt, {
       retry: OPTIONS,
@@ -407,12 +395,12 @@ describe('runRetry', () => {
       schedule: 'return',
     });
     expect(calls).toHaveLength(1);
-    expect(time.waits).toEqual([]);
+    expect(time.delays).toEqual([]);
     expect(!result.ok && result.decision).toEqual({ retry: true, delayMs: 50 });
   });
 
   it('resumes the count: `limit` and `deadlineMs` include the attempts made before', async () => {
-    const { time, clock, sleep } = fakeTime();
+    const { time, clock, sleep } = fakeTime(1_000);
     const { calls, attempt } = failing(() => http(503));
     const exhausted = await runRetry(attempt, {
       retry: OPTIONS,
