@@ -13,6 +13,7 @@ import {
 } from './errors.js';
 import type { OutboundLogger } from './logger.js';
 import { recordingLogger } from './outbox/test-helpers/fixtures.js';
+import { fakeTime } from './test-helpers/fake-time.js';
 import {
   INGEST_RESPONSE,
   type RecordedRequest,
@@ -27,19 +28,6 @@ const SECRET = 'test-secret-key-min-16-bytes-long';
 const PRODUCER = 'test-producer';
 const SIGNAL: SignalInput = validSignal();
 const SIGNAL_BODY = JSON.stringify(SIGNAL);
-
-/** A clock that only moves when the client sleeps: timestamps differ per attempt, and no test waits. */
-function fakeTime(startMs = Date.UTC(2025, 9, 25, 14, 30, 45)) {
-  const time = { now: startMs, delays: [] as number[] };
-  return {
-    time,
-    clock: () => time.now,
-    sleep: async (ms: number) => {
-      time.delays.push(ms);
-      time.now += ms;
-    },
-  };
-}
 
 let servers: TestServer[] = [];
 let clients: HmacClient[] = [];

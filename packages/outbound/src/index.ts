@@ -11,7 +11,7 @@ export {
 } from '@sigpost/protocol';
 export type { HmacClientOptions, PostSignalOptions, SignalInput } from './client.js';
 // Client
-export { HmacClient, MAX_RESPONSE_BYTES } from './client.js';
+export { HmacClient } from './client.js';
 export type { OutboundConfigOptions } from './config.js';
 // Configuration
 export { DEFAULTS, ENV, LIMITS, OutboundConfig } from './config.js';
@@ -35,10 +35,19 @@ export {
   OutboundTimeoutError,
   SignalValidationError,
 } from './errors.js';
+export { MAX_RESPONSE_BYTES } from './http-attempt.js';
 export type { OutboundLogFields, OutboundLogger } from './logger.js';
 // Logging
 export { LOG_FIELDS } from './logger.js';
-export type { RetryDecision, RetryInput, RetryOptions } from './retry.js';
+export type {
+  AttemptInfo,
+  RetryDecision,
+  RetryFailure,
+  RetryInput,
+  RetryOptions,
+  RetryRunOptions,
+  RetrySuccess,
+} from './retry.js';
 // Retry policy
 export {
   backoffDelay,
@@ -48,6 +57,7 @@ export {
   isRetryable,
   parseRetryAfter,
   resolveRetryOptions,
+  runRetry,
 } from './retry.js';
 export type { SignedHeaders, SignRequestInput } from './signing.js';
 // Signing (the protocol's functions, re-exported so producers need one import)

@@ -10,15 +10,19 @@ import {
   SignalValidationError,
 } from './errors.js';
 import {
+  type AttemptInfo,
   backoffDelay,
   DEFAULT_RETRY,
   decideRetry,
   isPermanent,
   isRetryable,
   parseRetryAfter,
+  type RetryFailure,
   type RetryOptions,
   resolveRetryOptions,
+  runRetry,
 } from './retry.js';
+import { fakeTime } from './test-helpers/fake-time.js';
 
 const URL_ = 'http://127.0.0.1:8080/api/v1/signals/ingest';
 
@@ -302,5 +306,136 @@ describe('decideRetry', () => {
         },
       ),
     );
+  });
+});
+
+describe('runRetry', () => {
+  /** An attempt that always fails with `error`, recording what the runner told each call. */
+  function failing(error: () => Error) {
+    const calls: AttemptInfo[] = [];
+    const attempt = async (info: AttemptInfo): Promise<never> => {
+      calls.push(info);
+      throw error();
+    };
+    return { calls, attempt };
+  }
+
+  it('attempts again after each retryable failure, waiting the decided delay, until one succeeds', async () => {
+    const { time, clock, sleep } = fakeTime(1_000);
+    const errors = [http(503), timeout()];
+    const seen: number[] = [];
+    const result = await runRetry(
+      async ({ attempt }) => {
+        seen.push(attempt);
+        const error = errors.shift();
+        if (error) throw error;
+        return 'ok';
+      },
+      { retry: OPTIONS, clock, sleep, random: () => 0.5 },
+    );
+    expect(seen).toEqual([1, 2, 3]);
+    // Full jitter at 0.5: half of 100 ms, then half of 200 ms.
+    expect(time.delays).toEqual([50, 100]);
+    expect(result).toEqual({
+      ok: true,
+      value: 'ok',
+      attempt: 3,
+      at: 1_150,
+      attemptStartedAt: 1_150,
+      startedAt: 1_000,
+    });
+  });
+
+  it('stops at a permanent failure without waiting, and returns it with the reason', async () => {
+    const { time, clock, sleep } = fakeTime(1_000);
+    const failures: RetryFailure[] = [];
+    const result = await runRetry(failing(() => http(422)).attempt, {
+      retry: OPTIONS,
+      clock,
+      sleep,
+      onFailure: (f) => failures.push(f),
+    });
+    expect(time.delays).toEqual([]);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.decision).toEqual({ retry: false, reason: 'not-retryable' });
+    expect(failures).toHaveLength(1);
+    expect(failures[0]?.error).toBe(!result.ok && result.error);
+  });
+
+  it('stops after `limit` attempts', async () => {
+    const { time, clock, sleep } = fakeTime(1_000);
+    const { calls, attempt } = failing(() => http(503));
+    const result = await runRetry(attempt, {
+      retry: { ...OPTIONS, limit: 3 },
+      clock,
+      sleep,
+      random: () => 0,
+    });
+    expect(calls.map((c) => c.attempt)).toEqual([1, 2, 3]);
+    expect(time.delays).toEqual([0, 0]);
+    expect(!result.ok && result.decision).toEqual({ retry: false, reason: 'attempts-exhausted' });
+  });
+
+  it('gives a retry what is left of the deadline, and the first attempt nothing to cut', async () => {
+    const { clock, sleep } = fakeTime(1_000);
+    const { calls, attempt } = failing(() => http(503, 1_500));
+    await runRetry(attempt, { retry: { ...OPTIONS, deadlineMs: 4_000 }, clock, sleep });
+    // Retry-After 1.5 s each time: attempts at 0, 1.5 s and 3 s; a fourth would start at 4.5 s.
+    expect(calls.map((c) => c.remainingMs)).toEqual([undefined, 2_500, 1_000]);
+  });
+
+  it("with schedule: 'return', makes one attempt and returns the decision instead of waiting", async () => {
+    const { time, clock, sleep } = fakeTime(1_000);
+    const { calls, attempt } = failing(() => http(503));
+    const result = await runRetry(attempt, {
+      retry: OPTIONS,
+      clock,
+      sleep,
+      random: () => 0.5,
+      schedule: 'return',
+    });
+    expect(calls).toHaveLength(1);
+    expect(time.delays).toEqual([]);
+    expect(!result.ok && result.decision).toEqual({ retry: true, delayMs: 50 });
+  });
+
+  it('resumes the count: `limit` and `deadlineMs` include the attempts made before', async () => {
+    const { time, clock, sleep } = fakeTime(1_000);
+    const { calls, attempt } = failing(() => http(503));
+    const exhausted = await runRetry(attempt, {
+      retry: OPTIONS,
+      clock,
+      sleep,
+      schedule: 'return',
+      resume: { attempts: 4, firstAttemptAt: 0 },
+    });
+    expect(calls.map((c) => c.attempt)).toEqual([5]);
+    expect(!exhausted.ok && exhausted.decision).toEqual({ retry: false, reason: 'attempts-exhausted' });
+    expect(!exhausted.ok && exhausted.elapsedMs).toBe(time.now);
+
+    const late = await runRetry(failing(() => http(503)).attempt, {
+      retry: OPTIONS,
+      clock,
+      sleep,
+      schedule: 'return',
+      resume: { attempts: 1, firstAttemptAt: time.now - 9_999 },
+    });
+    expect(!late.ok && late.decision).toEqual({ retry: false, reason: 'deadline' });
+  });
+
+  it('rejects with the reason once its signal has aborted, and passes the signal to sleep', async () => {
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    const { calls, attempt } = failing(timeout);
+    const run = runRetry(attempt, {
+      retry: OPTIONS,
+      signal: controller.signal,
+      sleep: async (_ms, signal) => {
+        expect(signal).toBe(controller.signal);
+        controller.abort(reason);
+      },
+    });
+    await expect(run).rejects.toBe(reason);
+    expect(calls).toHaveLength(1);
   });
 });

@@ -1,6 +1,9 @@
-// Retry policy: whether to retry and how long to wait. Pure (no timers, no I/O); the transport
-// (client.ts) and the outbox own the waiting. Like ky's core/retry-timing.ts, kept apart from the
-// transport so it can be tested exhaustively without a clock.
+// Retry policy and the one retry runner. The policy (whether to retry, how long to wait) is pure: no
+// timers, no I/O, so it can be tested exhaustively without a clock, like ky's core/retry-timing.ts.
+// The runner, `runRetry`, wraps any `attempt()` the way undici's RetryAgent wraps any dispatcher:
+// `HmacClient.postSignal` runs its HTTP attempts through it, waiting in memory; the outbox runs one
+// attempt per claim through it and writes the next attempt's time to its file instead of waiting.
+import { setTimeout as delay } from 'node:timers/promises';
 import { isOutboundError } from './errors.js';
 
 /**
@@ -284,4 +287,125 @@ export function decideRetry(input: RetryInput): RetryDecision {
     return { retry: false, reason: 'deadline' };
   }
   return { retry: true, delayMs };
+}
+
+/** What the runner tells each attempt. */
+export interface AttemptInfo {
+  /** This attempt's number, 1-based, counting the attempts made before a `resume`. */
+  readonly attempt: number;
+  /**
+   * What is left of `deadlineMs` for this attempt, in ms: `undefined` for the first attempt (it always
+   * gets its full timeout) and without a deadline. A retry's timeout should be cut to it.
+   */
+  readonly remainingMs: number | undefined;
+}
+
+/** One failed attempt and what the policy decided about it. */
+export interface RetryFailure {
+  readonly ok: false;
+  readonly error: unknown;
+  readonly attempt: number;
+  readonly decision: RetryDecision;
+  /** `clock()` when the failure was seen. */
+  readonly at: number;
+  /** `clock()` when this attempt started. */
+  readonly attemptStartedAt: number;
+  /** Since the first attempt of the delivery started (before a `resume`, too), in ms. */
+  readonly elapsedMs: number;
+}
+
+/** A successful run: the attempt's value, which attempt it was, and when it ended. */
+export interface RetrySuccess<T> {
+  readonly ok: true;
+  readonly value: T;
+  readonly attempt: number;
+  readonly at: number;
+  readonly attemptStartedAt: number;
+  /** `clock()` when the first attempt of the delivery started. */
+  readonly startedAt: number;
+}
+
+/** Options of {@link runRetry}. */
+export interface RetryRunOptions {
+  /** The policy, e.g. `resolveRetryOptions({ limit: 3 })`. */
+  readonly retry: Readonly<RetryOptions>;
+  /** Epoch ms now. @default Date.now */
+  readonly clock?: () => number;
+  /** Waits between attempts; must reject when `signal` aborts. @default setTimeout of node:timers/promises */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Numbers in [0, 1) for the backoff jitter. @default Math.random */
+  readonly random?: () => number;
+  /** Stops the run: no attempt starts once it has aborted (the run rejects with its reason), and a wait ends. */
+  readonly signal?: AbortSignal;
+  /**
+   * Attempts already made and when the first one started, for a delivery whose earlier attempts
+   * were recorded elsewhere (the outbox keeps them in its file): `limit` and `deadlineMs` count them.
+   */
+  readonly resume?: { readonly attempts: number; readonly firstAttemptAt: number | undefined };
+  /**
+   * `'sleep'`: wait out each retry's delay and attempt again, until success or a decision to stop.
+   * `'return'`: make one attempt and return its failure with the decision, for a caller that
+   * schedules the next attempt durably instead of waiting (the outbox).
+   * @default 'sleep'
+   */
+  readonly schedule?: 'sleep' | 'return';
+  /** Called after each failed attempt with the decision, before any wait (to log it); a throw ends the run. */
+  readonly onFailure?: (failure: RetryFailure) => void;
+}
+
+/** `setTimeout` of node:timers/promises: waits `ms`, rejects when `signal` aborts. The runner's default sleep. */
+export const abortableSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  delay(ms, undefined, signal ? { signal } : {});
+
+/**
+ * Runs `attempt` until it succeeds or the policy says stop: each failure goes through
+ * {@link decideRetry} (elapsed time counted from the first attempt), then the runner waits the
+ * decided delay and tries again. Resolves to the success, or to the last failure with the reason to
+ * stop (`decision.retry` false), or, with `schedule: 'return'`, to the first failure whatever the
+ * decision. Rejects only when `signal` aborts, `sleep` rejects or `onFailure` throws.
+ *
+ * @example
+ * const result = await runRetry(({ attempt }) => send(attempt), { retry: resolveRetryOptions({ limit: 3 }) });
+ * if (!result.ok) throw result.error;
+ */
+export async function runRetry<T>(
+  attempt: (info: AttemptInfo) => Promise<T>,
+  options: RetryRunOptions,
+): Promise<RetrySuccess<T> | RetryFailure> {
+  const { retry, signal, resume, onFailure } = options;
+  const clock = options.clock ?? Date.now;
+  const sleep = options.sleep ?? abortableSleep;
+  const random = options.random ?? Math.random;
+  let startedAt = resume?.firstAttemptAt;
+  for (let n = (resume?.attempts ?? 0) + 1; ; n++) {
+    if (signal?.aborted) throw signal.reason;
+    const attemptStartedAt = clock();
+    startedAt ??= attemptStartedAt;
+    const remainingMs =
+      retry.deadlineMs === undefined || n === 1
+        ? undefined
+        : retry.deadlineMs - (attemptStartedAt - startedAt);
+    let value: T;
+    try {
+      value = await attempt({ attempt: n, remainingMs });
+    } catch (error) {
+      const at = clock();
+      const elapsedMs = at - startedAt;
+      const decision = decideRetry({ error, attempt: n, elapsedMs, options: retry, random });
+      const failure: RetryFailure = {
+        ok: false,
+        error,
+        attempt: n,
+        decision,
+        at,
+        attemptStartedAt,
+        elapsedMs,
+      };
+      onFailure?.(failure);
+      if (!decision.retry || options.schedule === 'return') return failure;
+      await sleep(decision.delayMs, signal);
+      continue;
+    }
+    return { ok: true, value, attempt: n, at: clock(), attemptStartedAt, startedAt };
+  }
 }

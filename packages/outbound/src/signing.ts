@@ -1,5 +1,4 @@
-import { createHmac } from 'node:crypto';
-import { buildCanonicalString, HEADERS, type VerifyInput, verifySignature } from '@sigpost/protocol';
+import { buildSignature, HEADERS, type VerifyInput, verifySignature } from '@sigpost/protocol';
 import { OutboundSignatureError } from './errors.js';
 
 /** What `signRequest` needs: the exact body and the `X-Timestamp` it is signed at. */
@@ -36,11 +35,7 @@ export function signRequest(input: SignRequestInput): SignedHeaders {
     [HEADERS.contentType]: 'application/json',
     [HEADERS.producerId]: producerId,
     [HEADERS.timestamp]: timestamp,
-    // The protocol's canonical string, HMAC'd as buildSignature does; digest('base64') skips the Buffer
-    // that buildSignature makes and re-encodes (about a tenth of signing time on Node 20).
-    [HEADERS.signature]: createHmac('sha256', secret)
-      .update(buildCanonicalString(timestamp, producerId, body))
-      .digest('base64'),
+    [HEADERS.signature]: buildSignature({ secret, body, timestamp, producerId }),
     [HEADERS.idempotencyKey]: idempotencyKey,
   };
 }

@@ -26,12 +26,23 @@ export {
 } from './problems.js';
 export type { SignalIngestResponse, SignalStatus } from './response.js';
 // Response
-export { parseIngestResponse, SIGNAL_STATUSES, SignalIngestResponseSchema } from './response.js';
+export {
+  ingestResponseFast,
+  parseIngestResponse,
+  SIGNAL_STATUSES,
+  SignalIngestResponseSchema,
+} from './response.js';
 export type { SignalCandidate, ValidationResult } from './signal.js';
 // Signal
 export { formatIssues, INSTRUMENT_PATTERN, SignalCandidateSchema, validateSignal } from './signal.js';
-export type { Body, SignatureInput, VerifyInput } from './signature.js';
+export type { Body, SignatureInput, TimestampWindowProblem, VerifyInput } from './signature.js';
 // Signing
-export { bodySha256, buildCanonicalString, buildSignature, verifySignature } from './signature.js';
+export {
+  bodySha256,
+  buildCanonicalString,
+  buildSignature,
+  checkTimestampWindow,
+  verifySignature,
+} from './signature.js';
 // Time
 export { currentTimestamp, formatTimestamp, nowMs, parseTimestamp } from './time.js';

@@ -133,7 +133,8 @@ const SIGNAL_KEYS: ReadonlySet<string> = new Set([
 
 const isPrice = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0;
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/** An object literal or `Object.create(null)`: what `JSON.parse` makes of `{…}`. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;

@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { goldenVectors } from '../../../test-support/golden.js';
-import { bodySha256, buildCanonicalString, buildSignature, verifySignature } from './index.js';
+import {
+  bodySha256,
+  buildCanonicalString,
+  buildSignature,
+  checkTimestampWindow,
+  verifySignature,
+} from './index.js';
 
 const vectors = goldenVectors();
 
@@ -134,5 +140,30 @@ describe('verifySignature rejects any single-bit change (property)', () => {
         return !verifySignature({ ...req, providedSignature: flipped });
       }),
     );
+  });
+});
+
+// Moved from packages/ingest/src/ingest/verify-signature.test.ts with the function.
+describe('checkTimestampWindow', () => {
+  const NOW = Date.parse('2025-10-25T14:30:45.000Z');
+
+  it.each([
+    [-300_000, undefined],
+    [300_000, undefined],
+    [-300_001, 'X-Timestamp is 301 s behind server time 2025-10-25T14:30:45.000000Z'],
+    [300_001, 'X-Timestamp is 301 s ahead of server time 2025-10-25T14:30:45.000000Z'],
+    [-86_400_000, 'X-Timestamp is 86400 s behind server time 2025-10-25T14:30:45.000000Z'],
+  ])('skew %i ms → %s', (skew, start) => {
+    const result = checkTimestampWindow(NOW + skew, NOW, 300);
+    if (start === undefined) expect(result).toBeUndefined();
+    else expect(result?.detail.startsWith(`${start};`)).toBe(true);
+  });
+
+  it('gives the server time and the signed skew as extensions', () => {
+    expect(checkTimestampWindow(NOW - 301_000, NOW, 300)?.extensions).toEqual({
+      server_timestamp: '2025-10-25T14:30:45.000000Z',
+      skew_seconds: -301,
+    });
+    expect(checkTimestampWindow(NOW + 2_500, NOW, 2)?.extensions.skew_seconds).toBe(3);
   });
 });

@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { INGEST_PATH } from './headers.js';
+import { formatTimestamp } from './time.js';
 
 /** A request body: the exact bytes sent, or a string that is sent as UTF-8. */
 export type Body = string | Uint8Array;
@@ -74,4 +75,39 @@ export function verifySignature(input: VerifyInput): boolean {
   } catch {
     return false;
   }
+}
+
+/** Why an `X-Timestamp` is outside the accepted window: a detail to show, and problem+json extensions. */
+export interface TimestampWindowProblem {
+  /** Which way, by how much, and the server's time (clock skew is the commonest failure). */
+  readonly detail: string;
+  /** `server_timestamp` (RFC 3339) and `skew_seconds` (positive: the request is ahead). */
+  readonly extensions: Readonly<{ server_timestamp: string; skew_seconds: number }>;
+}
+
+/**
+ * Checks an `X-Timestamp` (parsed, epoch ms) against the receiver's clock: `undefined` when it is
+ * within ±`toleranceSeconds` (the ingest server uses 300 s), otherwise what is wrong. Pure: the server,
+ * the CLI and partners verifying signatures themselves share it, beside `verifySignature`.
+ *
+ * @example
+ * const problem = checkTimestampWindow(parseTimestamp(headers['x-timestamp'])!, Date.now(), 300);
+ * if (problem) reply(401, problem.detail);
+ */
+export function checkTimestampWindow(
+  timestampMs: number,
+  nowMs: number,
+  toleranceSeconds: number,
+): TimestampWindowProblem | undefined {
+  const skewMs = timestampMs - nowMs;
+  if (Math.abs(skewMs) <= toleranceSeconds * 1000) return undefined;
+  const seconds = Math.ceil(Math.abs(skewMs) / 1000);
+  const serverTimestamp = formatTimestamp(nowMs);
+  const way = skewMs > 0 ? 'ahead of' : 'behind';
+  return {
+    detail:
+      `X-Timestamp is ${seconds} s ${way} server time ${serverTimestamp}; ` +
+      `the accepted window is ±${toleranceSeconds} s. Check the producer's clock (NTP) and sign each attempt afresh.`,
+    extensions: { server_timestamp: serverTimestamp, skew_seconds: skewMs > 0 ? seconds : -seconds },
+  };
 }

@@ -1,5 +1,4 @@
 import {
-  formatTimestamp,
   HEADERS,
   isValidIdempotencyKey,
   isValidProducerId,
@@ -73,26 +72,10 @@ export function readIdempotencyKey(headers: HeaderBag): string | null | 'invalid
 }
 
 /**
- * Checks `X-Timestamp` against the server clock. Returns undefined when within ±tolerance, otherwise
- * the detail (which way, by how much, and the server's time: clock skew is the commonest failure).
+ * Checks `X-Timestamp` against the server clock: the protocol's pure check, shared with the SDK, the
+ * CLI and partners (undefined within ±tolerance, otherwise the detail and problem extensions).
  */
-export function checkTimestampWindow(
-  timestampMs: number,
-  nowMs: number,
-  toleranceSeconds: number,
-): { readonly detail: string; readonly extensions: Readonly<Record<string, unknown>> } | undefined {
-  const skewMs = timestampMs - nowMs;
-  if (Math.abs(skewMs) <= toleranceSeconds * 1000) return undefined;
-  const seconds = Math.ceil(Math.abs(skewMs) / 1000);
-  const serverTimestamp = formatTimestamp(nowMs);
-  const way = skewMs > 0 ? 'ahead of' : 'behind';
-  return {
-    detail:
-      `X-Timestamp is ${seconds} s ${way} server time ${serverTimestamp}; ` +
-      `the accepted window is ±${toleranceSeconds} s. Check the producer's clock (NTP) and sign each attempt afresh.`,
-    extensions: { server_timestamp: serverTimestamp, skew_seconds: skewMs > 0 ? seconds : -seconds },
-  };
-}
+export { checkTimestampWindow } from '@sigpost/protocol';
 
 interface CacheEntry {
   readonly producer: Producer;

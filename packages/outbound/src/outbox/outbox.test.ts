@@ -231,6 +231,13 @@ describe('enqueue', () => {
     expect(outbox.get(id)?.signal.timestamp).toBe('2025-10-25T14:30:45.123000Z');
   });
 
+  test('refuses an invalid Date as postSignal does, naming the item', () => {
+    expect(() =>
+      outbox.enqueueMany([validSignal(), { ...validSignal(), timestamp: new Date(Number.NaN) }]),
+    ).toThrow('[1] timestamp: expected a valid Date, received Invalid Date');
+    expect(outbox.status().pending).toBe(0);
+  });
+
   test('refuses a payload that cannot be serialised, and stores nothing', () => {
     expect(() => outbox.enqueue({ ...validSignal(), payload: { big: 1n } })).toThrow(
       'Signal failed validation (1 problem); nothing was sent:\n  payload: expected JSON-serialisable values (Do not know how to serialize a BigInt)',

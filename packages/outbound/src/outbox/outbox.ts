@@ -4,27 +4,23 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import {
-  formatTimestamp,
-  isValidIdempotencyKey,
-  type SignalCandidate,
-  type SignalIngestResponse,
-  validateSignal,
-} from '@sigpost/protocol';
+import { isValidIdempotencyKey, type SignalCandidate, type SignalIngestResponse } from '@sigpost/protocol';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { DeliveryAlerts } from '../alerts/delivery-alerts.js';
-import type { SignalInput } from '../client.js';
 import { SignalValidationError } from '../errors.js';
 import { assertLogger, type OutboundLogger } from '../logger.js';
 import type { OutboundMetrics, OutboxDepth } from '../metrics.js';
 import { type RetryOptions, resolveRetryOptions } from '../retry.js';
+import { type SignalInput, toWireSignal } from '../wire-signal.js';
 import { OutboxError, OutboxKeyConflictError } from './errors.js';
 import {
   configureConnection,
   type EntryRow,
   type OutboxState,
   OutboxStore,
+  readSchemaVersion,
   SCHEMA_VERSION,
+  writeSchemaVersion,
 } from './store.js';
 import {
   type DeliveryClient,
@@ -224,7 +220,6 @@ function loadSqlite(): SqliteConstructor {
 export class Outbox {
   /** The outbox file, as an absolute path. */
   readonly path: string;
-  readonly #db: BetterSqlite3.Database;
   readonly #store: OutboxStore;
   readonly #logger: OutboundLogger;
   readonly #metrics: OutboundMetrics | undefined;
@@ -235,7 +230,6 @@ export class Outbox {
 
   private constructor(path: string, db: BetterSqlite3.Database, options: OutboxOptions) {
     this.path = path;
-    this.#db = db;
     this.#store = new OutboxStore(db);
     this.#logger = options.logger;
     this.#metrics = options.metrics;
@@ -273,7 +267,7 @@ export class Outbox {
       if (create) createPrivateFile(absolute);
       db = new Sqlite(absolute, { fileMustExist: true });
       configureConnection(db);
-      const version = db.pragma('user_version', { simple: true }) as number;
+      const version = readSchemaVersion(db);
       if (version > SCHEMA_VERSION) {
         throw new OutboxError(
           `Outbox ${absolute} has schema version ${version}; this version of @sigpost/outbound reads up to ${SCHEMA_VERSION}`,
@@ -282,7 +276,7 @@ export class Outbox {
         );
       }
       const outbox = new Outbox(absolute, db, options);
-      if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      if (version < SCHEMA_VERSION) writeSchemaVersion(db);
       return outbox;
     } catch (error) {
       db?.close();
@@ -339,7 +333,7 @@ export class Outbox {
     });
     if (problems.length > 0) throw new SignalValidationError(problems);
     const now = this.#clock();
-    const results = this.#db.transaction(() => prepared.map((p) => this.#insert(p, now)))();
+    const results = this.#store.transaction(() => prepared.map((p) => this.#insert(p, now)));
     this.#wakeDrains();
     return results;
   }
@@ -378,7 +372,7 @@ export class Outbox {
   /** One entry by id, or `undefined`. */
   get(id: number): OutboxEntry | undefined {
     this.#assertOpen();
-    const row = this.#db.prepare<[number], EntryRow>('SELECT * FROM outbox_entries WHERE id = ?').get(id);
+    const row = this.#store.byId(id);
     return row === undefined ? undefined : toEntry(row);
   }
 
@@ -394,12 +388,7 @@ export class Outbox {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new RangeError(`Expected \`limit\` to be an integer ≥ 1, received ${limit}`);
     }
-    const rows = this.#db
-      .prepare<[number, number], EntryRow>(
-        "SELECT * FROM outbox_entries WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?",
-      )
-      .all(options.afterId ?? 0, limit);
-    return rows.map(toEntry);
+    return this.#store.dead(options.afterId ?? 0, limit).map(toEntry);
   }
 
   /**
@@ -418,17 +407,7 @@ export class Outbox {
     ) {
       throw new TypeError('Expected `ids` to be an array of entry ids (positive integers)');
     }
-    const now = this.#clock();
-    const update = this.#db.prepare<[{ now: number; id: number | null }]>(
-      `UPDATE outbox_entries SET state = 'pending', attempts = 0, first_attempt_at = NULL,
-         next_attempt_at = @now, finished_at = NULL, updated_at = @now
-       WHERE state = 'dead' AND (@id IS NULL OR id = @id)`,
-    );
-    const moved = this.#db.transaction(() =>
-      ids === undefined
-        ? update.run({ now, id: null }).changes
-        : ids.reduce((sum, id) => sum + update.run({ now, id }).changes, 0),
-    )();
+    const moved = this.#store.retryDead(ids, this.#clock());
     if (moved > 0) this.#wakeDrains();
     return moved;
   }
@@ -442,9 +421,7 @@ export class Outbox {
     if (!Number.isFinite(options?.deliveredBefore)) {
       throw new TypeError('Expected `deliveredBefore` to be a time in epoch ms');
     }
-    return this.#db
-      .prepare("DELETE FROM outbox_entries WHERE state = 'delivered' AND finished_at < ?")
-      .run(options.deliveredBefore).changes;
+    return this.#store.pruneDelivered(options.deliveredBefore);
   }
 
   /**
@@ -521,7 +498,7 @@ export class Outbox {
     for (const { worker } of this.#drains) worker.stop();
     await Promise.all([...this.#drains].map((d) => d.done));
     this.#untrack?.();
-    this.#db.close();
+    this.#store.db.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -571,29 +548,19 @@ function prepare(signal: unknown, key: unknown, index: number | undefined): Prep
     const received = typeof key === 'string' ? `${key.length} characters` : typeof key;
     throw new TypeError(`Expected \`${name}\` to be 1–255 visible ASCII characters, received ${received}`);
   }
-  const prefix = index === undefined ? '' : `[${index}] `;
-  // A Date timestamp is written as postSignal writes it: UTC with microseconds.
-  const timestamp = (signal as { timestamp?: unknown } | null)?.timestamp;
-  const wire =
-    timestamp instanceof Date && Number.isFinite(timestamp.getTime())
-      ? { ...(signal as object), timestamp: formatTimestamp(timestamp) }
-      : signal;
-  const result = validateSignal(wire);
-  if (!result.ok) throw new SignalValidationError(result.errors.map((e) => `${prefix}${e}`));
-  let json: string;
-  try {
-    json = JSON.stringify(result.value);
-  } catch (cause) {
-    // BigInt or a cycle inside `payload`.
-    const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
-    throw new SignalValidationError([`${prefix}payload: expected JSON-serialisable values (${reason})`], {
-      cause,
-    });
+  // The client's serialiser: a Date timestamp is written as postSignal writes it (UTC, microseconds).
+  const wire = toWireSignal(signal);
+  if (!wire.ok) {
+    const prefix = index === undefined ? '' : `[${index}] `;
+    throw new SignalValidationError(
+      wire.errors.map((e) => `${prefix}${e}`),
+      { cause: wire.cause },
+    );
   }
   return {
     key: typeof key === 'string' ? key : randomUUID(),
-    instrument: result.value.instrument,
-    json,
+    instrument: wire.value.instrument,
+    json: wire.json,
   };
 }
 

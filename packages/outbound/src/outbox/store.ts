@@ -1,5 +1,6 @@
-// The outbox's SQLite file: schema, statements and the drain lock. Synchronous (better-sqlite3), so
-// every method runs to completion without interleaving with other code of this process.
+// The outbox's SQLite file: schema, statements and the drain lock (all of the outbox's SQL is here).
+// Synchronous (better-sqlite3), so every method runs to completion without interleaving with other
+// code of this process.
 //
 // Durability: WAL with synchronous=FULL, so a committed enqueue is on disk (the WAL is fsynced at
 // every commit) before `enqueue` returns. The worker's own bookkeeping (claims, outcomes) commits with
@@ -66,6 +67,16 @@ export function configureConnection(db: BetterSqlite3.Database): void {
   db.pragma('foreign_keys = ON');
 }
 
+/** The schema version a file was written with (`PRAGMA user_version`; 0 for a new file). */
+export function readSchemaVersion(db: BetterSqlite3.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** Marks the file as written with this code's {@link SCHEMA_VERSION}. */
+export function writeSchemaVersion(db: BetterSqlite3.Database): void {
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+}
+
 /** A row of `outbox_entries`, as SQLite returns it. */
 export interface EntryRow {
   readonly id: number;
@@ -125,6 +136,10 @@ export class OutboxStore {
     [{ key: string; instrument: string; signal: string; now: number }]
   >;
   readonly #byKey: BetterSqlite3.Statement<[string], { id: number; signal: string }>;
+  readonly #byId: BetterSqlite3.Statement<[number], EntryRow>;
+  readonly #dead: BetterSqlite3.Statement<[number, number], EntryRow>;
+  readonly #retryDead: BetterSqlite3.Statement<[{ now: number; id: number | null }]>;
+  readonly #prune: BetterSqlite3.Statement<[number]>;
   readonly #claimAny: BetterSqlite3.Statement<[{ now: number; limit: number }], EntryRow>;
   readonly #claimOrdered: BetterSqlite3.Statement<[{ now: number; limit: number }], EntryRow>;
   readonly #nextDueAny: BetterSqlite3.Statement<[], { at: number | null }>;
@@ -147,6 +162,16 @@ export class OutboxStore {
     db.exec(SCHEMA_SQL);
     this.#insert = db.prepare(INSERT_SQL);
     this.#byKey = db.prepare('SELECT id, signal FROM outbox_entries WHERE idempotency_key = ?');
+    this.#byId = db.prepare('SELECT * FROM outbox_entries WHERE id = ?');
+    this.#dead = db.prepare(
+      "SELECT * FROM outbox_entries WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?",
+    );
+    this.#retryDead = db.prepare(
+      `UPDATE outbox_entries SET state = 'pending', attempts = 0, first_attempt_at = NULL,
+         next_attempt_at = @now, finished_at = NULL, updated_at = @now
+       WHERE state = 'dead' AND (@id IS NULL OR id = @id)`,
+    );
+    this.#prune = db.prepare("DELETE FROM outbox_entries WHERE state = 'delivered' AND finished_at < ?");
     const claim = (where: string) =>
       db.prepare<[{ now: number; limit: number }], EntryRow>(
         `UPDATE outbox_entries SET state = 'in_flight', claimed_at = @now, updated_at = @now
@@ -229,6 +254,38 @@ export class OutboxStore {
 
   byKey(key: string): { id: number; signal: string } | undefined {
     return this.#byKey.get(key);
+  }
+
+  /** One entry by id. */
+  byId(id: number): EntryRow | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** Dead-letter entries with an id above `afterId`, oldest first, at most `limit`. */
+  dead(afterId: number, limit: number): EntryRow[] {
+    return this.#dead.all(afterId, limit);
+  }
+
+  /**
+   * Moves dead entries (all, or those in `ids`) back to pending with attempts reset, due at `now`, in
+   * one transaction; returns how many moved.
+   */
+  retryDead(ids: readonly number[] | undefined, now: number): number {
+    return this.db.transaction(() =>
+      ids === undefined
+        ? this.#retryDead.run({ now, id: null }).changes
+        : ids.reduce((sum, id) => sum + this.#retryDead.run({ now, id }).changes, 0),
+    )();
+  }
+
+  /** Deletes delivered entries finished before `before` (epoch ms); returns how many. */
+  pruneDelivered(before: number): number {
+    return this.#prune.run(before).changes;
+  }
+
+  /** Runs `fn` in one (fsynced) transaction: all or nothing. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 
   /** Runs `fn` in one transaction whose commit is not fsynced (see the note at the top). */

@@ -1,7 +1,7 @@
 // The delivery loop behind `Outbox.drain`. One async loop owns the database; each claimed entry is one
-// attempt (`postSignal` with `retry: false`), and the outbox schedules the next attempt itself by
-// writing `next_attempt_at`, so a retry survives a crash. Outcomes that arrive together are written
-// in one transaction together with the next claim (a group commit).
+// attempt (`postSignal` with `retry: false`) run through retry.ts's runner, and the outbox schedules
+// the next attempt itself by writing `next_attempt_at`, so a retry survives a crash. Outcomes that
+// arrive together are written in one transaction together with the next claim (a group commit).
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { STATUS_CODES } from 'node:http';
@@ -11,7 +11,7 @@ import type { DeliveryAlerts } from '../alerts/delivery-alerts.js';
 import { isOutboundError } from '../errors.js';
 import type { OutboundLogger } from '../logger.js';
 import { type AttemptOutcome, attemptStatusLabel, type OutboundMetrics } from '../metrics.js';
-import { decideRetry, isPermanent, isRetryable, type RetryOptions } from '../retry.js';
+import { isPermanent, isRetryable, type RetryFailure, type RetryOptions, runRetry } from '../retry.js';
 import { OutboxError, OutboxLockedError } from './errors.js';
 import type { Completion, EntryRow, OutboxStore } from './store.js';
 
@@ -238,23 +238,30 @@ export class DeliveryWorker {
   }
 
   async #deliver(row: EntryRow): Promise<void> {
-    const { client, clock, metrics } = this.#s;
-    const startedAt = clock();
+    const { client, clock, metrics, retry, random } = this.#s;
     const started = performance.now();
-    const attempt = row.attempts + 1;
-    let response: SignalIngestResponse;
-    try {
-      const signal = JSON.parse(row.signal) as SignalCandidate;
-      response = await client.postSignal(signal, {
-        idempotencyKey: row.idempotency_key,
-        retry: false,
-        abortSignal: this.#stop.signal,
-      });
-    } catch (error) {
-      this.#failed(row, error, startedAt, performance.now() - started);
+    // One attempt through the retry runner, resumed from the counts in the file; the next attempt's
+    // time is written to the file (schedule: 'return') rather than waited for, so it survives a crash.
+    const result = await runRetry(
+      () =>
+        client.postSignal(JSON.parse(row.signal) as SignalCandidate, {
+          idempotencyKey: row.idempotency_key,
+          retry: false,
+          abortSignal: this.#stop.signal,
+        }),
+      {
+        retry,
+        clock,
+        random,
+        resume: { attempts: row.attempts, firstAttemptAt: row.first_attempt_at ?? undefined },
+        schedule: 'return',
+      },
+    );
+    if (!result.ok) {
+      this.#failed(row, result, performance.now() - started);
       return;
     }
-    const at = clock();
+    const { value: response, attemptStartedAt: startedAt, attempt, at } = result;
     metrics?.recordAttempt('201', 'delivered', performance.now() - started);
     this.#completions.push({
       kind: 'delivered',
@@ -283,9 +290,9 @@ export class DeliveryWorker {
     });
   }
 
-  #failed(row: EntryRow, error: unknown, startedAt: number, durationMs: number): void {
-    const { clock, metrics, logger, retry, random, alerts } = this.#s;
-    const at = clock();
+  #failed(row: EntryRow, failure: RetryFailure, durationMs: number): void {
+    const { metrics, logger, retry, alerts } = this.#s;
+    const { error, at, attempt, decision, attemptStartedAt: startedAt } = failure;
     const code = isOutboundError(error) ? error.code : undefined;
     if (code === 'OUTBOUND_ABORTED' || code === 'OUTBOUND_DISABLED' || code === 'OUTBOUND_CLIENT_CLOSED') {
       // Not an attempt the server answered: the entry waits for the next drain, attempts unchanged.
@@ -300,14 +307,6 @@ export class DeliveryWorker {
       this.#fail(error);
       return;
     }
-    const attempt = row.attempts + 1;
-    const decision = decideRetry({
-      error,
-      attempt,
-      elapsedMs: at - (row.first_attempt_at ?? startedAt),
-      options: retry,
-      random,
-    });
     const outcome: AttemptOutcome = decision.retry ? 'retry' : 'failed';
     metrics?.recordAttempt(attemptStatusLabel(error), outcome, durationMs);
     const text = describeFailure(error);
