@@ -164,13 +164,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       outcome: undefined,
       operator: undefined,
     };
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+    const refusal = requestLineOrHostFault(request.raw);
+    if (refusal !== undefined) {
       reply.header('connection', 'close');
-      sendProblem(
-        reply,
-        'malformed-http',
-        'an HTTP/1.1 request must have a Host header (RFC 9112 §3.2); send `Host: <server name>`',
-      );
+      sendProblem(reply, 'malformed-http', refusal);
       return;
     }
     if (ctx.draining) {
@@ -284,6 +281,31 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     await ctx.batcher.drain();
   });
   return app;
+}
+
+/**
+ * What llhttp lets through but RFC 9112 refuses: a request line claiming a version other than 1.x
+ * (`GET / HTTP/2.0`; HTTP/2 has no request line, and 0.9 is long gone), no `Host` in an HTTP/1.1
+ * request, or more than one `Host` (§3.2: 400; node keeps the first, a proxy in front may have routed
+ * by the other). `undefined` when the request is fine.
+ */
+function requestLineOrHostFault(raw: IncomingMessage): string | undefined {
+  if (raw.httpVersionMajor !== 1) {
+    return `HTTP/${raw.httpVersion} is not served on this port, which serves HTTP/1.1 (and 1.0) only; send HTTP/1.1`;
+  }
+  const headers = raw.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+  }
+  if (hosts > 1) {
+    return `the request has ${hosts} Host headers; send exactly one (RFC 9112 §3.2)`;
+  }
+  if (hosts === 0 && raw.httpVersion === '1.1') {
+    return 'an HTTP/1.1 request must have a Host header (RFC 9112 §3.2); send `Host: <server name>`';
+  }
+  return undefined;
 }
 
 /**

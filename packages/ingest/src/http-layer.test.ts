@@ -132,8 +132,52 @@ describe('refusals of the HTTP parser are problem+json', () => {
       detail: /body length/,
     },
     { name: 'an unknown method', bytes: 'BREW /healthz HTTP/1.1\r\nHost: a\r\n\r\n', detail: /method/ },
-    { name: 'an HTTP/2 preface', bytes: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', detail: /HTTP\/1\.1/ },
-    { name: 'HTTP/3.0', bytes: 'GET /healthz HTTP/3.0\r\nHost: a\r\n\r\n', detail: /HTTP\/1\.1/ },
+    {
+      name: 'an HTTP/2 preface',
+      bytes: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+      detail: /^an HTTP\/2 connection preface \(PRI \* HTTP\/2\.0\): this port serves HTTP\/1\.1/,
+    },
+    {
+      name: 'HTTP/3.0',
+      bytes: 'GET /healthz HTTP/3.0\r\nHost: a\r\n\r\n',
+      detail: /^HTTP\/3\.0 is not served on this port, which serves HTTP\/1\.1 \(and 1\.0\) only/,
+    },
+    {
+      // llhttp parses this one; the onRequest hook refuses it.
+      name: 'a request line claiming HTTP/2.0',
+      bytes: 'GET /healthz HTTP/2.0\r\nHost: a\r\n\r\n',
+      detail: /^HTTP\/2\.0 is not served on this port, which serves HTTP\/1\.1 \(and 1\.0\) only/,
+    },
+    {
+      name: 'HTTP/1.2',
+      bytes: 'GET /healthz HTTP/1.2\r\nHost: a\r\n\r\n',
+      detail: /^HTTP\/1\.2 is not an HTTP version this port serves; send HTTP\/1\.1/,
+    },
+    {
+      name: 'a bare LF after the request line (not a version problem)',
+      bytes: 'GET /healthz HTTP/1.1\nHost: x\n\n',
+      detail: /^the request line ends in a bare LF: end the request line, and every header line, with CRLF/,
+    },
+    {
+      name: 'a space after the version',
+      bytes: 'GET /healthz HTTP/1.1 \r\nHost: x\r\n\r\n',
+      detail: /^the request line has characters after the version/,
+    },
+    {
+      name: 'a TLS ClientHello (an https:// URL on this plain-HTTP port)',
+      bytes: Buffer.from('16030100c4010000c00303', 'hex'),
+      detail: /^TLS handshake on a plain-HTTP port: use http:\/\//,
+    },
+    {
+      name: 'two Host headers (RFC 9112 §3.2)',
+      bytes: 'GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n',
+      detail: /^the request has 2 Host headers; send exactly one \(RFC 9112 §3\.2\)$/,
+    },
+    {
+      name: 'two Host headers written differently, in HTTP/1.0',
+      bytes: 'GET /healthz HTTP/1.0\r\nHost: x\r\nhOST: x\r\n\r\n',
+      detail: /2 Host headers/,
+    },
   ])('400 malformed-http for $name', async ({ bytes, detail }) => {
     const port = await listen();
     const problem = expectProblem(await exchange(port, bytes), 'malformed-http');
