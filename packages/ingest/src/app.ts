@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HEADERS, INGEST_PATH, PROBLEM_CONTENT_TYPE, PROBLEMS, problem } from '@sigpost/protocol';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
@@ -119,7 +120,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   metrics = new IngestMetrics(deps.store);
-  guardServer(app, config.maxConnections, metrics);
+  guardServer(app, config, metrics);
   const ctx: AppContext = {
     store: deps.store,
     config,
@@ -309,14 +310,40 @@ function requestLineOrHostFault(raw: IncomingMessage): string | undefined {
 }
 
 /**
- * What node's HTTP server answers on its own, outside fastify, made problem+json too; and the cap on
- * open connections (beyond it node closes a new connection as soon as it is accepted, before reading
- * anything: the cheapest refusal there is, counted in `sigpost_connections_refused_total`).
+ * What node's HTTP server answers on its own, outside fastify, made problem+json too; and the caps on
+ * open connections, in all and per client address (beyond them a new connection is closed as soon as
+ * it is accepted, before reading anything: the cheapest refusal there is, counted in
+ * `sigpost_connections_refused_total`).
  */
-function guardServer(app: FastifyInstance, maxConnections: number, metrics: IngestMetrics): void {
+function guardServer(
+  app: FastifyInstance,
+  config: Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerAddress'>,
+  metrics: IngestMetrics,
+): void {
   const server = app.server;
-  server.maxConnections = maxConnections;
+  server.maxConnections = config.maxConnections;
   server.on('drop', () => metrics.connectionsRefused.inc());
+  const perAddress = config.maxConnectionsPerAddress;
+  if (perAddress > 0) {
+    // Open connections by client address; an address leaves the map with its last connection.
+    const open = new Map<string, number>();
+    server.on('connection', (socket: Socket) => {
+      const address = socket.remoteAddress;
+      if (address === undefined) return; // already gone
+      const count = open.get(address) ?? 0;
+      if (count >= perAddress) {
+        metrics.connectionsRefused.inc();
+        socket.destroy();
+        return;
+      }
+      open.set(address, count + 1);
+      socket.once('close', () => {
+        const left = (open.get(address) ?? 1) - 1;
+        if (left === 0) open.delete(address);
+        else open.set(address, left);
+      });
+    });
+  }
   metrics.trackConnections(server);
   // `Expect: <anything but 100-continue>`: node's own answer is a bare 417.
   server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {

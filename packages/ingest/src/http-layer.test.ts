@@ -363,4 +363,48 @@ describe('connection cap', () => {
     // Only the connection asking for the metrics is left.
     expect(answer.body).toContain('sigpost_open_connections 1\n');
   });
+
+  it("with maxConnectionsPerAddress, closes one address's connections beyond it while others still connect", async () => {
+    const port = await listen({ maxConnectionsPerAddress: 2 });
+    const server = env?.app.server;
+    if (!server) throw new Error('no server');
+    const serverSide: Socket[] = [];
+    server.on('connection', (socket: Socket) => serverSide.push(socket));
+    // Two idle keep-alive connections from 127.0.0.1, each answered once (so the server holds them).
+    const held: Socket[] = [];
+    for (let i = 0; i < 2; i++) {
+      const socket = open(port);
+      const answered = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.write(`${GET}\r\n`);
+      await answered;
+      held.push(socket);
+    }
+    // A third from the same address is closed at once, with nothing read or answered.
+    const third = open(port);
+    const thirdAnswer = untilClosed(third);
+    third.write(`${GET}\r\n`);
+    expect((await thirdAnswer).raw).toBe('');
+    // Another address (127.0.0.2, also the loopback) is served.
+    const other = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    other.on('error', () => {});
+    sockets.push(other);
+    const otherAnswer = untilClosed(other);
+    other.write(`GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+    const metrics = await otherAnswer;
+    expect(metrics.statusLine).toMatch(/^HTTP\/1\.1 200 /);
+    expect(metrics.body).toContain('sigpost_connections_refused_total 1\n');
+    // Once one of the two goes, the first address may connect again.
+    const first = serverSide.find((s) => s.remotePort === held[0]?.localPort);
+    if (!first) throw new Error('no server side of the first connection');
+    const gone = new Promise((resolve) => first.once('close', resolve));
+    held[0]?.destroy();
+    await gone;
+    const again = await exchange(port, `${GET}Connection: close\r\n\r\n`);
+    expect(again.statusLine).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('has no per-address cap by default (behind a proxy every client shares its address)', async () => {
+    await listen();
+    expect(env?.app.sigpost.config.maxConnectionsPerAddress).toBe(0);
+  });
 });
