@@ -149,6 +149,12 @@ describe('refusals of the HTTP parser are problem+json', () => {
       detail: /^HTTP\/2\.0 is not served on this port, which serves HTTP\/1\.1 \(and 1\.0\) only/,
     },
     {
+      // HTTP/0.9 (no version): llhttp parses it; the onRequest hook refuses it.
+      name: 'an HTTP/0.9 request line',
+      bytes: 'GET /healthz\r\n\r\n',
+      detail: /^HTTP\/0\.9 is not served on this port/,
+    },
+    {
       name: 'HTTP/1.2',
       bytes: 'GET /healthz HTTP/1.2\r\nHost: a\r\n\r\n',
       detail: /^HTTP\/1\.2 is not an HTTP version this port serves; send HTTP\/1\.1/,
