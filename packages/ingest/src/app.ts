@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HEADERS, INGEST_PATH, PROBLEM_CONTENT_TYPE, PROBLEMS, problem } from '@sigpost/protocol';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
@@ -122,7 +123,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   metrics = new IngestMetrics(deps.store);
-  guardServer(app, config.maxConnections, metrics);
+  guardServer(app, config, metrics);
   const ctx: AppContext = {
     store: deps.store,
     config,
@@ -169,13 +170,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       operator: undefined,
       operatorChannel: undefined,
     };
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+    const refusal = requestLineOrHostFault(request.raw);
+    if (refusal !== undefined) {
       reply.header('connection', 'close');
-      sendProblem(
-        reply,
-        'malformed-http',
-        'an HTTP/1.1 request must have a Host header (RFC 9112 §3.2); send `Host: <server name>`',
-      );
+      sendProblem(reply, 'malformed-http', refusal);
       return;
     }
     if (ctx.draining) {
@@ -293,14 +291,65 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 }
 
 /**
- * What node's HTTP server answers on its own, outside fastify, made problem+json too; and the cap on
- * open connections (beyond it node closes a new connection as soon as it is accepted, before reading
- * anything: the cheapest refusal there is, counted in `sigpost_connections_refused_total`).
+ * What llhttp lets through but RFC 9112 refuses: a request line claiming a version other than 1.x
+ * (`GET / HTTP/2.0`; HTTP/2 has no request line, and 0.9 is long gone), no `Host` in an HTTP/1.1
+ * request, or more than one `Host` (§3.2: 400; node keeps the first, a proxy in front may have routed
+ * by the other). `undefined` when the request is fine.
  */
-function guardServer(app: FastifyInstance, maxConnections: number, metrics: IngestMetrics): void {
+function requestLineOrHostFault(raw: IncomingMessage): string | undefined {
+  if (raw.httpVersionMajor !== 1) {
+    return `HTTP/${raw.httpVersion} is not served on this port, which serves HTTP/1.1 (and 1.0) only; send HTTP/1.1`;
+  }
+  const headers = raw.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+  }
+  if (hosts > 1) {
+    return `the request has ${hosts} Host headers; send exactly one (RFC 9112 §3.2)`;
+  }
+  if (hosts === 0 && raw.httpVersion === '1.1') {
+    return 'an HTTP/1.1 request must have a Host header (RFC 9112 §3.2); send `Host: <server name>`';
+  }
+  return undefined;
+}
+
+/**
+ * What node's HTTP server answers on its own, outside fastify, made problem+json too; and the caps on
+ * open connections, in all and per client address (beyond them a new connection is closed as soon as
+ * it is accepted, before reading anything: the cheapest refusal there is, counted in
+ * `sigpost_connections_refused_total`).
+ */
+function guardServer(
+  app: FastifyInstance,
+  config: Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerAddress'>,
+  metrics: IngestMetrics,
+): void {
   const server = app.server;
-  server.maxConnections = maxConnections;
+  server.maxConnections = config.maxConnections;
   server.on('drop', () => metrics.connectionsRefused.inc());
+  const perAddress = config.maxConnectionsPerAddress;
+  if (perAddress > 0) {
+    // Open connections by client address; an address leaves the map with its last connection.
+    const open = new Map<string, number>();
+    server.on('connection', (socket: Socket) => {
+      const address = socket.remoteAddress;
+      if (address === undefined) return; // already gone
+      const count = open.get(address) ?? 0;
+      if (count >= perAddress) {
+        metrics.connectionsRefused.inc();
+        socket.destroy();
+        return;
+      }
+      open.set(address, count + 1);
+      socket.once('close', () => {
+        const left = (open.get(address) ?? 1) - 1;
+        if (left === 0) open.delete(address);
+        else open.set(address, left);
+      });
+    });
+  }
   metrics.trackConnections(server);
   // `Expect: <anything but 100-continue>`: node's own answer is a bare 417.
   server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {

@@ -123,12 +123,14 @@ describe('readConfigEnv', () => {
         SIGPOST_REQUEST_TIMEOUT_MS: '15000',
         SIGPOST_KEEP_ALIVE_TIMEOUT_MS: '65000',
         SIGPOST_MAX_CONNECTIONS: '4096',
+        SIGPOST_MAX_CONNECTIONS_PER_ADDRESS: '32',
       }),
     ).toEqual({
       headersTimeoutMs: 5_000,
       requestTimeoutMs: 15_000,
       keepAliveTimeoutMs: 65_000,
       maxConnections: 4_096,
+      maxConnectionsPerAddress: 32,
     });
   });
 

@@ -41,6 +41,12 @@ export interface ServerConfig {
   readonly keepAliveTimeoutMs: number;
   /** Most TCP connections open at once; connections beyond it are closed as soon as they are accepted. @default 1024 */
   readonly maxConnections: number;
+  /**
+   * Most TCP connections open at once from one client address; beyond it a new one from that address
+   * is closed as soon as it is accepted. 0: no per-address cap (behind a proxy every client shares the
+   * proxy's address: limit per client there). @default 0
+   */
+  readonly maxConnectionsPerAddress: number;
   // Live stream (GET /api/v1/stream, docs/stream.md) and retention
   /** Seconds between the server's WebSocket pings to each stream connection. @default 25 */
   readonly streamHeartbeatSeconds: number;
@@ -85,6 +91,8 @@ export const DEFAULTS: ServerConfig = Object.freeze({
   keepAliveTimeoutMs: 72_000, // ms
   // Worst case held in buffers: 1024 × (16 KiB headers + 64 KiB body) ≈ 80 MiB, for at most 10 s.
   maxConnections: 1_024, // connections
+  // Off: behind a proxy or load balancer (the recommended deployment) every client has its address.
+  maxConnectionsPerAddress: 0, // connections; 0 = no per-address cap
   // Live stream and retention
   streamHeartbeatSeconds: 25, // s between pings
   streamPongTimeoutSeconds: 10, // s to answer a ping
@@ -111,6 +119,7 @@ export const ENV_NAMES = Object.freeze({
   requestTimeoutMs: 'SIGPOST_REQUEST_TIMEOUT_MS',
   keepAliveTimeoutMs: 'SIGPOST_KEEP_ALIVE_TIMEOUT_MS',
   maxConnections: 'SIGPOST_MAX_CONNECTIONS',
+  maxConnectionsPerAddress: 'SIGPOST_MAX_CONNECTIONS_PER_ADDRESS',
   // Live stream and retention
   streamHeartbeatSeconds: 'SIGPOST_STREAM_HEARTBEAT_SECONDS',
   streamPongTimeoutSeconds: 'SIGPOST_STREAM_PONG_TIMEOUT_SECONDS',
@@ -157,6 +166,7 @@ const RANGES: Readonly<Record<Exclude<keyof ServerConfig, 'host' | 'rateLimit'>,
   requestTimeoutMs: { min: 50, max: 600_000, integer: true, unit: ' ms' },
   keepAliveTimeoutMs: { min: 100, max: 600_000, integer: true, unit: ' ms' },
   maxConnections: { min: 1, max: 1_000_000, integer: true, unit: '' },
+  maxConnectionsPerAddress: { min: 0, max: 1_000_000, integer: true, unit: '' },
   // Live stream and retention
   streamHeartbeatSeconds: { min: 1, max: 3_600, integer: true, unit: ' seconds' },
   streamPongTimeoutSeconds: { min: 1, max: 600, integer: true, unit: ' seconds' },
@@ -240,6 +250,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     requestTimeoutMs: input.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     keepAliveTimeoutMs: input.keepAliveTimeoutMs ?? DEFAULTS.keepAliveTimeoutMs,
     maxConnections: input.maxConnections ?? DEFAULTS.maxConnections,
+    maxConnectionsPerAddress: input.maxConnectionsPerAddress ?? DEFAULTS.maxConnectionsPerAddress,
     // Live stream and retention
     streamHeartbeatSeconds: input.streamHeartbeatSeconds ?? DEFAULTS.streamHeartbeatSeconds,
     streamPongTimeoutSeconds: input.streamPongTimeoutSeconds ?? DEFAULTS.streamPongTimeoutSeconds,
@@ -327,6 +338,7 @@ export function readConfigEnv(
   set('requestTimeoutMs');
   set('keepAliveTimeoutMs');
   set('maxConnections');
+  set('maxConnectionsPerAddress');
   // Live stream and retention
   set('streamHeartbeatSeconds');
   set('streamPongTimeoutSeconds');

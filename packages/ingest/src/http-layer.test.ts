@@ -132,8 +132,58 @@ describe('refusals of the HTTP parser are problem+json', () => {
       detail: /body length/,
     },
     { name: 'an unknown method', bytes: 'BREW /healthz HTTP/1.1\r\nHost: a\r\n\r\n', detail: /method/ },
-    { name: 'an HTTP/2 preface', bytes: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', detail: /HTTP\/1\.1/ },
-    { name: 'HTTP/3.0', bytes: 'GET /healthz HTTP/3.0\r\nHost: a\r\n\r\n', detail: /HTTP\/1\.1/ },
+    {
+      name: 'an HTTP/2 preface',
+      bytes: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+      detail: /^an HTTP\/2 connection preface \(PRI \* HTTP\/2\.0\): this port serves HTTP\/1\.1/,
+    },
+    {
+      name: 'HTTP/3.0',
+      bytes: 'GET /healthz HTTP/3.0\r\nHost: a\r\n\r\n',
+      detail: /^HTTP\/3\.0 is not served on this port, which serves HTTP\/1\.1 \(and 1\.0\) only/,
+    },
+    {
+      // llhttp parses this one; the onRequest hook refuses it.
+      name: 'a request line claiming HTTP/2.0',
+      bytes: 'GET /healthz HTTP/2.0\r\nHost: a\r\n\r\n',
+      detail: /^HTTP\/2\.0 is not served on this port, which serves HTTP\/1\.1 \(and 1\.0\) only/,
+    },
+    {
+      // HTTP/0.9 (no version): llhttp parses it; the onRequest hook refuses it.
+      name: 'an HTTP/0.9 request line',
+      bytes: 'GET /healthz\r\n\r\n',
+      detail: /^HTTP\/0\.9 is not served on this port/,
+    },
+    {
+      name: 'HTTP/1.2',
+      bytes: 'GET /healthz HTTP/1.2\r\nHost: a\r\n\r\n',
+      detail: /^HTTP\/1\.2 is not an HTTP version this port serves; send HTTP\/1\.1/,
+    },
+    {
+      name: 'a bare LF after the request line (not a version problem)',
+      bytes: 'GET /healthz HTTP/1.1\nHost: x\n\n',
+      detail: /^the request line ends in a bare LF: end the request line, and every header line, with CRLF/,
+    },
+    {
+      name: 'a space after the version',
+      bytes: 'GET /healthz HTTP/1.1 \r\nHost: x\r\n\r\n',
+      detail: /^the request line has characters after the version/,
+    },
+    {
+      name: 'a TLS ClientHello (an https:// URL on this plain-HTTP port)',
+      bytes: Buffer.from('16030100c4010000c00303', 'hex'),
+      detail: /^TLS handshake on a plain-HTTP port: use http:\/\//,
+    },
+    {
+      name: 'two Host headers (RFC 9112 §3.2)',
+      bytes: 'GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n',
+      detail: /^the request has 2 Host headers; send exactly one \(RFC 9112 §3\.2\)$/,
+    },
+    {
+      name: 'two Host headers written differently, in HTTP/1.0',
+      bytes: 'GET /healthz HTTP/1.0\r\nHost: x\r\nhOST: x\r\n\r\n',
+      detail: /2 Host headers/,
+    },
   ])('400 malformed-http for $name', async ({ bytes, detail }) => {
     const port = await listen();
     const problem = expectProblem(await exchange(port, bytes), 'malformed-http');
@@ -318,5 +368,49 @@ describe('connection cap', () => {
     expect(answer.body).toContain('sigpost_connections_refused_total 1');
     // Only the connection asking for the metrics is left.
     expect(answer.body).toContain('sigpost_open_connections 1\n');
+  });
+
+  it("with maxConnectionsPerAddress, closes one address's connections beyond it while others still connect", async () => {
+    const port = await listen({ maxConnectionsPerAddress: 2 });
+    const server = env?.app.server;
+    if (!server) throw new Error('no server');
+    const serverSide: Socket[] = [];
+    server.on('connection', (socket: Socket) => serverSide.push(socket));
+    // Two idle keep-alive connections from 127.0.0.1, each answered once (so the server holds them).
+    const held: Socket[] = [];
+    for (let i = 0; i < 2; i++) {
+      const socket = open(port);
+      const answered = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.write(`${GET}\r\n`);
+      await answered;
+      held.push(socket);
+    }
+    // A third from the same address is closed at once, with nothing read or answered.
+    const third = open(port);
+    const thirdAnswer = untilClosed(third);
+    third.write(`${GET}\r\n`);
+    expect((await thirdAnswer).raw).toBe('');
+    // Another address (127.0.0.2, also the loopback) is served.
+    const other = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    other.on('error', () => {});
+    sockets.push(other);
+    const otherAnswer = untilClosed(other);
+    other.write(`GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+    const metrics = await otherAnswer;
+    expect(metrics.statusLine).toMatch(/^HTTP\/1\.1 200 /);
+    expect(metrics.body).toContain('sigpost_connections_refused_total 1\n');
+    // Once one of the two goes, the first address may connect again.
+    const first = serverSide.find((s) => s.remotePort === held[0]?.localPort);
+    if (!first) throw new Error('no server side of the first connection');
+    const gone = new Promise((resolve) => first.once('close', resolve));
+    held[0]?.destroy();
+    await gone;
+    const again = await exchange(port, `${GET}Connection: close\r\n\r\n`);
+    expect(again.statusLine).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('has no per-address cap by default (behind a proxy every client shares its address)', async () => {
+    await listen();
+    expect(env?.app.sigpost.config.maxConnectionsPerAddress).toBe(0);
   });
 });

@@ -55,7 +55,7 @@ export class IngestMetrics {
     });
     this.connectionsRefused = new Counter({
       name: 'sigpost_connections_refused_total',
-      help: 'TCP connections closed as soon as accepted because maxConnections were already open.',
+      help: 'TCP connections closed as soon as accepted because maxConnections were already open (or maxConnectionsPerAddress from its address).',
       registers,
     });
     // /metrics is unauthenticated and the count scans the signals table, so one count serves every

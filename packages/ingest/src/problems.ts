@@ -79,6 +79,10 @@ export interface ClientError extends Error {
   readonly code?: string;
   /** llhttp's fixed explanation (`Duplicate Content-Length`); never contains request bytes. */
   readonly reason?: unknown;
+  /** The bytes of the packet llhttp was reading: inspected to name the fault, never logged or echoed. */
+  readonly rawPacket?: unknown;
+  /** Where in `rawPacket` llhttp stopped. */
+  readonly bytesParsed?: unknown;
 }
 
 /** The timeouts a refusal names. */
@@ -167,19 +171,80 @@ export function describeClientError(
   if (code === 'HPE_CLOSED_CONNECTION') {
     return { code: 'malformed-http', detail: 'data was sent after a request with `Connection: close`' };
   }
+  const packet = Buffer.isBuffer(error.rawPacket) ? error.rawPacket : undefined;
   if (code === 'HPE_INVALID_METHOD') {
+    if (packet?.[0] === 0x16) {
+      // 0x16 is a TLS handshake record: a ClientHello, from an https:// URL.
+      return {
+        code: 'malformed-http',
+        detail: 'TLS handshake on a plain-HTTP port: use http://, not https:// (or put a TLS proxy in front)',
+      };
+    }
     return { code: 'malformed-http', detail: `the request method is not a known HTTP method (${reason})` };
   }
   if (code === 'HPE_INVALID_URL') {
     return { code: 'malformed-http', detail: `the request target is not a valid path (${reason})` };
   }
-  if (code === 'HPE_INVALID_VERSION' || code === 'HPE_PAUSED_H2_UPGRADE') {
+  if (code === 'HPE_PAUSED_H2_UPGRADE') {
     return {
       code: 'malformed-http',
-      detail: 'this port serves HTTP/1.1 (and 1.0) only, not HTTP/2 or later',
+      detail:
+        'an HTTP/2 connection preface (PRI * HTTP/2.0): this port serves HTTP/1.1 (and 1.0) only; ' +
+        'connect with HTTP/1.1',
     };
   }
+  if (code === 'HPE_INVALID_VERSION') return describeVersionError(packet, error.bytesParsed, reason);
   return { code: 'malformed-http', detail: `the request is not valid HTTP/1.1 (${reason || 'unreadable'})` };
+}
+
+/**
+ * llhttp's HPE_INVALID_VERSION covers both a version it does not serve (`HTTP/2.0`, `HTTP/3.0`,
+ * `HTTP/1.2`) and a request line that does not end in CRLF right after the version (a bare LF, a
+ * trailing space): the request line, read from the packet, tells which. Only a version that matches
+ * `HTTP/d.d` is quoted back; no other request byte is.
+ */
+function describeVersionError(
+  packet: Buffer | undefined,
+  bytesParsed: unknown,
+  reason: string,
+): { code: ProblemCode; detail: string } {
+  let line = '';
+  if (packet !== undefined) {
+    const stop = Math.min(typeof bytesParsed === 'number' ? bytesParsed : packet.length, packet.length);
+    // The request line holding the error: from after the last LF before it (a pipelined request
+    // before it ends in one), to the first CR or LF; 200 bytes at most.
+    const start = stop >= 2 ? packet.lastIndexOf(0x0a, stop - 2) + 1 : 0;
+    line = packet.subarray(start, Math.min(packet.length, start + 200)).toString('latin1');
+  }
+  const end = line.search(/[\r\n]/);
+  const requestLine = end === -1 ? line : line.slice(0, end);
+  const version = /(?:^| )(HTTP\/(\d)\.\d)$/.exec(requestLine);
+  if (version !== null && end !== -1 && line[end] === '\r' && line[end + 1] === '\n') {
+    return {
+      code: 'malformed-http',
+      detail:
+        Number(version[2]) >= 2
+          ? `${version[1]} is not served on this port, which serves HTTP/1.1 (and 1.0) only; send HTTP/1.1`
+          : `${version[1]} is not an HTTP version this port serves; send HTTP/1.1 (or 1.0)`,
+    };
+  }
+  if (version !== null && end !== -1 && line[end] === '\n') {
+    return {
+      code: 'malformed-http',
+      detail:
+        'the request line ends in a bare LF: end the request line, and every header line, with CRLF (\\r\\n)',
+    };
+  }
+  if (/ HTTP\/\d\.\d[ \t]/.test(requestLine)) {
+    return {
+      code: 'malformed-http',
+      detail: 'the request line has characters after the version: end it with `HTTP/1.1` and CRLF',
+    };
+  }
+  return {
+    code: 'malformed-http',
+    detail: `the request line's version is malformed (${reason}): write it as \`METHOD /path HTTP/1.1\` ending in CRLF`,
+  };
 }
 
 /** How long a refused connection stays open for its client to read the answer, in ms. */

@@ -89,6 +89,76 @@ describe('checkJson: limits', () => {
   });
 });
 
+describe('checkJson: numbers every consumer reads back as the same number', () => {
+  it('accepts integers up to ±(2^53 − 1) and refuses one more, naming the path and the limit', () => {
+    for (const n of ['9007199254740991', '-9007199254740991', '0', '-0', '123456789012345'])
+      expect(checkJson(withPayload(`{"n":${n}}`))).toEqual({ ok: true });
+    const over = refusal(withPayload('{"n":9007199254740992}'));
+    expect(over).toMatchObject({ reason: 'limit', limit: 'maxInteger', path: 'payload.n' });
+    expect(over.message).toBe(
+      'payload.n: integer 9007199254740992 over the limit of ±9007199254740991 (2^53 − 1), the largest that every consumer reads exactly; send a larger integer as a string',
+    );
+    expect(refusal(withPayload('{"ids":[1,-12345678901234567890123]}'))).toMatchObject({
+      reason: 'limit',
+      limit: 'maxInteger',
+      path: 'payload.ids[1]',
+    });
+    // JSON.parse rounds it: the consumer would read another number than the producer signed.
+    expect(BigInt(JSON.parse('12345678901234567890123'))).not.toBe(12345678901234567890123n);
+  });
+
+  it('refuses a number out of the range of a double (it parses to Infinity), however it is written', () => {
+    const long = `1${'0'.repeat(400)}.5`;
+    for (const [n, shown] of [
+      ['1e400', '1e400'],
+      ['-1E+309', '-1E+309'],
+      [long, `1${'0'.repeat(19)}…${'0'.repeat(18)}.5`],
+      [`1${'0'.repeat(400)}`, `1${'0'.repeat(19)}…${'0'.repeat(20)}`],
+    ]) {
+      expect(Number.isFinite(JSON.parse(n as string))).toBe(false);
+      const check = refusal(withPayload(`{"px":[${n}]}`));
+      expect(check).toMatchObject({ reason: 'number', path: 'payload.px[0]' });
+      expect(check.message).toBe(
+        `payload.px[0]: number ${shown} out of the range of a double (±1.7976931348623157e+308); consumers would read Infinity or fail`,
+      );
+    }
+  });
+
+  it('accepts every finite double, written with a fraction or an exponent', () => {
+    for (const n of [
+      '1.7976931348623157e308',
+      '-1e308',
+      '1e20',
+      '12345678901234567890123.5',
+      '1e-400',
+      '5e-324',
+      `0.${'1'.repeat(500)}`,
+    ])
+      expect(checkJson(withPayload(`{"n":${n}}`))).toEqual({ ok: true });
+  });
+
+  it('an integer is accepted exactly when it is a safe integer (property)', () => {
+    const big = 2n ** 80n;
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.bigInt({ min: -big, max: big }), fc.bigInt({ min: -(2n ** 54n), max: 2n ** 54n })),
+        (b) => {
+          expect(checkJson(`[${b}]`).ok).toBe((b < 0n ? -b : b) <= BigInt(Number.MAX_SAFE_INTEGER));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('takes another integer limit', () => {
+    const limits = { ...JSON_LIMITS, maxInteger: 100 };
+    expect(checkJson('[100,-100,100.5,1e3]', limits)).toEqual({ ok: true });
+    expect(refusal('[101]', limits).message).toBe(
+      '[0]: integer 101 over the limit of ±100, the largest that every consumer reads exactly; send a larger integer as a string',
+    );
+  });
+});
+
 describe('checkJson: duplicate keys', () => {
   it('refuses a duplicate key at the top level and at any depth, naming its path', () => {
     expect(refusal('{"side":"sell","side":"buy"}')).toMatchObject({

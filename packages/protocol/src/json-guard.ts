@@ -3,7 +3,9 @@
  *
  * A body that `JSON.parse` accepts is not always one that can be served back: 10,000 levels of nesting
  * parse, then overflow the stack of `JSON.stringify` (and of most consumers' parsers); duplicate keys
- * parse to the last value while a first-wins consumer reads the first. `checkJson` refuses both in one
+ * parse to the last value while a first-wins consumer reads the first; `1e400` parses to Infinity
+ * (served back as null, read as Infinity by JavaScript and Python, refused by Go) and an integer past
+ * 2^53 − 1 is rounded by every double-based consumer. `checkJson` refuses all of these in one
  * linear pass over the text, with no recursion (an explicit stack of at most `maxDepth` levels) and no
  * regular expression, so it cannot overflow whatever the input. It also checks the JSON grammar
  * (RFC 8259, as `JSON.parse` does), so a text it passes always parses.
@@ -29,12 +31,22 @@ export const JSON_LIMITS = Object.freeze({
   maxStringLength: 4096,
   /** Length of a key, in UTF-16 code units after unescaping. */
   maxKeyLength: 256,
+  /**
+   * Magnitude of a number written as an integer (no fraction, no exponent): 2^53 − 1, the largest
+   * integer a double holds exactly. JavaScript, Python's `json` (to float in most consumers), Go's
+   * `float64` and every double-based reader round a larger one silently, so it is refused rather than
+   * stored as bytes that consumers read as another number. Larger ids or quantities go as strings.
+   */
+  maxInteger: Number.MAX_SAFE_INTEGER,
 } as const);
 
 export type JsonLimits = { readonly [K in keyof typeof JSON_LIMITS]: number };
 
-/** Why a text was refused: not JSON at all, over a limit, or a key twice in one object. */
-export type JsonCheckReason = 'syntax' | 'limit' | 'duplicate-key';
+/**
+ * Why a text was refused: not JSON at all, over a limit, a key twice in one object, or a number out
+ * of the range of a double (`1e400`: JavaScript and Python read Infinity, Go fails).
+ */
+export type JsonCheckReason = 'syntax' | 'limit' | 'duplicate-key' | 'number';
 
 export type JsonCheck =
   | { readonly ok: true }
@@ -158,6 +170,32 @@ export function checkJson(text: string, limits: JsonLimits = JSON_LIMITS): JsonC
       } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
         const end = scanNumber(s, i);
         if (end < 0) return syntax(n, -end - 1, 'a valid number', depth);
+        // Only a long integer, an exponent or a very long fraction can leave the exact or finite
+        // range: the common number is not converted at all.
+        if (
+          scannedExponent ||
+          (scannedFraction ? end - i > 308 : end - i > 15 || limits.maxInteger < 999_999_999_999_999)
+        ) {
+          const value = Number(s.slice(i, end));
+          if (!Number.isFinite(value)) {
+            return fail(
+              'number',
+              i,
+              `number ${clip(s, i, end)} out of the range of a double (±${Number.MAX_VALUE}); consumers would read Infinity or fail`,
+              undefined,
+              depth,
+            );
+          }
+          if (!scannedExponent && !scannedFraction && Math.abs(value) > limits.maxInteger) {
+            return fail(
+              'limit',
+              i,
+              `integer ${clip(s, i, end)} over the limit of ±${limits.maxInteger}${limits.maxInteger === Number.MAX_SAFE_INTEGER ? ' (2^53 − 1)' : ''}, the largest that every consumer reads exactly; send a larger integer as a string`,
+              'maxInteger',
+              depth,
+            );
+          }
+        }
         i = end;
       } else if (c === 0x74 /* t */ && s.startsWith('true', i)) i += 4;
       else if (c === 0x66 /* f */ && s.startsWith('false', i)) i += 5;
@@ -407,9 +445,20 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
+// Set by scanNumber: whether the last number had a fraction, an exponent.
+let scannedFraction = false;
+let scannedExponent = false;
+
+/** The number literal s[start, end), shortened in the middle past 40 characters. */
+function clip(s: string, start: number, end: number): string {
+  return end - start <= 40 ? s.slice(start, end) : `${s.slice(start, start + 20)}…${s.slice(end - 20, end)}`;
+}
+
 /** Scans the number starting at `start` (RFC 8259 grammar); returns the index after it, or `-(offset + 1)`. */
 function scanNumber(s: string, start: number): number {
   let j = start;
+  scannedFraction = false;
+  scannedExponent = false;
   if (s.charCodeAt(j) === 0x2d) j++;
   const first = s.charCodeAt(j);
   if (first === 0x30) j++;
@@ -418,12 +467,14 @@ function scanNumber(s: string, start: number): number {
     while (isDigit(s.charCodeAt(j))) j++;
   } else return -(j + 1);
   if (s.charCodeAt(j) === 0x2e /* . */) {
+    scannedFraction = true;
     j++;
     if (!isDigit(s.charCodeAt(j))) return -(j + 1);
     while (isDigit(s.charCodeAt(j))) j++;
   }
   const e = s.charCodeAt(j);
   if (e === 0x65 || e === 0x45) {
+    scannedExponent = true;
     j++;
     const sign = s.charCodeAt(j);
     if (sign === 0x2b || sign === 0x2d) j++;

@@ -627,6 +627,36 @@ describe('POST /api/v1/signals/ingest: body limits and duplicate keys', () => {
     expect(res.json()).toMatchObject({ type: 'urn:sigpost:problem:invalid-signal', errors: [error] });
   });
 
+  it('refuses a number consumers cannot read back (1e400, an integer past 2^53 − 1) with 400 invalid-signal naming the path and the limit, and stores nothing', async () => {
+    env = await testEnv();
+    const infinite = await env.app.inject(ingestRequest({ body: withPayload('{"n":1e400}') }));
+    expect(infinite.statusCode).toBe(400);
+    expect(infinite.headers['content-type']).toBe(PROBLEM_JSON);
+    const error =
+      'payload.n: number 1e400 out of the range of a double (±1.7976931348623157e+308); consumers would read Infinity or fail';
+    expect(infinite.json()).toEqual({
+      type: 'urn:sigpost:problem:invalid-signal',
+      title: 'Signal failed validation',
+      status: 400,
+      detail: `the body has a number out of the range of a double (docs/protocol.md, Body limits): ${error}`,
+      errors: [error],
+    });
+    const rounded = await env.app.inject(
+      ingestRequest({ body: withPayload('{"qty":[1,12345678901234567890123]}') }),
+    );
+    expect(rounded.statusCode).toBe(400);
+    expect(rounded.json()).toMatchObject({
+      type: 'urn:sigpost:problem:invalid-signal',
+      detail:
+        'the body is over the maxInteger limit (docs/protocol.md, Body limits): payload.qty[1]: integer 12345678901234567890123 over the limit of ±9007199254740991 (2^53 − 1), the largest that every consumer reads exactly; send a larger integer as a string',
+    });
+    expect((await env.store.listSignals({})).items).toHaveLength(0);
+    const edge = await env.app.inject(
+      ingestRequest({ body: withPayload('{"qty":-9007199254740991,"px":1.7976931348623157e308}') }),
+    );
+    expect(edge.statusCode).toBe(201);
+  });
+
   it('refuses a duplicate key at the top level with 400 invalid-signal naming it (consumers would disagree on the side)', async () => {
     env = await testEnv();
     const body = BODY.replace('"side":"buy"', '"side":"sell","side":"buy"');

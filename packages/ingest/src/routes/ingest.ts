@@ -177,7 +177,9 @@ function parseBody(body: Buffer): string {
   const detail =
     check.reason === 'duplicate-key'
       ? `the body has a duplicate key at ${check.path}; send each key once per object`
-      : `the body is over the ${check.limit} limit (docs/protocol.md, Body limits): ${check.message}`;
+      : check.reason === 'number'
+        ? `the body has a number out of the range of a double (docs/protocol.md, Body limits): ${check.message}`
+        : `the body is over the ${check.limit} limit (docs/protocol.md, Body limits): ${check.message}`;
   throw new HttpProblem('invalid-signal', detail, { extensions: { errors: [check.message] } });
 }
 

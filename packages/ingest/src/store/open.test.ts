@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,24 @@ describe('openStore', () => {
     expect(store.kind).toBe('sqlite');
     expect(existsSync(dbPath)).toBe(true);
     expect(await store.acceptBatch([acceptRequest({ id: 'one' })])).toEqual([{ outcome: 'stored' }]);
+  });
+
+  it('creates the SQLite file, its -wal and -shm 0600 (they hold signals and sealed secrets), in a directory it did not create too', async () => {
+    const parent = mkdtempSync(join(dir, 'modes-'));
+    const dbPath = join(parent, 's.db');
+    const store = await openStore({ dbPath });
+    stores.push(store);
+    expect(await store.acceptBatch([acceptRequest({ id: 'one' })])).toEqual([{ outcome: 'stored' }]);
+    const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+    expect([mode(dbPath), mode(`${dbPath}-wal`), mode(`${dbPath}-shm`)]).toEqual(['600', '600', '600']);
+  });
+
+  it('leaves the mode of an existing SQLite file as it is', async () => {
+    const dbPath = join(mkdtempSync(join(dir, 'existing-')), 's.db');
+    writeFileSync(dbPath, '', { mode: 0o640 });
+    const store = await openStore({ dbPath });
+    stores.push(store);
+    expect(statSync(dbPath).mode & 0o777).toBe(0o640);
   });
 
   it('refuses options that name no database', async () => {

@@ -7,7 +7,7 @@
 // Data crosses the thread boundary as plain arrays (one structured clone per call, never one
 // message per item), and errors as plain objects that `reviveError` turns back into the classes
 // and codes the caller would have seen without the thread.
-import { mkdirSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMainThread, type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -38,6 +38,19 @@ export const WRITER_THREAD_MARK = 'sigpostSqliteWriter';
 export const WAL_AUTOCHECKPOINT_PAGES = 4_000;
 
 /**
+ * Creates `path` empty and private (0600) if it does not exist: SQLite would create it 0644 (under
+ * the usual umask), and its -wal and -shm files take the database file's mode. An existing file is
+ * left as it is (its owner chose its mode).
+ */
+function createPrivate(path: string): void {
+  try {
+    closeSync(openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+}
+
+/**
  * Opens a connection with the settings every SqliteStore connection shares: WAL, `synchronous =
  * FULL`, a busy timeout and foreign keys. Throws StoreError naming the file.
  */
@@ -45,7 +58,10 @@ export function openConnection(path: string, busyTimeoutMs: number): Database.Da
   let db: Database.Database;
   try {
     // A directory created here is private (0700): it will hold the signals and the sealed secrets.
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (path !== ':memory:' && path !== '') {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      createPrivate(path);
+    }
     db = new Database(path);
   } catch (error) {
     throw new StoreError(`Cannot open SQLite database ${path}`, { cause: error });
