@@ -41,7 +41,8 @@ SIGPOST_SECRET_CACHE_MS (5000), SIGPOST_SHUTDOWN_TIMEOUT_MS (10000); SIGPOST_HOS
 when the flags are not given. SIGPOST_LOG_LEVEL sets the log level (info).
 Connections: SIGPOST_HEADERS_TIMEOUT_MS (10000) and SIGPOST_REQUEST_TIMEOUT_MS (10000) bound the time to
 receive a request's headers and the whole request (then 408), SIGPOST_KEEP_ALIVE_TIMEOUT_MS (72000) how long
-an idle connection is kept, SIGPOST_MAX_CONNECTIONS (1024) how many may be open at once (stream connections count).
+an idle connection is kept, SIGPOST_MAX_CONNECTIONS (1024) how many may be open at once (stream connections count),
+SIGPOST_MAX_CONNECTIONS_PER_ADDRESS (0 = no limit) how many from one client address.
 Live stream and retention: SIGPOST_STREAM_HEARTBEAT_SECONDS (25), SIGPOST_STREAM_PONG_TIMEOUT_SECONDS (10),
 SIGPOST_STREAM_AUTH_TIMEOUT_SECONDS (10), SIGPOST_STREAM_MAX_BUFFERED_BYTES (1048576),
 SIGPOST_STREAM_MAX_CONNECTIONS_PER_TOKEN (16), SIGPOST_SIGNAL_RETENTION_DAYS (0 = keep forever).
