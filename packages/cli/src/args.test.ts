@@ -138,6 +138,27 @@ describe('flag parsers refuse a bad value with one line naming the flag and what
       '--payload expects a JSON object such as {"rsi":35}, received "null"',
     ],
     [
+      'json: a duplicate key (JSON.parse would keep the last value)',
+      args.jsonObject('--payload'),
+      '{"a":1,"a":2}',
+      '--payload expects a JSON object such as {"rsi":35}, received "{\\"a\\":1,\\"a\\":2}", refused: ' +
+        'a: duplicate key; each key may appear once per object (consumers disagree on which value wins)',
+    ],
+    [
+      'json: a nested duplicate key, named by its path in the body',
+      args.jsonObject('--payload', 'payload'),
+      '{"m":{"b":1,"b":1}}',
+      '--payload expects a JSON object such as {"rsi":35}, received "{\\"m\\":{\\"b\\":1,\\"b\\":1}}", refused: ' +
+        'payload.m.b: duplicate key; each key may appear once per object (consumers disagree on which value wins)',
+    ],
+    [
+      'json: nested deeper than a body may be, counting the body around the payload',
+      args.jsonObject('--payload', 'payload'),
+      `${'{"a":'.repeat(32)}1${'}'.repeat(32)}`,
+      `--payload expects a JSON object such as {"rsi":35}, received ${JSON.stringify('{"a":'.repeat(8))}… (193 characters), refused: ` +
+        `payload${'.a'.repeat(31)}: nested over the limit of 32 levels`,
+    ],
+    [
       'file: missing',
       args.readableFile('--body-file'),
       join(dir, 'nope.json'),
@@ -226,6 +247,12 @@ describe('flag parsers accept a good value', () => {
     ['integer', args.integerInRange('--concurrency', 1, 64), '64', 64],
     ['choice', args.oneOf('--side', ['buy', 'sell']), 'sell', 'sell'],
     ['JSON object', args.jsonObject('--payload'), '{"rsi":35}', { rsi: 35 }],
+    [
+      'JSON object nested as deep as the body allows around it',
+      args.jsonObject('--payload', 'payload'),
+      `${'{"a":'.repeat(31)}1${'}'.repeat(31)}`,
+      JSON.parse(`${'{"a":'.repeat(31)}1${'}'.repeat(31)}`),
+    ],
     ['file', args.readableFile('--body-file'), file, file],
     [
       'timestamp with an offset, kept byte for byte',

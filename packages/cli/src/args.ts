@@ -9,6 +9,7 @@
 // shows a value that looks like a credential.
 import { statSync } from 'node:fs';
 import {
+  checkJson,
   INSTRUMENT_PATTERN,
   isValidIdempotencyKey,
   isValidProducerId,
@@ -221,16 +222,26 @@ export function textOfLength(flag: string, min: number, max: number): FlagParser
   };
 }
 
-/** A JSON object (`{...}`), parsed. */
-export function jsonObject(flag: string): FlagParser<Record<string, unknown>> {
+/**
+ * A JSON object (`{...}`), parsed. The protocol's `checkJson` runs first: a key twice in one object
+ * (which `JSON.parse` would resolve silently, last wins) or a body limit broken is refused, named by
+ * its path. `field` is the body field the object becomes (`payload`): it is then checked where it will
+ * sit in the body, so that paths and depths read as the server's would (`payload.a`).
+ *
+ * @example .option('--payload <json>', 'free-form data', jsonObject('--payload', 'payload'))
+ */
+export function jsonObject(flag: string, field?: string): FlagParser<Record<string, unknown>> {
   const expected = 'a JSON object such as {"rsi":35}';
   return (value) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(value);
-    } catch {
+    const alone = checkJson(value);
+    if (!alone.ok && alone.reason === 'syntax') {
       throw new FlagValueError(flag, expected, `${quote(value)}, which is not valid JSON`);
     }
+    // Wrapped, the text reads as alone up to its first problem, which is then found at the latest
+    // where it was alone: a text refused alone is refused wrapped.
+    const check = field === undefined ? alone : checkJson(`{${JSON.stringify(field)}:${value}}`);
+    if (!check.ok) throw new FlagValueError(flag, expected, `${quote(value)}, refused: ${check.message}`);
+    const parsed: unknown = JSON.parse(value);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new FlagValueError(flag, expected, quote(value));
     }

@@ -17,7 +17,7 @@ import { oneOf } from './args.js';
 import { CommandFailedError, UsageError } from './errors.js';
 import { MAX_BODY_BYTES } from './input.js';
 import { type CliIO, nowOf } from './io.js';
-import { isContentLine, type Line, readLines } from './lines.js';
+import { isContentLine, type Line, parseObjectLine, readLines } from './lines.js';
 import { formatDuration, ProgressBar } from './progress.js';
 
 /** How each signal is posted: the flags common to one signal and a file of them. */
@@ -290,16 +290,9 @@ async function deliverLine(
   if ('tooLong' in line) {
     return { result: lineFailure('CLI_INVALID_LINE', `longer than ${MAX_BODY_BYTES} bytes; skipped`) };
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(line.text);
-  } catch (error) {
-    return { result: lineFailure('CLI_INVALID_LINE', `not valid JSON (${(error as Error).message})`) };
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return { result: lineFailure('CLI_INVALID_LINE', 'expected a JSON object (one signal per line)') };
-  }
-  const { idempotency_key: given, ...signal } = parsed as Record<string, unknown>;
+  const parsed = parseObjectLine(line.text);
+  if (!parsed.ok) return { result: lineFailure('CLI_INVALID_LINE', parsed.problem) };
+  const { idempotency_key: given, ...signal } = parsed.value;
   let idempotencyKey: string;
   if (given === undefined) idempotencyKey = randomUUID();
   else if (isValidIdempotencyKey(given)) idempotencyKey = given;

@@ -411,6 +411,12 @@ describe('sigpost send refuses bad arguments with one line and exit code 2, send
       '--payload expects a JSON object such as {"rsi":35}, received "{rsi:35}", which is not valid JSON',
     ],
     [
+      '--payload with a key twice (JSON.parse would keep the last value)',
+      sendArgs({}, '--payload', '{"a":1,"a":2}'),
+      '--payload expects a JSON object such as {"rsi":35}, received "{\\"a\\":1,\\"a\\":2}", refused: ' +
+        'payload.a: duplicate key; each key may appear once per object (consumers disagree on which value wins)',
+    ],
+    [
       '--idempotency-key with a space',
       sendArgs({}, '--idempotency-key', 'a b'),
       '--idempotency-key expects 1–255 visible ASCII characters, received "a b"',
@@ -605,6 +611,29 @@ describe('sigpost send --file', () => {
     );
     expect(stderr).toContain('line 8: idempotency_key: expected 1–255 visible ASCII characters\n');
     expect(stderr.endsWith('sent 3, failed 5 of 8 in 0.0s\n')).toBe(true);
+  });
+
+  it('refuses a line with a key twice, at any depth, naming its path; sends nothing of it', async () => {
+    const path = file(
+      'duplicates.jsonl',
+      [
+        // JSON.parse keeps the last value: this line would go out as a buy.
+        signalLine('twice').replace('"side":"buy"', '"side":"sell","side":"buy"'),
+        signalLine('nested').replace(/}$/, ',"payload":{"m":{"rsi":1,"rsi":2}}}'),
+        signalLine('fine'),
+      ].join('\n'),
+    );
+    const result = await run(['send', '--file', path], { env: env(), now });
+    expect(result.code).toBe(1);
+    const duplicate =
+      'duplicate key; each key may appear once per object (consumers disagree on which value wins)';
+    expect(results(result.stdout)).toEqual([
+      { line: 1, error: { code: 'CLI_INVALID_LINE', message: `side: ${duplicate}` } },
+      { line: 2, error: { code: 'CLI_INVALID_LINE', message: `payload.m.rsi: ${duplicate}` } },
+      expect.objectContaining({ line: 3, status: 'received' }),
+    ]);
+    expect(server.requests.map((r) => r.json?.reason)).toEqual(['fine']);
+    expect(result.stderr).toContain(`line 1: side: ${duplicate}\n`);
   });
 
   it('a line re-sent under its key with another timestamp: the 422 with differing_fields and a hint', async () => {
