@@ -189,6 +189,20 @@ describe('flag parsers refuse a bad value with one line naming the flag and what
       '--producer-id expects 1–64 characters of A-Z a-z 0-9 . _ -, received "desk 1"',
     ],
     [
+      'producer id: a pasted secret is refused, not created or looked up, and not shown',
+      args.producerId('--id'),
+      'roz5E2wQk9Xv1mT3bN8cL0pZr4yH6uJ7sD2fG5hK8aP',
+      '--id expects 1–64 characters of A-Z a-z 0-9 . _ -, received 43 characters that look like a producer secret ' +
+        '(not shown); a producer id is stored, listed and logged, so it may not look like a secret (use plain words such as desk-1)',
+    ],
+    [
+      'list: an item that looks like a token',
+      args.listOf('--producers', 'producer ids', () => true, 'a producer id'),
+      'desk-1, sgp_Qm7vK2xN9bT4cR1zL8pW3sY6dF0gH5jA2eU7iO9kM4q',
+      '--producers expects producer ids, received (item 2 of 2) 47 characters that look like an operator token ' +
+        '(not shown); a producer id is stored, listed and logged, so it may not look like a secret (use plain words such as desk-1)',
+    ],
+    [
       'idempotency key',
       args.idempotencyKey('--idempotency-key'),
       'a b',

@@ -56,20 +56,12 @@ Store (as for \`sigpost serve\`):
 
 /** A comma-separated list of instruments (spaces around the commas are ignored; duplicates dropped). */
 export function instrumentList(flag: string): args.FlagParser<string[]> {
-  const expected = 'a comma-separated list of instruments, each 1–32 characters of A-Z a-z 0-9 . _ / -';
-  return (value) => {
-    const items = value.split(',').map((item) => item.trim());
-    items.forEach((item, i) => {
-      if (!INSTRUMENT_PATTERN.test(item)) {
-        throw new args.FlagValueError(
-          flag,
-          expected,
-          `${args.quote(item)} (item ${i + 1} of ${items.length})`,
-        );
-      }
-    });
-    return [...new Set(items)];
-  };
+  return args.listOf(
+    flag,
+    `a comma-separated list of instruments, each ${args.INSTRUMENT_EXPECTED}`,
+    (item) => INSTRUMENT_PATTERN.test(item),
+    'an instrument',
+  );
 }
 
 /** `sigpost producers add|list|rotate|retire-secret|reseal|remove`: the producers and secrets in the server's store. */

@@ -36,16 +36,6 @@ Examples:
   sigpost stream --cursor-file ./stream.cursor.json --max-age 300 | ./my-bot`;
 
 /** A comma-separated list whose items each pass `valid`. */
-function listOf(flag: string, expected: string, valid: (item: string) => boolean): args.FlagParser<string[]> {
-  return (value) => {
-    const items = value.split(',').map((s) => s.trim());
-    if (items.length === 0 || items.some((item) => item === '' || !valid(item))) {
-      throw new args.FlagValueError(flag, expected, args.quote(value));
-    }
-    return [...new Set(items)];
-  };
-}
-
 function httpUrl(flag: string): args.FlagParser<string> {
   return (value) => {
     let url: URL | undefined;
@@ -118,15 +108,18 @@ export function register(program: Command, io: CliIO): void {
         '--statuses <list>',
         `only these statuses, comma-separated: ${STATUSES.join(', ')}`,
       ).argParser(
-        listOf('--statuses', `a comma-separated list of ${STATUSES.join(', ')}`, (s) =>
+        args.listOf('--statuses', `a comma-separated list of ${STATUSES.join(', ')}`, (s) =>
           (STATUSES as readonly string[]).includes(s),
         ),
       ),
     )
     .addOption(
       new Option('--producers <list>', 'only these producer ids, comma-separated').argParser(
-        listOf('--producers', 'a comma-separated list of producer ids (A-Z a-z 0-9 . _ -)', (p) =>
-          PRODUCER.test(p),
+        args.listOf(
+          '--producers',
+          `a comma-separated list of producer ids, each ${args.PRODUCER_ID_EXPECTED}`,
+          (p) => PRODUCER.test(p),
+          'a producer id',
         ),
       ),
     )
