@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { validSignal } from '../../../../test-support/fixtures.js';
+import { keyReusedHint } from '../delivery.js';
 import {
   acceptedResponse,
   closedPort,
@@ -188,8 +189,8 @@ describe('sigpost send (one signal)', () => {
         `error: the server answered 422 Unprocessable Entity (POST ${ingestUrl()})\n` +
         '  title: Idempotency key reused with a different body\n' +
         '  detail: The key was first used with a body that differs in: timestamp.\n' +
-        '  hint: to resend the same signal, pass the same --timestamp as the first run (it defaults to now); ' +
-        'a different signal needs another --idempotency-key\n',
+        '  hint: only the timestamp differs: to resend the same signal, pass the same --timestamp as the first run ' +
+        '(it defaults to now); a different signal needs another --idempotency-key\n',
     });
     // With the first run's timestamp, the very same signal is accepted again.
     const same = await run([...argv, '--timestamp', '2025-10-25T14:30:45.123456Z'], {
@@ -206,7 +207,7 @@ describe('sigpost send (one signal)', () => {
     const again = await run(argv, { env: env(), now: () => NOW + 60_000 });
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(
-      "  hint: to resend the same signal, pass the first run's timestamp: --timestamp 2025-10-25T14:30:45.123456Z; " +
+      "  hint: only the timestamp differs: to resend the same signal, pass the first run's timestamp: --timestamp 2025-10-25T14:30:45.123456Z; " +
         'a different signal needs another --idempotency-key\n',
     );
     const same = await run([...argv, '--timestamp', '2025-10-25T14:30:45.123456Z'], {
@@ -226,7 +227,34 @@ describe('sigpost send (one signal)', () => {
     });
     expect(other.stderr).toContain('  detail: The key was first used with a body that differs in: reason.\n');
     expect(other.stderr).toContain(
-      '  hint: this key was first used for a different signal; to send this one, use another --idempotency-key\n',
+      '  hint: this key was first used for another signal (it differs in reason); this is another signal: ' +
+        'use another --idempotency-key\n',
+    );
+  });
+
+  it('a key reused for another signal a minute later: no --timestamp is offered, the fields are named', async () => {
+    script = rememberKeys({ differingFields: true, firstTimestamp: true });
+    const key = ['--idempotency-key', 'desk-1-gold-001'];
+    expect((await run(sendArgs({}, ...key), { env: env(), now })).code).toBe(0);
+    // Another price, another payload and (by default) another timestamp: another signal.
+    const other = sendArgs({ '--entry-price': '1951' }, ...key, '--payload', '{"rsi":40}');
+    const result = await run(other, { env: env(), now: () => NOW + 60_000 });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      '  detail: The key was first used with a body that differs in: entry_price, timestamp, payload.\n',
+    );
+    expect(result.stderr).toContain(
+      '  hint: this key was first used for another signal (it differs in entry_price, timestamp, payload); ' +
+        'this is another signal: use another --idempotency-key\n',
+    );
+    // Resending under the first timestamp would still be refused: it is not offered.
+    expect(result.stderr).not.toContain('--timestamp');
+  });
+
+  it('a 422 naming no differing field: the same signal, written differently, was already received', () => {
+    expect(keyReusedHint([], 'flags')).toBe(
+      'hint: the first request had the same fields and values, written differently (key order, spacing or ' +
+        'number format): this signal was already received; to send it again as a new one, use another --idempotency-key',
     );
   });
 
@@ -645,7 +673,7 @@ describe('sigpost send --file', () => {
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout).error).toMatchObject({ status: 422, differing_fields: ['timestamp'] });
     expect(result.stderr).toContain(
-      '  hint: to resend the same signal, keep the line\'s "timestamp" as in the first run; ' +
+      '  hint: only the timestamp differs: to resend the same signal, keep the line\'s "timestamp" as in the first run; ' +
         'a different signal needs another "idempotency_key"\n',
     );
   });
