@@ -186,7 +186,11 @@ export function register(program: Command, io: CliIO): void {
         if (sdk.isSubscriberError(error) && isBrokenPipe(error)) {
           pipeClosed = true;
         } else if (sdk.isSubscriberError(error)) {
-          const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+          // SUBSCRIBER_NOT_TLS says it all; its cause is OpenSSL's "wrong version number".
+          const cause =
+            error.cause instanceof Error && error.code !== 'SUBSCRIBER_NOT_TLS'
+              ? `: ${error.cause.message}`
+              : '';
           throw new CommandFailedError(`${error.message}${cause} [${error.code}]`, { cause: error });
         } else throw error;
       } finally {
