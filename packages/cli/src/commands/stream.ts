@@ -1,3 +1,4 @@
+import { PRODUCER_ID_PATTERN } from '@sigpost/protocol';
 import type { StreamEvent, SubscriberLogger } from '@sigpost/subscriber';
 import { type Command, Option } from 'commander';
 import * as args from '../args.js';
@@ -19,7 +20,6 @@ export const TOKEN_ENV = 'SIGPOST_SUBSCRIBER_TOKEN';
 export const URL_ENV = 'SIGPOST_URL';
 
 const STATUSES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
-const PRODUCER = /^[A-Za-z0-9._-]{1,64}$/;
 
 const HELP = `
 Environment:
@@ -35,7 +35,7 @@ Examples:
   sigpost stream --after 0 --statuses approved     # every approved signal still retained, then live
   sigpost stream --cursor-file ./stream.cursor.json --max-age 300 | ./my-bot`;
 
-/** A comma-separated list whose items each pass `valid`. */
+/** The server URL: http(s) or ws(s), without a query or credentials (a token has no place in it). */
 function httpUrl(flag: string): args.FlagParser<string> {
   return (value) => {
     let url: URL | undefined;
@@ -118,7 +118,7 @@ export function register(program: Command, io: CliIO): void {
         args.listOf(
           '--producers',
           `a comma-separated list of producer ids, each ${args.PRODUCER_ID_EXPECTED}`,
-          (p) => PRODUCER.test(p),
+          (p) => PRODUCER_ID_PATTERN.test(p),
           'a producer id',
         ),
       ),
