@@ -138,6 +138,27 @@ describe('flag parsers refuse a bad value with one line naming the flag and what
       '--payload expects a JSON object such as {"rsi":35}, received "null"',
     ],
     [
+      'json: a duplicate key (JSON.parse would keep the last value)',
+      args.jsonObject('--payload'),
+      '{"a":1,"a":2}',
+      '--payload expects a JSON object such as {"rsi":35}, received "{\\"a\\":1,\\"a\\":2}", refused: ' +
+        'a: duplicate key; each key may appear once per object (consumers disagree on which value wins)',
+    ],
+    [
+      'json: a nested duplicate key, named by its path in the body',
+      args.jsonObject('--payload', 'payload'),
+      '{"m":{"b":1,"b":1}}',
+      '--payload expects a JSON object such as {"rsi":35}, received "{\\"m\\":{\\"b\\":1,\\"b\\":1}}", refused: ' +
+        'payload.m.b: duplicate key; each key may appear once per object (consumers disagree on which value wins)',
+    ],
+    [
+      'json: nested deeper than a body may be, counting the body around the payload',
+      args.jsonObject('--payload', 'payload'),
+      `${'{"a":'.repeat(32)}1${'}'.repeat(32)}`,
+      `--payload expects a JSON object such as {"rsi":35}, received ${JSON.stringify('{"a":'.repeat(8))}… (193 characters), refused: ` +
+        `payload${'.a'.repeat(31)}: nested over the limit of 32 levels`,
+    ],
+    [
       'file: missing',
       args.readableFile('--body-file'),
       join(dir, 'nope.json'),
@@ -166,6 +187,20 @@ describe('flag parsers refuse a bad value with one line naming the flag and what
       args.producerId('--producer-id'),
       'desk 1',
       '--producer-id expects 1–64 characters of A-Z a-z 0-9 . _ -, received "desk 1"',
+    ],
+    [
+      'producer id: a pasted secret is refused, not created or looked up, and not shown',
+      args.producerId('--id'),
+      'roz5E2wQk9Xv1mT3bN8cL0pZr4yH6uJ7sD2fG5hK8aP',
+      '--id expects 1–64 characters of A-Z a-z 0-9 . _ -, received 43 characters that look like a producer secret ' +
+        '(not shown); a producer id is stored, listed and logged, so it may not look like a secret (use plain words such as desk-1)',
+    ],
+    [
+      'list: an item that looks like a token',
+      args.listOf('--producers', 'producer ids', () => true, 'a producer id'),
+      'desk-1, sgp_Qm7vK2xN9bT4cR1zL8pW3sY6dF0gH5jA2eU7iO9kM4q',
+      '--producers expects producer ids, received (item 2 of 2) 47 characters that look like an operator token ' +
+        '(not shown); a producer id is stored, listed and logged, so it may not look like a secret (use plain words such as desk-1)',
     ],
     [
       'idempotency key',
@@ -226,6 +261,12 @@ describe('flag parsers accept a good value', () => {
     ['integer', args.integerInRange('--concurrency', 1, 64), '64', 64],
     ['choice', args.oneOf('--side', ['buy', 'sell']), 'sell', 'sell'],
     ['JSON object', args.jsonObject('--payload'), '{"rsi":35}', { rsi: 35 }],
+    [
+      'JSON object nested as deep as the body allows around it',
+      args.jsonObject('--payload', 'payload'),
+      `${'{"a":'.repeat(31)}1${'}'.repeat(31)}`,
+      JSON.parse(`${'{"a":'.repeat(31)}1${'}'.repeat(31)}`),
+    ],
     ['file', args.readableFile('--body-file'), file, file],
     [
       'timestamp with an offset, kept byte for byte',

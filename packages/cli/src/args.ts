@@ -9,6 +9,7 @@
 // shows a value that looks like a credential.
 import { statSync } from 'node:fs';
 import {
+  checkJson,
   INSTRUMENT_PATTERN,
   isValidIdempotencyKey,
   isValidProducerId,
@@ -201,11 +202,55 @@ export function oneOf<const T extends string>(flag: string, choices: readonly T[
   };
 }
 
-/** A string matching a pattern; `expected` says what the pattern allows, in words. */
-export function matching(flag: string, pattern: RegExp, expected: string): FlagParser<string> {
+/**
+ * Why a name or id may not be `value`, when it looks like a credential (see `credentialKind`); else
+ * undefined. A flag that creates something by name or looks it up (`producers add --id`,
+ * `tokens create --name`, `signals list --producer`) would otherwise store a pasted secret, print it
+ * back and carry it into listings, headers and logs. Ids that look like random text are refused for
+ * the same reason: they cannot be told from a secret.
+ * @param what the thing named, for the message: `a producer id`
+ */
+export function credentialAsName(value: string, what: string): string | undefined {
+  const kind = credentialKind(value);
+  if (kind === undefined) return undefined;
+  return (
+    `${withheld(value, kind)}; ${what} is stored, listed and logged, so it may not look like a secret ` +
+    '(use plain words such as desk-1)'
+  );
+}
+
+/**
+ * A string matching a pattern; `expected` says what the pattern allows, in words. With `what` (a name
+ * or id: `a token name`), a value that looks like a credential is refused too (see `credentialAsName`).
+ */
+export function matching(flag: string, pattern: RegExp, expected: string, what?: string): FlagParser<string> {
+  return matchingBy(flag, (value) => pattern.test(value), expected, what);
+}
+
+/**
+ * A comma-separated list checked item by item (spaces around the commas ignored, duplicates dropped).
+ * With `what` (`a producer id`), an item that looks like a credential is refused (`credentialAsName`).
+ */
+export function listOf(
+  flag: string,
+  expected: string,
+  valid: (item: string) => boolean,
+  what?: string,
+): FlagParser<string[]> {
   return (value) => {
-    if (!pattern.test(value)) throw new FlagValueError(flag, expected, quote(value));
-    return value;
+    const items = value.split(',').map((item) => item.trim());
+    items.forEach((item, i) => {
+      const refused = what === undefined ? undefined : credentialAsName(item, what);
+      if (refused !== undefined || !valid(item)) {
+        const where = `(item ${i + 1} of ${items.length})`;
+        throw new FlagValueError(
+          flag,
+          expected,
+          refused === undefined ? `${quote(item)} ${where}` : `${where} ${refused}`,
+        );
+      }
+    });
+    return [...new Set(items)];
   };
 }
 
@@ -221,16 +266,26 @@ export function textOfLength(flag: string, min: number, max: number): FlagParser
   };
 }
 
-/** A JSON object (`{...}`), parsed. */
-export function jsonObject(flag: string): FlagParser<Record<string, unknown>> {
+/**
+ * A JSON object (`{...}`), parsed. The protocol's `checkJson` runs first: a key twice in one object
+ * (which `JSON.parse` would resolve silently, last wins) or a body limit broken is refused, named by
+ * its path. `field` is the body field the object becomes (`payload`): it is then checked where it will
+ * sit in the body, so that paths and depths read as the server's would (`payload.a`).
+ *
+ * @example .option('--payload <json>', 'free-form data', jsonObject('--payload', 'payload'))
+ */
+export function jsonObject(flag: string, field?: string): FlagParser<Record<string, unknown>> {
   const expected = 'a JSON object such as {"rsi":35}';
   return (value) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(value);
-    } catch {
+    const alone = checkJson(value);
+    if (!alone.ok && alone.reason === 'syntax') {
       throw new FlagValueError(flag, expected, `${quote(value)}, which is not valid JSON`);
     }
+    // Wrapped, the text reads as alone up to its first problem, which is then found at the latest
+    // where it was alone: a text refused alone is refused wrapped.
+    const check = field === undefined ? alone : checkJson(`{${JSON.stringify(field)}:${value}}`);
+    if (!check.ok) throw new FlagValueError(flag, expected, `${quote(value)}, refused: ${check.message}`);
+    const parsed: unknown = JSON.parse(value);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new FlagValueError(flag, expected, quote(value));
     }
@@ -262,9 +317,15 @@ export function timestamp(flag: string): FlagParser<string> {
   );
 }
 
-/** An `X-Producer-Id`: 1–64 characters of `[A-Za-z0-9._-]`. */
+/** What a producer id may be, in words. */
+export const PRODUCER_ID_EXPECTED = '1–64 characters of A-Z a-z 0-9 . _ -';
+
+/**
+ * An `X-Producer-Id`: 1–64 characters of `[A-Za-z0-9._-]`, not looking like a credential (a producer
+ * id is sent in headers and shown in listings and logs; see `credentialAsName`).
+ */
 export function producerId(flag: string): FlagParser<string> {
-  return matchingBy(flag, isValidProducerId, '1–64 characters of A-Z a-z 0-9 . _ -');
+  return matchingBy(flag, isValidProducerId, PRODUCER_ID_EXPECTED, 'a producer id');
 }
 
 /** An `X-Idempotency-Key`: 1–255 visible ASCII characters. */
@@ -272,9 +333,12 @@ export function idempotencyKey(flag: string): FlagParser<string> {
   return matchingBy(flag, isValidIdempotencyKey, '1–255 visible ASCII characters');
 }
 
-/** An instrument symbol: 1–32 characters of `[A-Za-z0-9._/-]`. */
+/** What an instrument symbol may be, in words. */
+export const INSTRUMENT_EXPECTED = '1–32 characters of A-Z a-z 0-9 . _ / -';
+
+/** An instrument symbol: 1–32 characters of `[A-Za-z0-9._/-]`, not looking like a credential. */
 export function instrument(flag: string): FlagParser<string> {
-  return matching(flag, INSTRUMENT_PATTERN, '1–32 characters of A-Z a-z 0-9 . _ / -');
+  return matching(flag, INSTRUMENT_PATTERN, INSTRUMENT_EXPECTED, 'an instrument');
 }
 
 /** A shared secret of at least 16 bytes (UTF-8). A bad one is reported by its byte length only. */
@@ -288,8 +352,15 @@ export function secret(flag: string): FlagParser<string> {
   };
 }
 
-function matchingBy(flag: string, test: (value: string) => boolean, expected: string): FlagParser<string> {
+function matchingBy(
+  flag: string,
+  test: (value: string) => boolean,
+  expected: string,
+  what?: string,
+): FlagParser<string> {
   return (value) => {
+    const refused = what === undefined ? undefined : credentialAsName(value, what);
+    if (refused !== undefined) throw new FlagValueError(flag, expected, refused);
     if (!test(value)) throw new FlagValueError(flag, expected, quote(value));
     return value;
   };

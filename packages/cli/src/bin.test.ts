@@ -1,7 +1,7 @@
 // The one test of the built `sigpost` binary: the committed bin/sigpost.js shim, dist/bin.js and a real
 // process (exit codes, stdin, stdout). Every other test runs main() in process, against src/.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,5 +178,58 @@ describe('a reader that closes stdout early (`sigpost outbox enqueue --file … 
     expect(stderr).not.toMatch(/EPIPE|Unhandled|error/);
     const status = await run(['outbox', 'status', '--db', db, '--json']);
     expect(JSON.parse(status.stdout)).toMatchObject({ pending: count });
+  });
+});
+
+describe('stdout on a full disk (`sigpost … > /dev/full`)', () => {
+  it('every command reports the lost output and exits 1, even one whose last write fails after it returned', async (context) => {
+    requireBuilt(context);
+    if (!existsSync('/dev/full')) context.skip('no /dev/full on this system');
+    const [vector] = goldenVectors();
+    if (!vector) throw new Error('expected a golden vector in docs/protocol.md');
+    const bodyFile = join(dir, 'full-body.json');
+    writeFileSync(bodyFile, vector.body);
+    const signals = join(dir, 'full.jsonl');
+    writeFileSync(signals, `${JSON.stringify(validSignal({ reason: 'full' }))}\n`);
+    const db = join(dir, 'full-outbox.db');
+    expect((await run(['outbox', 'enqueue', '--db', db, '--file', signals])).code).toBe(0);
+
+    const sign = [
+      '--secret',
+      vector.secret,
+      '--producer-id',
+      vector.producerId,
+      '--timestamp',
+      vector.timestamp,
+    ];
+    for (const args of [
+      ['keygen'],
+      ['sign', ...sign, '--body-file', bodyFile],
+      ['outbox', 'status', '--db', db],
+      ['outbox', 'status', '--db', db, '--json'],
+      ['outbox', 'dead', '--db', db],
+      ['outbox', 'dead', '--db', db, '--json'],
+      ['outbox', 'enqueue', '--db', db, '--file', signals],
+      ['--version'],
+    ]) {
+      const full = openSync('/dev/full', 'w');
+      const child = spawn(process.execPath, [BIN, ...args], {
+        env: { PATH: process.env.PATH ?? '' },
+        stdio: ['ignore', full, 'pipe'],
+      });
+      closeSync(full);
+      let stderr = '';
+      child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      const code = await new Promise<number | null>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', resolve);
+      });
+      const what = `sigpost ${args.join(' ')} > /dev/full`;
+      expect(code, what).toBe(1);
+      expect(stderr, what).toContain(
+        'error: could not write the output to stdout (ENOSPC); the work was done, but the rest of its output is lost\n',
+      );
+      expect(stderr, what).not.toMatch(/Unhandled|at .*\.js:\d+/);
+    }
   });
 });

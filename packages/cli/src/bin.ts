@@ -3,4 +3,4 @@ import { exitStatus, nodeIO } from './io.js';
 import { main } from './main.js';
 
 const io = nodeIO();
-process.exitCode = exitStatus(await main(process.argv.slice(2), io), io);
+process.exitCode = await exitStatus(await main(process.argv.slice(2), io), io);

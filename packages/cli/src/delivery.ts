@@ -17,7 +17,7 @@ import { oneOf } from './args.js';
 import { CommandFailedError, UsageError } from './errors.js';
 import { MAX_BODY_BYTES } from './input.js';
 import { type CliIO, nowOf } from './io.js';
-import { isContentLine, type Line, readLines } from './lines.js';
+import { isContentLine, type Line, parseObjectLine, readLines } from './lines.js';
 import { formatDuration, ProgressBar } from './progress.js';
 
 /** How each signal is posted: the flags common to one signal and a file of them. */
@@ -102,11 +102,13 @@ export const KEY_REUSED_TYPE = 'urn:sigpost:problem:idempotency-key-reused';
 export type SignalSource = 'flags' | 'file';
 
 /**
- * How to resend the very same signal after a 422 `idempotency-key-reused`. The server names the
- * top-level fields that differ from the first request (`differing_fields`); the usual one is the
- * timestamp, because `send --timestamp` defaults to now. A server that can read the first body also
- * sends its timestamp (`first_timestamp`), and the hint then gives the exact flag; an older server
- * does not, and the hint names the rule.
+ * What to do after a 422 `idempotency-key-reused`. The server names the top-level fields that differ
+ * from the first request (`differing_fields`). When only the timestamp differs (the usual case, since
+ * `send --timestamp` defaults to now), this is the same signal sent again: the hint gives the first
+ * timestamp when the server sends it (`first_timestamp`), else names the rule. When other fields
+ * differ too, this is another signal, which needs another key: resending under the first timestamp
+ * would still be refused. No field differing means the same values written differently (the signal
+ * was received). An older server names no fields; the hint then gives both ways.
  */
 export function keyReusedHint(
   differing: readonly string[] | undefined,
@@ -122,10 +124,21 @@ export function keyReusedHint(
         ? 'keep the line\'s "timestamp" as in the first run'
         : `set the line's "timestamp" back to ${JSON.stringify(firstTimestamp)}`;
   const newKey = source === 'flags' ? 'another --idempotency-key' : 'another "idempotency_key"';
-  if (differing === undefined || differing.includes('timestamp')) {
+  if (differing === undefined) {
     return `hint: to resend the same signal, ${timestamp}; a different signal needs ${newKey}`;
   }
-  return `hint: this key was first used for a different signal; to send this one, use ${newKey}`;
+  if (differing.length === 1 && differing[0] === 'timestamp') {
+    return `hint: only the timestamp differs: to resend the same signal, ${timestamp}; a different signal needs ${newKey}`;
+  }
+  if (differing.length === 0) {
+    return (
+      'hint: the first request had the same fields and values, written differently (key order, spacing or ' +
+      `number format): this signal was already received; to send it again as a new one, use ${newKey}`
+    );
+  }
+  const fields = differing.filter((f) => /^[A-Za-z0-9_]{1,64}$/.test(f));
+  const named = fields.length === 0 ? '' : ` (it differs in ${fields.join(', ')})`;
+  return `hint: this key was first used for another signal${named}; this is another signal: use ${newKey}`;
 }
 
 /** Describes an SDK error; anything else is not expected here and is rethrown by the caller. */
@@ -290,16 +303,9 @@ async function deliverLine(
   if ('tooLong' in line) {
     return { result: lineFailure('CLI_INVALID_LINE', `longer than ${MAX_BODY_BYTES} bytes; skipped`) };
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(line.text);
-  } catch (error) {
-    return { result: lineFailure('CLI_INVALID_LINE', `not valid JSON (${(error as Error).message})`) };
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return { result: lineFailure('CLI_INVALID_LINE', 'expected a JSON object (one signal per line)') };
-  }
-  const { idempotency_key: given, ...signal } = parsed as Record<string, unknown>;
+  const parsed = parseObjectLine(line.text);
+  if (!parsed.ok) return { result: lineFailure('CLI_INVALID_LINE', parsed.problem) };
+  const { idempotency_key: given, ...signal } = parsed.value;
   let idempotencyKey: string;
   if (given === undefined) idempotencyKey = randomUUID();
   else if (isValidIdempotencyKey(given)) idempotencyKey = given;

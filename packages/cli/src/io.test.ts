@@ -99,8 +99,8 @@ describe('ProcessSink', () => {
       stdout: sink,
       stderr: { write: (text: string) => errors.push(text) },
     } as unknown as NodeCliIO;
-    expect(exitStatus(0, io)).toBe(1);
-    expect(exitStatus(2, io)).toBe(2);
+    expect(await exitStatus(0, io)).toBe(1);
+    expect(await exitStatus(2, io)).toBe(2);
     expect(errors[0]).toBe(
       'error: could not write the output to stdout (ENOSPC); the work was done, but the rest of its output is lost\n',
     );
@@ -112,7 +112,7 @@ describe('ProcessSink', () => {
     sink.write('result\n');
     await new Promise((resolve) => stream.on('close', resolve));
     const io = { stdout: sink, stderr: { write: () => true } } as unknown as NodeCliIO;
-    expect(exitStatus(0, io)).toBe(0);
-    expect(exitStatus(1, io)).toBe(1);
+    expect(await exitStatus(0, io)).toBe(0);
+    expect(await exitStatus(1, io)).toBe(1);
   });
 });

@@ -69,6 +69,20 @@ export class ProcessSink implements TextSink {
     return done ? this.#stream.write(text, done) : this.#stream.write(text);
   }
 
+  /**
+   * Resolves once everything written so far was handed to the OS, or failed: then `failure` is set.
+   * A write's failure is known only later: a file's stream (`> results.jsonl`, `> /dev/full`) reports
+   * it in an 'error' event on the next tick, after a command that wrote last may already be done.
+   */
+  flush(): Promise<void> {
+    if (this.#closed || this.#stream.destroyed === true) return Promise.resolve();
+    return new Promise((resolve) => {
+      // The empty write's callback runs after the writes before it; the 'error' event of a failed one
+      // (emitted on the next tick) is handled before setImmediate's turn.
+      this.#stream.write('', () => setImmediate(resolve));
+    });
+  }
+
   /** True once a write has failed: nothing more is written. */
   get closed(): boolean {
     return this.#closed;
@@ -91,7 +105,7 @@ export interface NodeCliIO extends CliIO {
  *
  * @example
  * const io = nodeIO();
- * process.exitCode = exitStatus(await main(process.argv.slice(2), io), io);
+ * process.exitCode = await exitStatus(await main(process.argv.slice(2), io), io);
  */
 export function nodeIO(): NodeCliIO {
   return {
@@ -117,9 +131,11 @@ export function nowOf(io: CliIO): number {
 /**
  * The exit status of a finished command: its own, or 1 when stdout lost output to a failure other
  * than EPIPE (a full disk), which is reported on stderr. A closed pipe changes nothing: `| head -1`
- * asked for no more.
+ * asked for no more. Waits for stdout to flush first, so that the failure of the last write (known
+ * only after the command returned) counts, whichever command wrote it.
  */
-export function exitStatus(code: number, io: NodeCliIO): number {
+export async function exitStatus(code: number, io: NodeCliIO): Promise<number> {
+  await io.stdout.flush();
   const failure = io.stdout.failure;
   if (failure === undefined) return code;
   io.stderr.write(

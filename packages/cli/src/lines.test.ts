@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isContentLine, type Line, readLines } from './lines.js';
+import { isContentLine, type Line, parseObjectLine, readLines } from './lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-lines-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,5 +52,28 @@ describe('readLines', () => {
     expect(isContentLine({ number: 1, text: ' \t' })).toBe(false);
     expect(isContentLine({ number: 1, text: '{}' })).toBe(true);
     expect(isContentLine({ number: 1, tooLong: true })).toBe(true);
+  });
+});
+
+describe('parseObjectLine', () => {
+  it('refuses what the server would refuse of a body, by its path, before JSON.parse resolves it', () => {
+    expect(parseObjectLine('{"a":{"b":1,"b":2}}')).toEqual({
+      ok: false,
+      problem:
+        'a.b: duplicate key; each key may appear once per object (consumers disagree on which value wins)',
+    });
+    expect(parseObjectLine(`{"p":${'['.repeat(40)}${']'.repeat(40)}}`)).toEqual({
+      ok: false,
+      problem: `p${'[0]'.repeat(31)}: nested over the limit of 32 levels`,
+    });
+    expect(parseObjectLine('{"a":1')).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/^not valid JSON \(/),
+    });
+    expect(parseObjectLine('[1]')).toEqual({
+      ok: false,
+      problem: 'expected a JSON object (one signal per line)',
+    });
+    expect(parseObjectLine('{"a":1,"b":{"a":2}}')).toEqual({ ok: true, value: { a: 1, b: { a: 2 } } });
   });
 });

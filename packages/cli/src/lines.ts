@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { checkJson } from '@sigpost/protocol';
 
 /** One line of a file: its text, or a note that it was longer than the limit (and skipped unread). */
 export type Line =
@@ -51,4 +52,36 @@ export async function* readLines(path: string, maxLineBytes: number): AsyncGener
 /** True for a line that carries something (blank lines are skipped). */
 export function isContentLine(line: Line): boolean {
   return 'tooLong' in line || line.text.trim() !== '';
+}
+
+/** A line parsed as one JSON object, or what is wrong with it (one line, for a per-line error). */
+export type ObjectLine =
+  | { readonly ok: true; readonly value: Record<string, unknown> }
+  | { readonly ok: false; readonly problem: string };
+
+/**
+ * Parses a line of a JSON Lines file of signals (`send --file`, `outbox enqueue --file`) as one JSON
+ * object. The protocol's `checkJson` runs first, so that a line is refused as the server would refuse
+ * its body: a key twice in one object (`JSON.parse` would keep the last value silently; the server and
+ * consumers that keep the first would read another signal) or a body limit broken, named by its path.
+ *
+ * @example
+ * parseObjectLine('{"side":"sell","side":"buy"}');
+ * // { ok: false, problem: 'side: duplicate key; each key may appear once per object (…)' }
+ */
+export function parseObjectLine(text: string): ObjectLine {
+  const check = checkJson(text);
+  if (!check.ok && check.reason !== 'syntax') return { ok: false, problem: check.message };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    // JSON.parse's message, as before: it names the token and where it is.
+    return { ok: false, problem: `not valid JSON (${(error as Error).message})` };
+  }
+  if (!check.ok) return { ok: false, problem: `not valid JSON (${check.message})` };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, problem: 'expected a JSON object (one signal per line)' };
+  }
+  return { ok: true, value: value as Record<string, unknown> };
 }

@@ -48,18 +48,20 @@ function commandsWithValueFlags(): { path: string[]; flags: string[] }[] {
   return found;
 }
 
-/** Fails when a failed run shows the secret (or the URL's password); returns whether it failed. */
+/**
+ * Fails when a run shows the secret (or the URL's password), whether it failed or not: a command that
+ * accepts a pasted secret as a name prints it back; returns whether it failed.
+ */
 async function expectNotEchoed(
   argv: string[],
   secret: string,
   env: Record<string, string> = {},
 ): Promise<boolean> {
   const result = await run(argv, { env: { SIGPOST_LOG_LEVEL: 'silent', ...env } });
-  if (result.code === 0) return false;
   const output = `${result.stdout}\n${result.stderr}`;
   expect(output, `sigpost ${argv.join(' ')}`).not.toContain(secret);
   expect(output, `sigpost ${argv.join(' ')}`).not.toContain(PASSWORD);
-  return true;
+  return result.code !== 0;
 }
 
 describe('a secret given where it does not belong is never echoed by an error', () => {
@@ -89,6 +91,46 @@ describe('a secret given where it does not belong is never echoed by an error', 
     },
     // About 200 runs in process, some opening a store: generous on a shared machine.
     60_000,
+  );
+
+  // What would pass for a name or an id: keygen's secret and an operator token fit a producer id.
+  const NAMEABLE = [
+    ['producer secret', SECRETS['producer secret'], 'a producer secret'],
+    ['operator token', SECRETS['operator token'], 'an operator token'],
+  ] as const;
+  it.each(NAMEABLE)(
+    'as a name or id that a command would create, store or look up: %s',
+    async (_kind, secret, looks) => {
+      const by = ['--id', 'sig_01JC3M5W8QXG4K2N6Y7T9B1ZAD'];
+      for (const argv of [
+        ['producers', 'add', '--id', secret],
+        ['producers', 'rotate', '--id', secret],
+        ['producers', 'retire-secret', '--id', secret, '--secret-id', 'sec_01JC3M5W8QXG4K2N6Y7T9B1ZAD'],
+        ['producers', 'remove', '--id', secret],
+        ['producers', 'add', '--id', 'desk-1', '--instruments', `GOLD,${secret}`],
+        ['tokens', 'create', '--name', secret],
+        ['subscribers', 'create', '--name', secret],
+        ['subscribers', 'create', '--name', 'feed', '--producers', `desk-1,${secret}`],
+        ['signals', 'list', '--producer', secret],
+        ['signals', 'list', '--instrument', secret.slice(0, 32)],
+        ['signals', 'approve', ...by, '--by', secret],
+        ['signals', 'reject', ...by, '--by', secret, '--reason', 'r'],
+        ['stream', '--url', `http://127.0.0.1:${port}`, '--producers', secret],
+        ['sign', '--producer-id', secret, '--secret', 'a-secret-of-enough-bytes'],
+      ]) {
+        const result = await run(argv, { env: { SIGPOST_LOG_LEVEL: 'silent' } });
+        const what = `sigpost ${argv.join(' ')}`;
+        expect(result.code, what).toBe(2);
+        expect(result.stdout, what).toBe('');
+        expect(result.stderr, what).toMatch(
+          new RegExp(
+            `\\d+ characters that look like (${looks}|a secret or key) \\(not shown\\); .+ may not look like a secret`,
+          ),
+        );
+        expect(result.stderr, what).not.toContain(secret.slice(4, 20));
+      }
+    },
+    30_000,
   );
 
   it.each(Object.entries(SECRETS))("in commander's own errors: %s", async (_kind, secret) => {

@@ -121,6 +121,24 @@ export function keyFileFor(dbPath: string): string {
   return join(dirname(dbPath), `${stem}.key`);
 }
 
+/** A value as a shell word: as is when it is plain, else single-quoted. */
+export function shellWord(value: string): string {
+  return /^[A-Za-z0-9_./:@%+=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The `--db` a command printed for the user to run must carry, so that it opens the same store: the
+ * `--db` this command was given (a SQLite path, shell-quoted), or nothing when the store came from the
+ * environment or the default (the printed command finds it the same way). A PostgreSQL URL given as
+ * `--db` may hold a password, so it is named, not printed.
+ *
+ * @example `sigpost producers rotate --id <producer>${dbFlag(options.db, location)}`
+ */
+export function dbFlag(db: string | undefined, location: StoreLocation): string {
+  if (db === undefined) return '';
+  return location.kind === 'sqlite' ? ` --db ${shellWord(db)}` : ' --db <the same postgres:// URL>';
+}
+
 /** The store in words, for messages: the SQLite path, or the PostgreSQL host, port and database (never a password). */
 export function describeLocation(location: StoreLocation): string {
   if (location.kind === 'sqlite') return `SQLite database ${location.path}`;

@@ -1,6 +1,7 @@
 // Every error the subscriber stops with, in one file so tests and docs can enumerate them.
 // Programmer errors (a wrong option type or value) are plain TypeError/RangeError, thrown by the
-// constructor. Transient failures (a refused TCP connection, a server restart, close 1001/4429/4503, a
+// constructor. A configuration that no reconnect can fix (an https:// URL to a plain-HTTP port) is
+// thrown (SUBSCRIBER_NOT_TLS). Transient failures (a refused TCP connection, a server restart, close 1001/4429/4503, a
 // silent server) are never thrown: the subscriber logs them and reconnects.
 
 /** Brand shared by every copy of this package, so `isSubscriberError` works across duplicate installs. */
@@ -17,6 +18,7 @@ export const SUBSCRIBER_ERROR_CODES = Object.freeze([
   'SUBSCRIBER_PROTOCOL_ERROR',
   'SUBSCRIBER_HANDLER_FAILED',
   'SUBSCRIBER_CURSOR_FAILED',
+  'SUBSCRIBER_NOT_TLS',
 ] as const);
 
 export type SubscriberErrorCode = (typeof SUBSCRIBER_ERROR_CODES)[number];

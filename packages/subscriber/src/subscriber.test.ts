@@ -289,6 +289,20 @@ describe('SignalSubscriber: errors that stop it', () => {
     expect(s.upgrades).toHaveLength(1);
   });
 
+  it('an https:// URL to a plain-HTTP port stops with SUBSCRIBER_NOT_TLS at once, without reconnecting', async () => {
+    const s = await server();
+    const logger = captureLogger();
+    const sub = subscriber(s, { url: s.url.replace(/^http:/, 'https:'), logger });
+    const error = await failure(sub.run(() => {}));
+    expect(error.code).toBe('SUBSCRIBER_NOT_TLS');
+    expect(error.message).toBe(
+      `The server at ${new URL(s.url).host} does not speak TLS on this port: use http:// (or ws://) for a plain-HTTP server, or the port where it serves TLS`,
+    );
+    expect((error.cause as Error).message).toMatch(/wrong version number/);
+    expect(logger.lines.filter((l) => l.msg === 'stream: reconnecting')).toEqual([]);
+    expect(s.upgrades).toHaveLength(0);
+  });
+
   it('refuses to resume across epochs: a cursor from another store', async () => {
     const s = await server();
     s.append();

@@ -568,6 +568,11 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
         if (settled) return;
         const close = /Invalid WebSocket frame|Max payload size exceeded/.test(error.message);
         if (close) return; // ws closes with 1002/1009 next; the close handler decides.
+        if (isNotTls(error)) {
+          // A configuration error, not an outage: every reconnect would meet the same plain-HTTP server.
+          finish({ kind: 'fatal', error: notTlsError(url, error) });
+          return;
+        }
         finish({ kind: 'retry', reason: 'network', detail: error.message });
       });
       ws.on('open', arm);
@@ -716,6 +721,28 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
     }
     return undefined;
   }
+}
+
+/**
+ * OpenSSL's answer when what came back to the TLS handshake is not TLS: an https:// or wss:// URL to a
+ * port that speaks plain HTTP. ("wrong version number": the first bytes, `HTTP/1.1 400`, read as a
+ * TLS record header; "packet length too long" on some OpenSSL versions.)
+ */
+const NOT_TLS_CODES = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG']);
+const NOT_TLS_MESSAGE = /wrong version number|packet length too long/i;
+
+function isNotTls(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  // ws reports the handshake's failure as `EPROTO`, OpenSSL's words in the message.
+  return (code !== undefined && NOT_TLS_CODES.has(code)) || NOT_TLS_MESSAGE.test(error.message);
+}
+
+function notTlsError(url: URL, cause: Error): SubscriberError {
+  return new SubscriberError(
+    `The server at ${url.host} does not speak TLS on this port: use http:// (or ws://) for a plain-HTTP server, or the port where it serves TLS`,
+    'SUBSCRIBER_NOT_TLS',
+    { cause },
+  );
 }
 
 function protocolError(message: string): ConnectionOutcome {

@@ -142,6 +142,20 @@ describe('sigpost outbox enqueue', () => {
     // Nothing was stored: not even an empty outbox file was created.
     expect(existsSync(db)).toBe(false);
   });
+
+  it('refuses a line with a key twice (JSON.parse would store the last value)', async () => {
+    const buy = JSON.stringify(signal('a'));
+    const file = signalsFile([buy.replace('"side":"buy"', '"side":"sell","side":"buy"')]);
+    const result = await run(outbox('enqueue', '--file', file), { env: env() });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `error: --file ${file} has 1 invalid line; nothing was enqueued:\n` +
+        '  line 1: side: duplicate key; each key may appear once per object (consumers disagree on which value wins)\n',
+    });
+    expect(existsSync(db)).toBe(false);
+  });
 });
 
 describe('sigpost outbox drain', () => {

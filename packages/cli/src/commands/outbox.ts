@@ -306,23 +306,16 @@ async function withOutbox<T>(
 
 /** `outbox enqueue`: validates the whole file first, then stores it in batches. */
 async function enqueueFile(io: CliIO, path: string, file: string): Promise<void> {
-  const { readLines, isContentLine } = await import('../lines.js');
+  const { readLines, isContentLine, parseObjectLine } = await import('../lines.js');
   const { MAX_BODY_BYTES } = await import('../input.js');
   const { validateSignal, isValidIdempotencyKey } = await import('@sigpost/protocol');
   type Item = { line: number; signal: SignalCandidate; idempotencyKey?: string };
 
   const parse = (line: Line): { item?: Item; problems: string[] } => {
     if ('tooLong' in line) return { problems: [`longer than ${MAX_BODY_BYTES} bytes`] };
-    let value: unknown;
-    try {
-      value = JSON.parse(line.text);
-    } catch (error) {
-      return { problems: [`not valid JSON (${(error as Error).message})`] };
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      return { problems: ['expected a JSON object (one signal per line)'] };
-    }
-    const { idempotency_key: key, ...signal } = value as Record<string, unknown>;
+    const parsed = parseObjectLine(line.text);
+    if (!parsed.ok) return { problems: [parsed.problem] };
+    const { idempotency_key: key, ...signal } = parsed.value;
     const problems: string[] = [];
     if (key !== undefined && !isValidIdempotencyKey(key)) {
       problems.push('idempotency_key: expected 1–255 visible ASCII characters');

@@ -4,7 +4,7 @@ import { formatTime, printFields, printRecords, withAdmin } from '../admin-sessi
 import * as args from '../args.js';
 import { CommandFailedError } from '../errors.js';
 import type { CliIO } from '../io.js';
-import { databaseOption, describeLocation, PREVIOUS_SECRET_KEYS_ENV } from '../store-options.js';
+import { databaseOption, dbFlag, describeLocation, PREVIOUS_SECRET_KEYS_ENV } from '../store-options.js';
 
 interface StoreFlags {
   readonly db?: string;
@@ -56,20 +56,12 @@ Store (as for \`sigpost serve\`):
 
 /** A comma-separated list of instruments (spaces around the commas are ignored; duplicates dropped). */
 export function instrumentList(flag: string): args.FlagParser<string[]> {
-  const expected = 'a comma-separated list of instruments, each 1–32 characters of A-Z a-z 0-9 . _ / -';
-  return (value) => {
-    const items = value.split(',').map((item) => item.trim());
-    items.forEach((item, i) => {
-      if (!INSTRUMENT_PATTERN.test(item)) {
-        throw new args.FlagValueError(
-          flag,
-          expected,
-          `${args.quote(item)} (item ${i + 1} of ${items.length})`,
-        );
-      }
-    });
-    return [...new Set(items)];
-  };
+  return args.listOf(
+    flag,
+    `a comma-separated list of instruments, each ${args.INSTRUMENT_EXPECTED}`,
+    (item) => INSTRUMENT_PATTERN.test(item),
+    'an instrument',
+  );
 }
 
 /** `sigpost producers add|list|rotate|retire-secret|reseal|remove`: the producers and secrets in the server's store. */
@@ -211,9 +203,7 @@ export function register(program: Command, io: CliIO): void {
           secret_id: issued.secretId,
           ...(issued.generated ? { secret: issued.secret } : {}),
         });
-        // A PostgreSQL URL may hold a password: the hint names only a SQLite path.
-        const db =
-          options.db !== undefined && location.kind === 'sqlite' ? ` --db ${shellWord(options.db)}` : '';
+        const db = dbFlag(options.db, location);
         io.stderr.write(
           `added secret ${issued.secretId} to producer ${issued.producerId}; its older secrets keep working ` +
             'until retired. Once the producer uses the new one:\n' +
@@ -312,9 +302,4 @@ export function register(program: Command, io: CliIO): void {
         );
       }),
     );
-}
-
-/** A path as a shell word: as is when it is plain, else single-quoted. */
-function shellWord(value: string): string {
-  return /^[A-Za-z0-9_./:@%+=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { validSignal } from '../../../../test-support/fixtures.js';
+import { keyReusedHint } from '../delivery.js';
 import {
   acceptedResponse,
   closedPort,
@@ -188,8 +189,8 @@ describe('sigpost send (one signal)', () => {
         `error: the server answered 422 Unprocessable Entity (POST ${ingestUrl()})\n` +
         '  title: Idempotency key reused with a different body\n' +
         '  detail: The key was first used with a body that differs in: timestamp.\n' +
-        '  hint: to resend the same signal, pass the same --timestamp as the first run (it defaults to now); ' +
-        'a different signal needs another --idempotency-key\n',
+        '  hint: only the timestamp differs: to resend the same signal, pass the same --timestamp as the first run ' +
+        '(it defaults to now); a different signal needs another --idempotency-key\n',
     });
     // With the first run's timestamp, the very same signal is accepted again.
     const same = await run([...argv, '--timestamp', '2025-10-25T14:30:45.123456Z'], {
@@ -206,7 +207,7 @@ describe('sigpost send (one signal)', () => {
     const again = await run(argv, { env: env(), now: () => NOW + 60_000 });
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(
-      "  hint: to resend the same signal, pass the first run's timestamp: --timestamp 2025-10-25T14:30:45.123456Z; " +
+      "  hint: only the timestamp differs: to resend the same signal, pass the first run's timestamp: --timestamp 2025-10-25T14:30:45.123456Z; " +
         'a different signal needs another --idempotency-key\n',
     );
     const same = await run([...argv, '--timestamp', '2025-10-25T14:30:45.123456Z'], {
@@ -226,7 +227,34 @@ describe('sigpost send (one signal)', () => {
     });
     expect(other.stderr).toContain('  detail: The key was first used with a body that differs in: reason.\n');
     expect(other.stderr).toContain(
-      '  hint: this key was first used for a different signal; to send this one, use another --idempotency-key\n',
+      '  hint: this key was first used for another signal (it differs in reason); this is another signal: ' +
+        'use another --idempotency-key\n',
+    );
+  });
+
+  it('a key reused for another signal a minute later: no --timestamp is offered, the fields are named', async () => {
+    script = rememberKeys({ differingFields: true, firstTimestamp: true });
+    const key = ['--idempotency-key', 'desk-1-gold-001'];
+    expect((await run(sendArgs({}, ...key), { env: env(), now })).code).toBe(0);
+    // Another price, another payload and (by default) another timestamp: another signal.
+    const other = sendArgs({ '--entry-price': '1951' }, ...key, '--payload', '{"rsi":40}');
+    const result = await run(other, { env: env(), now: () => NOW + 60_000 });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      '  detail: The key was first used with a body that differs in: entry_price, timestamp, payload.\n',
+    );
+    expect(result.stderr).toContain(
+      '  hint: this key was first used for another signal (it differs in entry_price, timestamp, payload); ' +
+        'this is another signal: use another --idempotency-key\n',
+    );
+    // Resending under the first timestamp would still be refused: it is not offered.
+    expect(result.stderr).not.toContain('--timestamp');
+  });
+
+  it('a 422 naming no differing field: the same signal, written differently, was already received', () => {
+    expect(keyReusedHint([], 'flags')).toBe(
+      'hint: the first request had the same fields and values, written differently (key order, spacing or ' +
+        'number format): this signal was already received; to send it again as a new one, use another --idempotency-key',
     );
   });
 
@@ -409,6 +437,12 @@ describe('sigpost send refuses bad arguments with one line and exit code 2, send
       '--payload not JSON',
       sendArgs({}, '--payload', '{rsi:35}'),
       '--payload expects a JSON object such as {"rsi":35}, received "{rsi:35}", which is not valid JSON',
+    ],
+    [
+      '--payload with a key twice (JSON.parse would keep the last value)',
+      sendArgs({}, '--payload', '{"a":1,"a":2}'),
+      '--payload expects a JSON object such as {"rsi":35}, received "{\\"a\\":1,\\"a\\":2}", refused: ' +
+        'payload.a: duplicate key; each key may appear once per object (consumers disagree on which value wins)',
     ],
     [
       '--idempotency-key with a space',
@@ -607,6 +641,29 @@ describe('sigpost send --file', () => {
     expect(stderr.endsWith('sent 3, failed 5 of 8 in 0.0s\n')).toBe(true);
   });
 
+  it('refuses a line with a key twice, at any depth, naming its path; sends nothing of it', async () => {
+    const path = file(
+      'duplicates.jsonl',
+      [
+        // JSON.parse keeps the last value: this line would go out as a buy.
+        signalLine('twice').replace('"side":"buy"', '"side":"sell","side":"buy"'),
+        signalLine('nested').replace(/}$/, ',"payload":{"m":{"rsi":1,"rsi":2}}}'),
+        signalLine('fine'),
+      ].join('\n'),
+    );
+    const result = await run(['send', '--file', path], { env: env(), now });
+    expect(result.code).toBe(1);
+    const duplicate =
+      'duplicate key; each key may appear once per object (consumers disagree on which value wins)';
+    expect(results(result.stdout)).toEqual([
+      { line: 1, error: { code: 'CLI_INVALID_LINE', message: `side: ${duplicate}` } },
+      { line: 2, error: { code: 'CLI_INVALID_LINE', message: `payload.m.rsi: ${duplicate}` } },
+      expect.objectContaining({ line: 3, status: 'received' }),
+    ]);
+    expect(server.requests.map((r) => r.json?.reason)).toEqual(['fine']);
+    expect(result.stderr).toContain(`line 1: side: ${duplicate}\n`);
+  });
+
   it('a line re-sent under its key with another timestamp: the 422 with differing_fields and a hint', async () => {
     script = rememberKeys({ differingFields: true });
     const key = { idempotency_key: 'desk-1-gold-001' };
@@ -616,7 +673,7 @@ describe('sigpost send --file', () => {
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout).error).toMatchObject({ status: 422, differing_fields: ['timestamp'] });
     expect(result.stderr).toContain(
-      '  hint: to resend the same signal, keep the line\'s "timestamp" as in the first run; ' +
+      '  hint: only the timestamp differs: to resend the same signal, keep the line\'s "timestamp" as in the first run; ' +
         'a different signal needs another "idempotency_key"\n',
     );
   });

@@ -90,7 +90,11 @@ export function register(program: Command, io: CliIO): void {
       ),
     )
     .addOption(
-      single('--payload <json>', 'free-form producer data, a JSON object', args.jsonObject('--payload')),
+      single(
+        '--payload <json>',
+        'free-form producer data, a JSON object',
+        args.jsonObject('--payload', 'payload'),
+      ),
     )
     .addOption(
       single(

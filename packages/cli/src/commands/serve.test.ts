@@ -78,6 +78,8 @@ describe('sigpost serve --dev', () => {
     const db = join(dir, 'dev', 'sigpost.db');
     const server = await serveProcess(['--dev', '--port', '0', '--db', db]);
     const { stdout, stderr } = server.output();
+    // The commands it prints reach this store, not the default one.
+    expect(stdout).toContain(`is what \`sigpost tokens list --db ${db}\` shows`);
     expect(stderr).toContain(`created the secret key file ${join(dir, 'dev', 'sigpost.key')}`);
     expect((statSync(join(dir, 'dev', 'sigpost.key')).mode & 0o777).toString(8)).toBe('600');
     const env =
@@ -121,7 +123,9 @@ describe('sigpost serve --dev', () => {
     const again = await serveProcess(['--dev', '--port', '0', '--db', db]);
     expect(again.output().stdout).toBe('');
     expect(again.output().stderr).toContain(
-      `--dev: the SQLite database ${db} already has producers; none was created`,
+      `--dev: the SQLite database ${db} already has producers; none was created. Secrets are shown once, ` +
+        `at creation; for a new one run \`npx sigpost producers rotate --id <producer> --db ${db}\` ` +
+        `(\`npx sigpost producers list --db ${db}\` shows the ids)\n`,
     );
     expect(await again.stop()).toBe(0);
   }, 60_000);

@@ -7,6 +7,7 @@ import type { CliIO } from '../io.js';
 import {
   assertKeyAvailable,
   databaseOption,
+  dbFlag,
   describeLocation,
   loadSecretBox,
   openStoreAt,
@@ -135,13 +136,15 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
       );
     }
     let credentials: DevelopmentCredentials | undefined;
+    // What the commands it prints need to reach this same store.
+    const db = dbFlag(options.db, location);
     if (options.dev) {
       credentials = await ingest.bootstrapDevelopment(new ingest.Admin(store, box), store);
       if (!credentials) {
         io.stderr.write(
           `--dev: the ${describeLocation(location)} already has producers; none was created. Secrets are shown ` +
-            'once, at creation; for a new one run `npx sigpost producers rotate --id <producer>` ' +
-            '(`npx sigpost producers list` shows the ids)\n',
+            `once, at creation; for a new one run \`npx sigpost producers rotate --id <producer>${db}\` ` +
+            `(\`npx sigpost producers list${db}\` shows the ids)\n`,
         );
       }
     }
@@ -160,7 +163,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
             io.stderr.write(
               `sigpost: ingest server listening on ${server.url} (${describeLocation(location)})\n`,
             );
-            if (credentials) io.stdout.write(developmentBanner(credentials, server.url));
+            if (credentials) io.stdout.write(developmentBanner(credentials, server.url, db));
           },
           (error: unknown) => resolve(new CommandFailedError(listenFailure(error, config), { cause: error })),
         );
@@ -220,7 +223,8 @@ function listenFailure(error: unknown, config: { host: string; port: number }): 
  * operator token. The bearer (`sgp_…`) is the only value called a token; its `tok_…` id is labelled
  * as an id, so that copying the first thing called a token works.
  */
-export function developmentBanner(credentials: DevelopmentCredentials, url: string): string {
+/** @param db the `--db` the printed commands need (see `dbFlag`), or '' */
+export function developmentBanner(credentials: DevelopmentCredentials, url: string, db = ''): string {
   const { producer, token } = credentials;
   return `
 Development producer and operator token created. The producer secret and the operator token are shown once.
@@ -232,7 +236,7 @@ Send a signal (from this repository; elsewhere drop \`npx\` if sigpost is instal
     --take-profit 1960 --confidence 0.85 --reason "first signal"
 
 Operator token (the bearer of the operator API): ${token.token}
-  (its id, ${token.id}, is what \`sigpost tokens list\` shows and \`sigpost tokens revoke --id\` takes)
+  (its id, ${token.id}, is what \`sigpost tokens list${db}\` shows and \`sigpost tokens revoke --id\` takes)
 
 List what arrived:
 

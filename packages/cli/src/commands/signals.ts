@@ -46,7 +46,7 @@ const idOption = () =>
 
 const byOption = () =>
   new Option('--by <name>', 'who decides, recorded with the decision (default: $USER)').argParser(
-    args.matching('--by', OPERATOR_NAME, '1–64 characters of letters, digits, space and . _ @ -'),
+    args.matching('--by', OPERATOR_NAME, '1–64 characters of letters, digits, space and . _ @ -', 'a name'),
   );
 
 /** `sigpost signals list|show|approve|reject`: review stored signals, talking to the store directly. */

@@ -125,6 +125,22 @@ describe('sigpost stream (usage)', () => {
   });
 });
 
+describe('sigpost stream --url https:// to a plain-HTTP server', () => {
+  it('says once that the server does not speak TLS on that port and stops, exit 1, without OpenSSL noise', async () => {
+    server = await startStreamServer();
+    const url = server.url.replace(/^http:/, 'https:');
+    const result = await sigpost(['stream', '--url', url], { SIGPOST_SUBSCRIBER_TOKEN: TEST_TOKEN });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `error: The server at ${new URL(url).host} does not speak TLS on this port: use http:// (or ws://) ` +
+        'for a plain-HTTP server, or the port where it serves TLS [SUBSCRIBER_NOT_TLS]\n',
+    });
+    expect(server.upgrades).toHaveLength(0);
+  });
+});
+
 describe('sigpost stream (in process)', () => {
   it('skips signals older than --max-age, and exits 1 naming SUBSCRIBER_REVOKED when the token is revoked', async () => {
     server = await startStreamServer();

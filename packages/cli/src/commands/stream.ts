@@ -1,3 +1,4 @@
+import { PRODUCER_ID_PATTERN } from '@sigpost/protocol';
 import type { StreamEvent, SubscriberLogger } from '@sigpost/subscriber';
 import { type Command, Option } from 'commander';
 import * as args from '../args.js';
@@ -19,7 +20,6 @@ export const TOKEN_ENV = 'SIGPOST_SUBSCRIBER_TOKEN';
 export const URL_ENV = 'SIGPOST_URL';
 
 const STATUSES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
-const PRODUCER = /^[A-Za-z0-9._-]{1,64}$/;
 
 const HELP = `
 Environment:
@@ -35,17 +35,7 @@ Examples:
   sigpost stream --after 0 --statuses approved     # every approved signal still retained, then live
   sigpost stream --cursor-file ./stream.cursor.json --max-age 300 | ./my-bot`;
 
-/** A comma-separated list whose items each pass `valid`. */
-function listOf(flag: string, expected: string, valid: (item: string) => boolean): args.FlagParser<string[]> {
-  return (value) => {
-    const items = value.split(',').map((s) => s.trim());
-    if (items.length === 0 || items.some((item) => item === '' || !valid(item))) {
-      throw new args.FlagValueError(flag, expected, args.quote(value));
-    }
-    return [...new Set(items)];
-  };
-}
-
+/** The server URL: http(s) or ws(s), without a query or credentials (a token has no place in it). */
 function httpUrl(flag: string): args.FlagParser<string> {
   return (value) => {
     let url: URL | undefined;
@@ -118,15 +108,18 @@ export function register(program: Command, io: CliIO): void {
         '--statuses <list>',
         `only these statuses, comma-separated: ${STATUSES.join(', ')}`,
       ).argParser(
-        listOf('--statuses', `a comma-separated list of ${STATUSES.join(', ')}`, (s) =>
+        args.listOf('--statuses', `a comma-separated list of ${STATUSES.join(', ')}`, (s) =>
           (STATUSES as readonly string[]).includes(s),
         ),
       ),
     )
     .addOption(
       new Option('--producers <list>', 'only these producer ids, comma-separated').argParser(
-        listOf('--producers', 'a comma-separated list of producer ids (A-Z a-z 0-9 . _ -)', (p) =>
-          PRODUCER.test(p),
+        args.listOf(
+          '--producers',
+          `a comma-separated list of producer ids, each ${args.PRODUCER_ID_EXPECTED}`,
+          (p) => PRODUCER_ID_PATTERN.test(p),
+          'a producer id',
         ),
       ),
     )
@@ -193,7 +186,11 @@ export function register(program: Command, io: CliIO): void {
         if (sdk.isSubscriberError(error) && isBrokenPipe(error)) {
           pipeClosed = true;
         } else if (sdk.isSubscriberError(error)) {
-          const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+          // SUBSCRIBER_NOT_TLS says it all; its cause is OpenSSL's "wrong version number".
+          const cause =
+            error.cause instanceof Error && error.code !== 'SUBSCRIBER_NOT_TLS'
+              ? `: ${error.cause.message}`
+              : '';
           throw new CommandFailedError(`${error.message}${cause} [${error.code}]`, { cause: error });
         } else throw error;
       } finally {

@@ -30,23 +30,6 @@ const STORE_HELP = `
 Store: --db <path>, DATABASE_URL and SIGPOST_DB_SCHEMA as for \`sigpost serve\` (see \`sigpost producers --help\`).
 Tokens are stored as SHA-256 hashes: no secret key is needed. The stream protocol is in docs/stream.md.`;
 
-/** A comma-separated list checked item by item (spaces around commas ignored, duplicates dropped). */
-function list(flag: string, valid: (item: string) => boolean, expected: string): args.FlagParser<string[]> {
-  return (value) => {
-    const items = value.split(',').map((item) => item.trim());
-    items.forEach((item, i) => {
-      if (!valid(item)) {
-        throw new args.FlagValueError(
-          flag,
-          expected,
-          `${args.quote(item)} (item ${i + 1} of ${items.length})`,
-        );
-      }
-    });
-    return [...new Set(items)];
-  };
-}
-
 const scopeText = (items: readonly string[] | null) => (items === null ? 'all' : items.join(','));
 
 /** `sigpost subscribers create|list|revoke`: tokens of the live stream (GET /api/v1/stream). */
@@ -73,16 +56,22 @@ export function register(program: Command, io: CliIO): void {
         'who or what uses the token, 1–64 characters of letters, digits, space and . _ @ -',
       )
         .argParser(
-          args.matching('--name', TOKEN_NAME, '1–64 characters of letters, digits, space and . _ @ -'),
+          args.matching(
+            '--name',
+            TOKEN_NAME,
+            '1–64 characters of letters, digits, space and . _ @ -',
+            'a subscriber name',
+          ),
         )
         .makeOptionMandatory(),
     )
     .addOption(
       new Option('--producers <list>', 'producer ids it may see, comma-separated (default: all)').argParser(
-        list(
+        args.listOf(
           '--producers',
+          `a comma-separated list of producer ids, each ${args.PRODUCER_ID_EXPECTED}`,
           (p) => PRODUCER_ID_PATTERN.test(p),
-          'a comma-separated list of producer ids, each 1–64 characters of A-Z a-z 0-9 . _ -',
+          'a producer id',
         ),
       ),
     )
@@ -91,10 +80,8 @@ export function register(program: Command, io: CliIO): void {
         '--statuses <list>',
         `statuses it may see, comma-separated, among ${STATUSES.join(', ')} (default: all)`,
       ).argParser(
-        list(
-          '--statuses',
-          (s) => (STATUSES as readonly string[]).includes(s),
-          `a comma-separated list among ${STATUSES.join(', ')}`,
+        args.listOf('--statuses', `a comma-separated list among ${STATUSES.join(', ')}`, (s) =>
+          (STATUSES as readonly string[]).includes(s),
         ),
       ),
     )

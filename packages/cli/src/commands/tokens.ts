@@ -51,7 +51,12 @@ export function register(program: Command, io: CliIO): void {
         'who or what uses the token, 1–64 characters of letters, digits, space and . _ @ -',
       )
         .argParser(
-          args.matching('--name', TOKEN_NAME, '1–64 characters of letters, digits, space and . _ @ -'),
+          args.matching(
+            '--name',
+            TOKEN_NAME,
+            '1–64 characters of letters, digits, space and . _ @ -',
+            'a token name',
+          ),
         )
         .makeOptionMandatory(),
     )
