@@ -4,10 +4,12 @@
 // warning saying why. With SIGPOST_UPDATE_SCREENSHOTS=1 they rewrite docs/img/console-*.png.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { HmacClient, OutboundConfig } from '@sigpost/outbound';
+import { formatTimestamp } from '@sigpost/protocol';
 import pino from 'pino';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,7 +59,19 @@ let token: string;
 let manual: HmacClient;
 let auto: HmacClient;
 let cleanup: () => void;
+const streamSockets = new Set<Duplex>();
 const MANUAL_SECRET = 'manual-desk-secret-0123456789';
+
+/** Cuts every open stream connection from the server side, as a proxy or a network failure would. */
+function dropStreams(): number {
+  let dropped = 0;
+  for (const socket of streamSockets) {
+    if (!socket.destroyed) dropped++;
+    socket.destroy();
+  }
+  streamSockets.clear();
+  return dropped;
+}
 const AUTO_SECRET = 'auto-desk-secret-0123456789ab';
 
 beforeAll(async () => {
@@ -92,6 +106,8 @@ beforeAll(async () => {
       new OutboundConfig({ producerId: id, producerSecret: secret, serverBaseUrl: server.url }),
       pino({ level: 'silent' }),
     );
+  // Every upgraded stream socket, so a test can cut the console's connection from the server side.
+  server.app.server.on('upgrade', (_request: IncomingMessage, socket: Duplex) => streamSockets.add(socket));
   manual = client('desk-manual', MANUAL_SECRET);
   auto = client('desk-auto', AUTO_SECRET);
   if (UPDATE_SHOTS) mkdirSync(SHOTS, { recursive: true });
@@ -177,14 +193,17 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     expect(await page.evaluate('document.cookie')).toBe('');
     expect(await page.evaluate('localStorage.length + sessionStorage.length')).toBe(0);
 
-    // Signals from a real producer appear without a reload.
-    const started = Date.now();
+    // Signals from a real producer appear without a reload, within a second of being accepted.
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
     const a = await post(manual, 'GOLD', 'breakout above resistance');
+    const accepted = Date.now();
+    await card(page, a.signal_id).waitFor({ timeout: 5_000 });
+    const appearedMs = Date.now() - accepted;
+    expect(appearedMs).toBeLessThan(1_000);
     const b = await post(manual, 'XAUUSD', 'news spike');
     const c = await post(manual, 'BTCUSD', 'trend follow');
     await post(auto, 'EURUSD', 'auto-approved one');
     for (const s of [a, b, c]) await poll(() => card(page, s.signal_id).count()).toBe(1);
-    const appearedMs = Date.now() - started;
     await poll(() => page.locator('[data-testid=feed] tbody tr').count()).toBe(4);
     const first = card(page, a.signal_id);
     await poll(() => first.textContent()).toContain('breakout above resistance');
@@ -257,6 +276,16 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     const history = (await page.getByTestId('history').textContent()) ?? '';
     expect(history).toContain('Received from desk-manual, answered 201 Pending approval');
     expect(history).toContain('Rejected by operator:alice: spread too wide');
+    // One line per stream event of the signal: its type, time, actor and channel.
+    const events = page.getByTestId('history').locator('li');
+    expect(await events.count()).toBe(2);
+    expect(await events.nth(0).getAttribute('data-event-type')).toBe('signal.pending_approval');
+    expect(await events.nth(0).textContent()).toContain('(by producer desk-manual, via ingest)');
+    expect(await events.nth(1).getAttribute('data-event-type')).toBe('signal.rejected');
+    expect(await events.nth(1).textContent()).toContain('(by operator:alice, via console)');
+    expect(await events.nth(1).locator('time').getAttribute('datetime')).toBe(
+      formatTimestamp((await store.getSignal(b.signal_id))?.decidedAt ?? 0),
+    );
     await shot(page, 'detail');
 
     // Producers: modes, allow-lists, secret ids, never a secret.
@@ -271,9 +300,7 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     // Everything came from this server; the strict CSP reported nothing.
     expect(requests.filter((u) => !u.startsWith(`${server.url}/`))).toEqual([]);
     expect(errors).toEqual([]);
-    console.info(
-      `console: 3 pending signals shown ${appearedMs} ms after the first POST started (polling every 2 s)`,
-    );
+    console.info(`console: a signal shown ${appearedMs} ms after its 201 (live stream over WebSocket)`);
 
     // Sign out: the cookie goes, the old session no longer works.
     await page.getByRole('button', { name: 'Sign out' }).click();
@@ -286,16 +313,56 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     await context.close();
   });
 
-  it('says so when the connection is lost and when it is back, and shows what arrived meanwhile', async () => {
-    const { context, page } = await open();
+  it('says so when the stream is cut, reconnects, and resumes after the last seq with no gap and no duplicate', async () => {
+    const { context, page, errors } = await open();
+    // Every stream frame the page receives, per connection.
+    const connections: { url: string; seqs: number[] }[] = [];
+    page.on('websocket', (ws) => {
+      const seen = { url: ws.url(), seqs: [] as number[] };
+      connections.push(seen);
+      ws.on('framereceived', (frame) => {
+        const message = JSON.parse(String(frame.payload)) as { seq?: unknown };
+        if (typeof message.seq === 'number') seen.seqs.push(message.seq);
+      });
+    });
+    await page.clock.install();
     await signIn(page);
     await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
-    await context.setOffline(true);
-    await poll(() => page.getByTestId('live-status').textContent()).toContain('connection lost');
-    const s = await post(manual, 'GOLD', 'sent while the operator was offline');
-    await context.setOffline(false);
-    await poll(() => page.getByTestId('live-status').textContent()).toContain('connection restored');
-    await poll(() => card(page, s.signal_id).count()).toBe(1);
+    const before = await post(manual, 'GOLD', 'pending when the stream is cut');
+    await poll(() => card(page, before.signal_id).count()).toBe(1);
+    const { head } = await store.streamPosition();
+    // From here the page's reconnect timer fires only when the test moves its clock.
+    await page.clock.pauseAt(Number(await page.evaluate('Date.now()')) + 1_000);
+    expect(dropStreams()).toBe(1);
+    await poll(() => page.getByTestId('live-status').textContent()).toContain(
+      `connection lost after seq ${head}`,
+    );
+
+    // Meanwhile: a new signal, and the CLI decides the pending one.
+    const during = await post(manual, 'XAUUSD', 'sent while the console was disconnected');
+    await other.decideSignal(before.signal_id, 'approved', 'operator:bob', null, Date.now(), 'cli');
+    expect(await card(page, during.signal_id).count()).toBe(0);
+
+    await page.clock.runFor(20_000); // past the longest first backoff (0.5 s with jitter)
+    await poll(() => page.getByTestId('live-status').textContent()).toBe(
+      `connection restored (resumed after seq ${head}); nothing was missed`,
+    );
+    await poll(() => card(page, during.signal_id).count()).toBe(1);
+    await poll(() => card(page, before.signal_id).locator('.decision').textContent()).toContain(
+      'Approved by operator:bob',
+    );
+    expect(await card(page, before.signal_id).getByRole('button').count()).toBe(0);
+
+    // The second connection asked for exactly what followed the last seq the first one delivered,
+    // got the two missed events once, and nothing was delivered twice across both.
+    expect(connections).toHaveLength(2);
+    expect(new URL(connections[0]?.url ?? '').search).toBe('');
+    expect(new URL(connections[1]?.url ?? '').search).toBe(`?after=${head}`);
+    expect(connections[0]?.seqs.at(-1)).toBe(head);
+    expect(connections[1]?.seqs).toEqual([head + 1, head + 2]);
+    const all = connections.flatMap((c) => c.seqs);
+    expect(new Set(all).size).toBe(all.length);
+    expect(errors).toEqual([]);
     await context.close();
   });
 
@@ -303,16 +370,14 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     const { context, page } = await open();
     await page.clock.install();
     await signIn(page);
-    await poll(() => page.getByTestId('operator').textContent()).toContain('alice');
-    // From here the page refreshes only when the test moves its clock: no refresh can remove the
-    // buttons between the decision made elsewhere and the click.
-    await page.clock.pauseAt(Number(await page.evaluate('Date.now()')) + 1_000);
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
     const s = await post(manual, 'GOLD', 'about to be decided twice');
-    await poll(async () => {
-      const shown = await card(page, s.signal_id).count();
-      if (shown === 0) await page.clock.runFor(1_000);
-      return shown;
-    }).toBe(1);
+    await poll(() => card(page, s.signal_id).count()).toBe(1);
+    // The decision made elsewhere must not reach the page before the click: cut its stream and hold
+    // the reconnect (the page's clock is paused).
+    await page.clock.pauseAt(Number(await page.evaluate('Date.now()')) + 1_000);
+    dropStreams();
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('connection lost');
     await other.decideSignal(s.signal_id, 'rejected', 'operator:bob', 'duplicate', Date.now(), 'cli');
     await card(page, s.signal_id)
       .getByRole('button', { name: /^Approve/ })
