@@ -2,8 +2,9 @@
 // server on 127.0.0.1 with a real SQLite file; signals come from @sigpost/outbound's HmacClient.
 // Under CI=true a Chromium that cannot start fails this file; elsewhere the tests are skipped with a
 // warning saying why. With SIGPOST_UPDATE_SCREENSHOTS=1 they rewrite docs/img/console-*.png.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -59,6 +60,26 @@ let token: string;
 let manual: HmacClient;
 let auto: HmacClient;
 let cleanup: () => void;
+let dbPath: string;
+/** The `sigpost` command as installed (its dist/ is built by `npm test` / `npx tsc -b`). */
+const SIGPOST_BIN = fileURLToPath(new URL('../../../cli/bin/sigpost.js', import.meta.url));
+const SIGPOST_BUILT = fileURLToPath(new URL('../../../cli/dist/bin.js', import.meta.url));
+
+/** Runs the real `sigpost` CLI in its own process; resolves with its exit code and output. */
+function sigpost(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SIGPOST_BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 const streamSockets = new Set<Duplex>();
 const MANUAL_SECRET = 'manual-desk-secret-0123456789';
 
@@ -78,7 +99,7 @@ beforeAll(async () => {
   if (!browser) return;
   const dir = tempDir('sigpost-console-');
   cleanup = dir.cleanup;
-  const dbPath = join(dir.dir, 'sigpost.db');
+  dbPath = join(dir.dir, 'sigpost.db');
   store = new SqliteStore({ path: dbPath });
   await store.migrate();
   const box = SecretBox.fromKey(randomBytes(32));
@@ -163,8 +184,8 @@ async function post(client: HmacClient, instrument: string, reason: string) {
 }
 
 /**
- * `expect.poll` with room for the page's 2 s refresh on a loaded machine (vitest's default is 1 s,
- * shorter than one refresh).
+ * `expect.poll` with room for a loaded machine (vitest's default is 1 s); the within-a-second
+ * promise is asserted separately, with its own clock.
  */
 const poll = <T>(read: () => Promise<T> | T) => expect.poll(read, { timeout: 15_000, interval: 50 });
 
@@ -364,6 +385,49 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     expect(new Set(all).size).toBe(all.length);
     expect(errors).toEqual([]);
     await context.close();
+  });
+
+  it('shows a decision taken by the sigpost CLI in another process within a second, and its history', async (context) => {
+    if (!existsSync(SIGPOST_BUILT)) {
+      const message = `${SIGPOST_BUILT} is missing: run \`npx tsc -b\` (npm test builds first)`;
+      if (IN_CI) throw new Error(message);
+      console.warn(`skipping the CLI decision test: ${message}`);
+      context.skip(message);
+    }
+    const { context: browserContext, page, errors } = await open();
+    await signIn(page);
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
+    const s = await post(manual, 'BTCUSD', 'for the CLI to reject');
+    const shown = card(page, s.signal_id);
+    await shown.getByRole('button', { name: /^Reject/ }).waitFor({ timeout: 5_000 });
+    const result = await sigpost([
+      'signals',
+      'reject',
+      '--id',
+      s.signal_id,
+      '--reason',
+      'desk closed',
+      '--by',
+      'carol',
+      '--db',
+      dbPath,
+      '--json',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const committed = Date.now();
+    await shown.locator('.decision').filter({ hasText: 'Rejected by cli:carol' }).waitFor({ timeout: 5_000 });
+    const arrivedMs = Date.now() - committed;
+    expect(arrivedMs).toBeLessThan(1_000);
+    expect(await shown.locator('.decision').textContent()).toContain('desk closed');
+    expect(await shown.getByRole('button').count()).toBe(0);
+    await shown.getByRole('link', { name: /^Details/ }).click();
+    const events = page.getByTestId('history').locator('li');
+    await poll(() => events.count()).toBe(2);
+    expect(await events.nth(1).getAttribute('data-event-type')).toBe('signal.rejected');
+    expect(await events.nth(1).textContent()).toContain('(by cli:carol, via cli)');
+    expect(errors).toEqual([]);
+    console.info(`console: a CLI decision shown ${arrivedMs} ms after the CLI process exited`);
+    await browserContext.close();
   });
 
   it('shows the 409 message when a signal was decided elsewhere before the click', async () => {
