@@ -430,6 +430,23 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     await browserContext.close();
   });
 
+  it('ends the live feed when the session is signed out in another tab', async () => {
+    const { context, page, errors } = await open();
+    await signIn(page);
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
+    const other = await context.newPage();
+    await other.goto(`${server.url}/console`);
+    await other.getByRole('button', { name: 'Sign out' }).click();
+    await poll(() => other.getByRole('status').first().textContent()).toContain('You are signed out');
+    // The server closes the first tab's stream (4401) at its next session check; the tab says why.
+    await poll(() => page.getByRole('status').first().textContent()).toContain(
+      'your console session has ended',
+    );
+    expect(await page.getByLabel('Operator token').count()).toBe(1);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('shows the 409 message when a signal was decided elsewhere before the click', async () => {
     const { context, page } = await open();
     await page.clock.install();
