@@ -331,6 +331,53 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
           },
         },
       },
+      [`${OPERATOR_PREFIX}/signals/{id}/events`]: {
+        get: {
+          operationId: 'getSignalEvents',
+          summary: "A signal's history: its live-stream events",
+          description:
+            'The events the live stream sent (or would send) about this signal, oldest first: its acceptance, then its decision, each exactly as a stream frame (docs/stream.md): `type`, `seq`, `at`, and `signal` as of that event, with `decided_by` (the actor) and `decision_channel` (api, cli, console or telegram). Empty once retention purged them.',
+          security: bearer,
+          parameters: [idParam],
+          responses: {
+            '200': {
+              description: 'The events, oldest first.',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['items'],
+                    properties: {
+                      items: {
+                        type: 'array',
+                        items: {
+                          type: 'object',
+                          required: ['type', 'seq', 'at', 'signal'],
+                          properties: {
+                            type: {
+                              type: 'string',
+                              enum: [
+                                'signal.received',
+                                'signal.pending_approval',
+                                'signal.approved',
+                                'signal.rejected',
+                              ],
+                            },
+                            seq: { type: 'integer', minimum: 1 },
+                            at: { type: 'string', format: 'date-time' },
+                            signal: { type: 'object' },
+                          },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            ...problems('not-found', 'operator-unauthorized', ...OPERATOR_FAILURES),
+          },
+        },
+      },
       [`${OPERATOR_PREFIX}/signals/{id}/approve`]: {
         post: {
           operationId: 'approveSignal',

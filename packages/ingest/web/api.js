@@ -71,6 +71,8 @@ export function listSignals(filters = {}) {
 }
 
 export const getSignal = (id) => call('GET', `${OPERATOR}/signals/${encodeURIComponent(id)}`);
+/** The signal's live-stream events, oldest first (its history): `{ items: [{ type, seq, at, signal }] }`. */
+export const getSignalEvents = (id) => call('GET', `${OPERATOR}/signals/${encodeURIComponent(id)}/events`);
 /** The exact signed body and the 201 the producer got (console-only view). */
 export const getSignalRecord = (id) => call('GET', `/console/data/signals/${encodeURIComponent(id)}`);
 export const approve = (id) => call('POST', `${OPERATOR}/signals/${encodeURIComponent(id)}/approve`);

@@ -4,6 +4,7 @@ import {
   approve,
   currentSession,
   getSignal,
+  getSignalEvents,
   getSignalRecord,
   listProducers,
   listSignals,
@@ -11,7 +12,7 @@ import {
   signIn,
   signOut,
 } from './api.js';
-import { watch } from './live.js';
+import { eventView, watch } from './live.js';
 import { Stats } from './stats.js';
 import { html, render, useEffect, useRef, useState } from './vendor/preact-htm.js';
 
@@ -446,30 +447,44 @@ function Signals({ query }) {
 // ---- signal detail ----
 
 function Detail({ id }) {
-  const [state, setState] = useState({ view: null, record: null, error: null });
+  const [state, setState] = useState({ view: null, record: null, events: [], error: null });
   useEffect(() => {
-    Promise.all([getSignal(id), getSignalRecord(id)]).then(
-      ([view, record]) => setState({ view, record, error: null }),
-      (error) => setState({ view: null, record: null, error: problemText(error) }),
+    Promise.all([getSignal(id), getSignalRecord(id), getSignalEvents(id)]).then(
+      ([view, record, events]) => setState({ view, record, events: events.items, error: null }),
+      (error) => setState({ view: null, record: null, events: [], error: problemText(error) }),
     );
   }, [id]);
   if (state.error) return html`<p class="error" role="alert">${state.error}</p>`;
   if (!state.view) return html`<p role="status">Loading…</p>`;
-  const { view, record } = state;
+  const { view, record, events } = state;
   let accepted = null;
   try {
     accepted = record.response ? JSON.parse(record.response.body).status : null;
   } catch {
     accepted = null;
   }
-  const history = [
-    {
-      at: view.received_at,
-      what: `Received from ${view.producer_id}${accepted ? `, answered ${record.response.status} ${STATUS_LABEL[accepted] ?? accepted}` : ''}`,
-    },
-  ];
-  if (view.decided_at) history.push({ at: view.decided_at, what: decisionText(view, false) });
-  else history.push({ at: null, what: `Status now: ${STATUS_LABEL[view.status]}` });
+  const received = `Received from ${view.producer_id}${accepted ? `, answered ${record.response.status} ${STATUS_LABEL[accepted] ?? accepted}` : ''}`;
+  // The history is the signal's stream events (type, time, actor, channel); a signal whose events
+  // were purged by retention shows what the signal itself records.
+  const history = events.map((event, i) => {
+    const s = event.signal;
+    const decision = s.decision_channel !== null;
+    return {
+      at: event.at,
+      type: event.type,
+      what: decision
+        ? decisionText(eventView(event), false)
+        : `${i === 0 ? received : `Received from ${s.producer_id}`}${s.status === 'rejected' && s.message ? `: ${s.message}` : ''}`,
+      actor: decision ? s.decided_by : `producer ${s.producer_id}`,
+      channel: decision ? s.decision_channel : 'ingest',
+    };
+  });
+  if (history.length === 0) {
+    history.push({ at: view.received_at, what: received });
+    if (view.decided_at) history.push({ at: view.decided_at, what: decisionText(view, false) });
+  }
+  if (view.status === 'pending_approval')
+    history.push({ at: null, what: `Status now: ${STATUS_LABEL[view.status]}` });
   let response = null;
   if (record.response) {
     try {
@@ -490,7 +505,12 @@ function Detail({ id }) {
     <section aria-labelledby="history-title">
       <h2 id="history-title">History</h2>
       <ol class="history" data-testid="history">
-        ${history.map((h) => html`<li>${h.at ? html`<time datetime=${h.at}>${time(h.at)}</time> ` : null}${h.what}</li>`)}
+        ${history.map(
+          (h) =>
+            html`<li data-event-type=${h.type}>${h.at ? html`<time datetime=${h.at}>${time(h.at)}</time> ` : null}${h.type ? html`<code class="event-type">${h.type}</code> ` : null}${h.what}${
+              h.actor ? html` <span class="event-meta">(by ${h.actor}, via ${h.channel})</span>` : null
+            }</li>`,
+        )}
       </ol>
     </section>
     <section aria-labelledby="raw-title">

@@ -2,12 +2,15 @@
 // server on 127.0.0.1 with a real SQLite file; signals come from @sigpost/outbound's HmacClient.
 // Under CI=true a Chromium that cannot start fails this file; elsewhere the tests are skipped with a
 // warning saying why. With SIGPOST_UPDATE_SCREENSHOTS=1 they rewrite docs/img/console-*.png.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { HmacClient, OutboundConfig } from '@sigpost/outbound';
+import { formatTimestamp } from '@sigpost/protocol';
 import pino from 'pino';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,14 +60,46 @@ let token: string;
 let manual: HmacClient;
 let auto: HmacClient;
 let cleanup: () => void;
+let dbPath: string;
+/** The `sigpost` command as installed (its dist/ is built by `npm test` / `npx tsc -b`). */
+const SIGPOST_BIN = fileURLToPath(new URL('../../../cli/bin/sigpost.js', import.meta.url));
+const SIGPOST_BUILT = fileURLToPath(new URL('../../../cli/dist/bin.js', import.meta.url));
+
+/** Runs the real `sigpost` CLI in its own process; resolves with its exit code and output. */
+function sigpost(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SIGPOST_BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+const streamSockets = new Set<Duplex>();
 const MANUAL_SECRET = 'manual-desk-secret-0123456789';
+
+/** Cuts every open stream connection from the server side, as a proxy or a network failure would. */
+function dropStreams(): number {
+  let dropped = 0;
+  for (const socket of streamSockets) {
+    if (!socket.destroyed) dropped++;
+    socket.destroy();
+  }
+  streamSockets.clear();
+  return dropped;
+}
 const AUTO_SECRET = 'auto-desk-secret-0123456789ab';
 
 beforeAll(async () => {
   if (!browser) return;
   const dir = tempDir('sigpost-console-');
   cleanup = dir.cleanup;
-  const dbPath = join(dir.dir, 'sigpost.db');
+  dbPath = join(dir.dir, 'sigpost.db');
   store = new SqliteStore({ path: dbPath });
   await store.migrate();
   const box = SecretBox.fromKey(randomBytes(32));
@@ -92,6 +127,8 @@ beforeAll(async () => {
       new OutboundConfig({ producerId: id, producerSecret: secret, serverBaseUrl: server.url }),
       pino({ level: 'silent' }),
     );
+  // Every upgraded stream socket, so a test can cut the console's connection from the server side.
+  server.app.server.on('upgrade', (_request: IncomingMessage, socket: Duplex) => streamSockets.add(socket));
   manual = client('desk-manual', MANUAL_SECRET);
   auto = client('desk-auto', AUTO_SECRET);
   if (UPDATE_SHOTS) mkdirSync(SHOTS, { recursive: true });
@@ -147,8 +184,8 @@ async function post(client: HmacClient, instrument: string, reason: string) {
 }
 
 /**
- * `expect.poll` with room for the page's 2 s refresh on a loaded machine (vitest's default is 1 s,
- * shorter than one refresh).
+ * `expect.poll` with room for a loaded machine (vitest's default is 1 s); the within-a-second
+ * promise is asserted separately, with its own clock.
  */
 const poll = <T>(read: () => Promise<T> | T) => expect.poll(read, { timeout: 15_000, interval: 50 });
 
@@ -177,14 +214,17 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     expect(await page.evaluate('document.cookie')).toBe('');
     expect(await page.evaluate('localStorage.length + sessionStorage.length')).toBe(0);
 
-    // Signals from a real producer appear without a reload.
-    const started = Date.now();
+    // Signals from a real producer appear without a reload, within a second of being accepted.
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
     const a = await post(manual, 'GOLD', 'breakout above resistance');
+    const accepted = Date.now();
+    await card(page, a.signal_id).waitFor({ timeout: 5_000 });
+    const appearedMs = Date.now() - accepted;
+    expect(appearedMs).toBeLessThan(1_000);
     const b = await post(manual, 'XAUUSD', 'news spike');
     const c = await post(manual, 'BTCUSD', 'trend follow');
     await post(auto, 'EURUSD', 'auto-approved one');
     for (const s of [a, b, c]) await poll(() => card(page, s.signal_id).count()).toBe(1);
-    const appearedMs = Date.now() - started;
     await poll(() => page.locator('[data-testid=feed] tbody tr').count()).toBe(4);
     const first = card(page, a.signal_id);
     await poll(() => first.textContent()).toContain('breakout above resistance');
@@ -257,6 +297,16 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     const history = (await page.getByTestId('history').textContent()) ?? '';
     expect(history).toContain('Received from desk-manual, answered 201 Pending approval');
     expect(history).toContain('Rejected by operator:alice: spread too wide');
+    // One line per stream event of the signal: its type, time, actor and channel.
+    const events = page.getByTestId('history').locator('li');
+    expect(await events.count()).toBe(2);
+    expect(await events.nth(0).getAttribute('data-event-type')).toBe('signal.pending_approval');
+    expect(await events.nth(0).textContent()).toContain('(by producer desk-manual, via ingest)');
+    expect(await events.nth(1).getAttribute('data-event-type')).toBe('signal.rejected');
+    expect(await events.nth(1).textContent()).toContain('(by operator:alice, via console)');
+    expect(await events.nth(1).locator('time').getAttribute('datetime')).toBe(
+      formatTimestamp((await store.getSignal(b.signal_id))?.decidedAt ?? 0),
+    );
     await shot(page, 'detail');
 
     // Producers: modes, allow-lists, secret ids, never a secret.
@@ -271,9 +321,7 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     // Everything came from this server; the strict CSP reported nothing.
     expect(requests.filter((u) => !u.startsWith(`${server.url}/`))).toEqual([]);
     expect(errors).toEqual([]);
-    console.info(
-      `console: 3 pending signals shown ${appearedMs} ms after the first POST started (polling every 2 s)`,
-    );
+    console.info(`console: a signal shown ${appearedMs} ms after its 201 (live stream over WebSocket)`);
 
     // Sign out: the cookie goes, the old session no longer works.
     await page.getByRole('button', { name: 'Sign out' }).click();
@@ -286,16 +334,116 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     await context.close();
   });
 
-  it('says so when the connection is lost and when it is back, and shows what arrived meanwhile', async () => {
-    const { context, page } = await open();
+  it('says so when the stream is cut, reconnects, and resumes after the last seq with no gap and no duplicate', async () => {
+    const { context, page, errors } = await open();
+    // Every stream frame the page receives, per connection.
+    const connections: { url: string; seqs: number[] }[] = [];
+    page.on('websocket', (ws) => {
+      const seen = { url: ws.url(), seqs: [] as number[] };
+      connections.push(seen);
+      ws.on('framereceived', (frame) => {
+        const message = JSON.parse(String(frame.payload)) as { seq?: unknown };
+        if (typeof message.seq === 'number') seen.seqs.push(message.seq);
+      });
+    });
+    await page.clock.install();
     await signIn(page);
     await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
-    await context.setOffline(true);
-    await poll(() => page.getByTestId('live-status').textContent()).toContain('connection lost');
-    const s = await post(manual, 'GOLD', 'sent while the operator was offline');
-    await context.setOffline(false);
-    await poll(() => page.getByTestId('live-status').textContent()).toContain('connection restored');
-    await poll(() => card(page, s.signal_id).count()).toBe(1);
+    const before = await post(manual, 'GOLD', 'pending when the stream is cut');
+    await poll(() => card(page, before.signal_id).count()).toBe(1);
+    const { head } = await store.streamPosition();
+    // From here the page's reconnect timer fires only when the test moves its clock.
+    await page.clock.pauseAt(Number(await page.evaluate('Date.now()')) + 1_000);
+    expect(dropStreams()).toBe(1);
+    await poll(() => page.getByTestId('live-status').textContent()).toContain(
+      `connection lost after seq ${head}`,
+    );
+
+    // Meanwhile: a new signal, and the CLI decides the pending one.
+    const during = await post(manual, 'XAUUSD', 'sent while the console was disconnected');
+    await other.decideSignal(before.signal_id, 'approved', 'operator:bob', null, Date.now(), 'cli');
+    expect(await card(page, during.signal_id).count()).toBe(0);
+
+    await page.clock.runFor(20_000); // past the longest first backoff (0.5 s with jitter)
+    await poll(() => page.getByTestId('live-status').textContent()).toBe(
+      `connection restored (resumed after seq ${head}); nothing was missed`,
+    );
+    await poll(() => card(page, during.signal_id).count()).toBe(1);
+    await poll(() => card(page, before.signal_id).locator('.decision').textContent()).toContain(
+      'Approved by operator:bob',
+    );
+    expect(await card(page, before.signal_id).getByRole('button').count()).toBe(0);
+
+    // The second connection asked for exactly what followed the last seq the first one delivered,
+    // got the two missed events once, and nothing was delivered twice across both.
+    expect(connections).toHaveLength(2);
+    expect(new URL(connections[0]?.url ?? '').search).toBe('');
+    expect(new URL(connections[1]?.url ?? '').search).toBe(`?after=${head}`);
+    expect(connections[0]?.seqs.at(-1)).toBe(head);
+    expect(connections[1]?.seqs).toEqual([head + 1, head + 2]);
+    const all = connections.flatMap((c) => c.seqs);
+    expect(new Set(all).size).toBe(all.length);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('shows a decision taken by the sigpost CLI in another process within a second, and its history', async (context) => {
+    if (!existsSync(SIGPOST_BUILT)) {
+      const message = `${SIGPOST_BUILT} is missing: run \`npx tsc -b\` (npm test builds first)`;
+      if (IN_CI) throw new Error(message);
+      console.warn(`skipping the CLI decision test: ${message}`);
+      context.skip(message);
+    }
+    const { context: browserContext, page, errors } = await open();
+    await signIn(page);
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
+    const s = await post(manual, 'BTCUSD', 'for the CLI to reject');
+    const shown = card(page, s.signal_id);
+    await shown.getByRole('button', { name: /^Reject/ }).waitFor({ timeout: 5_000 });
+    const result = await sigpost([
+      'signals',
+      'reject',
+      '--id',
+      s.signal_id,
+      '--reason',
+      'desk closed',
+      '--by',
+      'carol',
+      '--db',
+      dbPath,
+      '--json',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const committed = Date.now();
+    await shown.locator('.decision').filter({ hasText: 'Rejected by cli:carol' }).waitFor({ timeout: 5_000 });
+    const arrivedMs = Date.now() - committed;
+    expect(arrivedMs).toBeLessThan(1_000);
+    expect(await shown.locator('.decision').textContent()).toContain('desk closed');
+    expect(await shown.getByRole('button').count()).toBe(0);
+    await shown.getByRole('link', { name: /^Details/ }).click();
+    const events = page.getByTestId('history').locator('li');
+    await poll(() => events.count()).toBe(2);
+    expect(await events.nth(1).getAttribute('data-event-type')).toBe('signal.rejected');
+    expect(await events.nth(1).textContent()).toContain('(by cli:carol, via cli)');
+    expect(errors).toEqual([]);
+    console.info(`console: a CLI decision shown ${arrivedMs} ms after the CLI process exited`);
+    await browserContext.close();
+  });
+
+  it('ends the live feed when the session is signed out in another tab', async () => {
+    const { context, page, errors } = await open();
+    await signIn(page);
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
+    const other = await context.newPage();
+    await other.goto(`${server.url}/console`);
+    await other.getByRole('button', { name: 'Sign out' }).click();
+    await poll(() => other.getByRole('status').first().textContent()).toContain('You are signed out');
+    // The server closes the first tab's stream (4401) at its next session check; the tab says why.
+    await poll(() => page.getByRole('status').first().textContent()).toContain(
+      'your console session has ended',
+    );
+    expect(await page.getByLabel('Operator token').count()).toBe(1);
+    expect(errors).toEqual([]);
     await context.close();
   });
 
@@ -303,16 +451,14 @@ describe.skipIf(browser === undefined)('operator console in Chromium', { timeout
     const { context, page } = await open();
     await page.clock.install();
     await signIn(page);
-    await poll(() => page.getByTestId('operator').textContent()).toContain('alice');
-    // From here the page refreshes only when the test moves its clock: no refresh can remove the
-    // buttons between the decision made elsewhere and the click.
-    await page.clock.pauseAt(Number(await page.evaluate('Date.now()')) + 1_000);
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('live');
     const s = await post(manual, 'GOLD', 'about to be decided twice');
-    await poll(async () => {
-      const shown = await card(page, s.signal_id).count();
-      if (shown === 0) await page.clock.runFor(1_000);
-      return shown;
-    }).toBe(1);
+    await poll(() => card(page, s.signal_id).count()).toBe(1);
+    // The decision made elsewhere must not reach the page before the click: cut its stream and hold
+    // the reconnect (the page's clock is paused).
+    await page.clock.pauseAt(Number(await page.evaluate('Date.now()')) + 1_000);
+    dropStreams();
+    await poll(() => page.getByTestId('live-status').textContent()).toContain('connection lost');
     await other.decideSignal(s.signal_id, 'rejected', 'operator:bob', 'duplicate', Date.now(), 'cli');
     await card(page, s.signal_id)
       .getByRole('button', { name: /^Approve/ })

@@ -38,6 +38,15 @@ interface Session {
   lastSeenAt: number;
 }
 
+/** A console session holding a stream connection (see `ConsoleSessions.authenticateStream`). */
+export interface StreamSession {
+  readonly operator: string;
+  /** Hex SHA-256 of the operator token the session signed in with. */
+  readonly tokenHash: string;
+  /** Touches the session; false once it has ended. */
+  readonly keepAlive: () => boolean;
+}
+
 /** What the console's JavaScript learns about its own session (`GET /console/session`). */
 export interface SessionInfo {
   readonly operator: string;
@@ -214,10 +223,34 @@ export class ConsoleSessions {
    * stream with its cookie: cross-site WebSocket hijacking).
    */
   async authenticateUpgrade(request: HeaderBearer): Promise<string | undefined> {
+    return (await this.authenticateStream(request))?.operator;
+  }
+
+  /**
+   * `authenticateUpgrade` with what the stream keeps for the connection's lifetime: the operator
+   * token's hash (the stream closes the connection when that token is revoked) and `keepAlive`,
+   * which the stream calls every few seconds: it counts an open stream as activity (the feed needs
+   * no request, and a watched console must not idle out, as it did not while it polled) and answers
+   * false once the session has ended (signed out, or 12 h after sign-in), so the stream closes.
+   */
+  async authenticateStream(request: HeaderBearer): Promise<StreamSession | undefined> {
     const found = await this.resume(request);
     if (found === undefined) return undefined;
     assertSameOrigin(request);
-    return found.info.operator;
+    const session = this.#sessions.get(found.key);
+    if (session === undefined) return undefined;
+    return {
+      operator: session.operator,
+      tokenHash: session.tokenHash,
+      keepAlive: () => {
+        const now = this.#clock.now();
+        if (this.#sessions.get(found.key) !== session || now - session.createdAt >= this.#limits.absoluteMs) {
+          return false;
+        }
+        session.lastSeenAt = now;
+        return true;
+      },
+    };
   }
 
   /** Checks the CSRF token of the session stored under `key` and the request's origin. */

@@ -47,6 +47,7 @@ describe('OpenAPI document and reference page', () => {
       '/api/v1/operator/signals',
       '/api/v1/operator/signals/{id}',
       '/api/v1/operator/signals/{id}/approve',
+      '/api/v1/operator/signals/{id}/events',
       '/api/v1/operator/signals/{id}/reject',
       '/api/v1/signals/ingest',
       '/api/v1/stream',

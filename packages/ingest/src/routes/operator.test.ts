@@ -129,6 +129,7 @@ describe('operator API: authentication', () => {
     const [id] = await ingestMany(1);
     for (const res of [
       await get(`/api/v1/operator/signals/${id}`, null),
+      await get(`/api/v1/operator/signals/${id}/events`, null),
       await post(`/api/v1/operator/signals/${id}/approve`, undefined, null),
       await post(`/api/v1/operator/signals/${id}/reject`, { reason: 'x' }, null),
     ]) {
@@ -288,6 +289,36 @@ describe('operator API: one signal, approve, reject', () => {
       status: 409,
       detail: `Signal ${id} is approved, not pending_approval; only pending signals can be approved or rejected`,
     });
+  });
+
+  it("gives a signal's history: its stream events with type, time, actor and channel, and 404 for an unknown id", async () => {
+    const [id, other] = await ingestMany(2);
+    env.clock.advance(5_000);
+    expect((await post(`/api/v1/operator/signals/${other}/approve`)).statusCode).toBe(200);
+    expect((await post(`/api/v1/operator/signals/${id}/reject`, { reason: 'stale price' })).statusCode).toBe(
+      200,
+    );
+    const res = await get(`/api/v1/operator/signals/${id}/events`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    const { items } = res.json() as { items: { type: string; seq: number; at: string; signal: object }[] };
+    expect(items.map((e) => [e.type, e.seq, e.at])).toEqual([
+      ['signal.pending_approval', 1, '2025-10-25T14:30:46.123000Z'],
+      ['signal.rejected', 4, '2025-10-25T14:30:52.123000Z'],
+    ]);
+    expect(items[0]?.signal).toMatchObject({ signal_id: id, status: 'pending_approval', decided_by: null });
+    expect(items[1]?.signal).toMatchObject({
+      signal_id: id,
+      status: 'rejected',
+      decided_by: 'operator:alice',
+      decision_channel: 'api',
+      message: 'stale price',
+      entry_price: SIGNAL.entry_price,
+    });
+    for (const unknown of ['sig_01JC3M5W8QXG4K2N6Y7T9B1ZAD', 'nonsense']) {
+      const missing = await get(`/api/v1/operator/signals/${unknown}/events`);
+      expect([missing.statusCode, missing.json().type]).toEqual([404, 'urn:sigpost:problem:not-found']);
+    }
   });
 
   it('answers 404 when approving or rejecting an unknown signal', async () => {

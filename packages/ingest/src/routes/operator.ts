@@ -18,6 +18,7 @@ import {
   toSignalView,
 } from '../signals.js';
 import { StoreInvalidCursorError } from '../store/store.js';
+import { eventMessage } from '../stream/messages.js';
 import { registerProducerListRoute } from './producers.js';
 
 /** Prefix of the operator HTTP API. */
@@ -99,6 +100,14 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
       scope.get<{ Params: { id: string } }>('/signals/:id', async (request, reply) =>
         viewAnswer(reply, await guardAsync(() => getSignalView(ctx.store, request.params.id))),
       );
+
+      // A signal's history: its stream events (docs/stream.md), each exactly as the stream frames it.
+      scope.get<{ Params: { id: string } }>('/signals/:id/events', async (request, reply) => {
+        const view = await guardAsync(() => getSignalView(ctx.store, request.params.id));
+        const events = await ctx.store.readSignalEvents(view.signal_id);
+        reply.type(JSON_TYPE);
+        return `{"items":[${events.map(eventMessage).join(',')}]}`;
+      });
 
       scope.post<{ Params: { id: string } }>('/signals/:id/approve', async (request, reply) => {
         const body = parseBody(request, ApproveBodySchema, false);

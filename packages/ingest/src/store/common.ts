@@ -74,6 +74,12 @@ export const EVENTS_SELECT = `SELECT e.seq, e.at, e.channel, s.id, s.producer_id
   FROM stream_events e JOIN signals s ON s.id = e.signal_id
   WHERE e.seq > $after ORDER BY e.seq LIMIT $limit`;
 
+/** The events of one signal (`$id`), oldest first: at most two (accepted, then decided). */
+export const SIGNAL_EVENTS_SELECT = `SELECT e.seq, e.at, e.channel, s.id, s.producer_id, s.idempotency_key, s.instrument,
+    s.side, e.status, e.message, s.body, s.received_at, e.decided_at, e.decided_by
+  FROM stream_events e JOIN signals s ON s.id = e.signal_id
+  WHERE e.signal_id = $id ORDER BY e.seq`;
+
 export interface EventRow extends SignalRow {
   seq: number;
   at: number;

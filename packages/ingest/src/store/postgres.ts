@@ -16,6 +16,7 @@ import {
   pageLimit,
   redactUrl,
   SIGNAL_COLUMNS,
+  SIGNAL_EVENTS_SELECT,
   SIGNAL_STATUSES,
   type SignalRow,
   type SubscriberRow,
@@ -474,6 +475,11 @@ export class PostgresStore implements Store {
       EVENTS_SELECT.replace('$after', '$1').replace('$limit', '$2'),
       [eventAfter(after), eventLimit(limit)],
     );
+    return rows.map(toEvent);
+  }
+
+  async readSignalEvents(signalId: string): Promise<StreamEvent[]> {
+    const { rows } = await this.#query<EventRow>(SIGNAL_EVENTS_SELECT.replace('$id', '$1'), [signalId]);
     return rows.map(toEvent);
   }
 

@@ -16,6 +16,7 @@ import {
   type ProducerJoinRow,
   pageLimit,
   SIGNAL_COLUMNS,
+  SIGNAL_EVENTS_SELECT,
   SIGNAL_STATUSES,
   type SignalRow,
   type SubscriberRow,
@@ -99,6 +100,7 @@ interface Statements {
   selectTokenByHash: Stmt;
   selectTokens: Stmt;
   selectEvents: Stmt;
+  selectSignalEvents: Stmt;
   streamPosition: Stmt;
   selectSubscriberByHash: Stmt;
   selectSubscribers: Stmt;
@@ -376,6 +378,10 @@ export class SqliteStore implements Store {
 
   async readEvents(after: number, limit: number): Promise<StreamEvent[]> {
     return (this.#s().selectEvents.all(eventAfter(after), eventLimit(limit)) as EventRow[]).map(toEvent);
+  }
+
+  async readSignalEvents(signalId: string): Promise<StreamEvent[]> {
+    return (this.#s().selectSignalEvents.all(signalId) as EventRow[]).map(toEvent);
   }
 
   watchEvents(listener: () => void): () => void {
@@ -671,6 +677,7 @@ function prepareReads(db: Database.Database): Statements {
       'SELECT id, name, hash, created_at AS createdAt FROM operator_tokens ORDER BY created_at, id',
     ),
     selectEvents: p(EVENTS_SELECT.replace('$after', '?').replace('$limit', '?')),
+    selectSignalEvents: p(SIGNAL_EVENTS_SELECT.replace('$id', '?')),
     streamPosition: p(
       `SELECT epoch, purged_through,
               coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'stream_events'), 0)

@@ -674,6 +674,23 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
         expect(await store.streamPosition()).toEqual({ epoch: before.epoch, head: 2, purgedThrough: 0 });
       });
 
+      it("reads one signal's events, oldest first, and no other signal's", async () => {
+        await store.acceptBatch([
+          acceptRequest({ id: 'h1', status: 'pending_approval' }),
+          acceptRequest({ id: 'h2', status: 'pending_approval' }),
+        ]);
+        await store.decideSignal('h2', 'approved', 'operator:bob', null, T0 + 3, 'telegram');
+        await store.decideSignal('h1', 'rejected', 'operator:alice', 'too late', T0 + 4, 'console');
+        const history = await store.readSignalEvents('h1');
+        expect(history.map((e) => [e.seq, e.signal.id, e.signal.status, e.channel, e.at])).toEqual([
+          [1, 'h1', 'pending_approval', null, T0],
+          [4, 'h1', 'rejected', 'console', T0 + 4],
+        ]);
+        expect(history[1]?.signal).toMatchObject({ decidedBy: 'operator:alice', message: 'too late' });
+        expect(history).toEqual((await store.readEvents(0, 10)).filter((e) => e.signal.id === 'h1'));
+        expect(await store.readSignalEvents('unknown')).toEqual([]);
+      });
+
       it('writes one event per decision, with its channel and actor, the earlier event unchanged', async () => {
         await store.acceptBatch([acceptRequest({ id: 'p1', status: 'pending_approval' })]);
         await store.decideSignal('p1', 'rejected', 'ops@desk', 'stale', T0 + 5, 'cli');

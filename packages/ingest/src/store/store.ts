@@ -260,6 +260,8 @@ export interface Store {
   streamPosition(): Promise<StreamPosition>;
   /** Up to `limit` (1–1000) events with seq > `after`, oldest first. */
   readEvents(after: number, limit: number): Promise<StreamEvent[]>;
+  /** The events of one signal still held, oldest first (its history: accepted, then decided); [] when none. */
+  readSignalEvents(signalId: string): Promise<StreamEvent[]>;
   /**
    * Calls `listener` whenever events may have been committed: by this store at once, by another
    * process or server within a short poll (SQLite, ~150 ms) or notification (PostgreSQL

@@ -8,8 +8,9 @@ import type { Duplex } from 'node:stream';
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, type ProblemCode, problem } from '@sigpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
+import type { StreamSession } from '../console/sessions.js';
 import type { AppContext } from '../context.js';
-import { sendProblem } from '../problems.js';
+import { HttpProblem, sendProblem } from '../problems.js';
 import { hashToken } from '../secrets.js';
 import { type AuthOutcome, StreamHub } from './hub.js';
 import {
@@ -82,6 +83,49 @@ export function registerStream(app: FastifyInstance, ctx: AppContext): StreamHub
       throw new StreamRefusal(
         'too-many-connections',
         `this token already has ${ctx.config.streamMaxConnectionsPerToken} open stream connections (the limit); close one first`,
+        { 'Retry-After': '5' },
+      );
+    }
+    return { principal, scope };
+  };
+
+  /**
+   * The operator console's session cookie (same origin only: cross-site WebSocket hijacking is
+   * refused 403 `csrf-rejected`; an ended session 401 `operator-unauthorized`). Undefined without a
+   * session cookie: the browser then authenticates by its first message.
+   */
+  const authorizeSession = async (
+    request: IncomingMessage,
+    query: StreamQuery,
+  ): Promise<{ principal: Principal; scope: Scope } | undefined> => {
+    let session: StreamSession | undefined;
+    try {
+      session = await ctx.consoleSessions.authenticateStream(request);
+    } catch (error) {
+      if (error instanceof HttpProblem) throw new StreamRefusal(error.code, error.detail ?? error.code);
+      throw error;
+    }
+    if (session === undefined) return undefined;
+    const operator = await ctx.store.findTokenByHash(session.tokenHash);
+    if (operator === undefined) {
+      throw new StreamRefusal(
+        'operator-unauthorized',
+        'the operator token this session signed in with was revoked; sign in with a valid token',
+      );
+    }
+    const principal: Principal = {
+      kind: 'operator',
+      id: operator.id,
+      hash: operator.hash,
+      producers: null,
+      statuses: null,
+      keepAlive: session.keepAlive,
+    };
+    const scope = resolveScope(principal, query);
+    if (hub.connectionsOf(principal.id) >= ctx.config.streamMaxConnectionsPerToken) {
+      throw new StreamRefusal(
+        'too-many-connections',
+        `this operator already has ${ctx.config.streamMaxConnectionsPerToken} open stream connections (the limit); close a console tab first`,
         { 'Retry-After': '5' },
       );
     }
@@ -161,6 +205,8 @@ export function registerStream(app: FastifyInstance, ctx: AppContext): StreamHub
         );
       }
       granted = await authorize(token, query);
+    } else {
+      granted = await authorizeSession(request, query);
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
       if (granted !== undefined) {

@@ -407,6 +407,8 @@ export class StreamHub {
     for (const conn of conns) {
       if (conn.principal !== undefined && !live.has(conn.principal.hash)) {
         conn.close(CLOSE.revoked, 'token revoked');
+      } else if (conn.principal?.keepAlive !== undefined && !conn.principal.keepAlive()) {
+        conn.close(CLOSE.unauthorized, 'console session ended; sign in again');
       }
     }
   }

@@ -170,7 +170,7 @@ export function parseStreamQuery(search: URLSearchParams): StreamQuery {
   return { after, producers, statuses: statuses as StoredSignalStatus[] | undefined };
 }
 
-/** Who is connected: a subscriber token, or an operator token (which sees everything). */
+/** Who is connected: a subscriber token, or an operator token or console session (which see everything). */
 export interface Principal {
   readonly kind: 'subscriber' | 'operator';
   /** `sub_…` or `tok_…`. */
@@ -179,6 +179,11 @@ export interface Principal {
   readonly hash: string;
   readonly producers: readonly string[] | null;
   readonly statuses: readonly StoredSignalStatus[] | null;
+  /**
+   * Set when the operator came by the console's session cookie: called with each token check;
+   * false once the session has ended (the connection is then closed with 4401).
+   */
+  readonly keepAlive?: () => boolean;
 }
 
 /** What one connection sees: the request narrowed within the token's scope. */

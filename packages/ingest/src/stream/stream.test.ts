@@ -425,6 +425,82 @@ describe('GET /api/v1/stream', () => {
     expect(silent.messages).toEqual([]);
   });
 
+  describe("the console's session cookie on the upgrade", () => {
+    /** Signs in to the console of `env` as a browser on its origin would; returns the cookie pair. */
+    async function consoleCookie(env: Env, name: string): Promise<{ cookie: string; tokenId: string }> {
+      const operator = await env.admin.createToken(name);
+      const res = await fetch(`${env.url}/console/session`, {
+        method: 'POST',
+        headers: { origin: env.url, 'content-type': 'application/json' },
+        body: JSON.stringify({ token: operator.token }),
+      });
+      expect(res.status).toBe(200);
+      return { cookie: String(res.headers.get('set-cookie')).split(';')[0] ?? '', tokenId: operator.id };
+    }
+
+    it('lets a signed-in console on this origin stream everything, and refuses a foreign Origin or an ended session before any frame', async () => {
+      const env = await streamServer();
+      const { cookie, tokenId } = await consoleCookie(env, 'alice');
+      const [first] = await put(env.store, 1);
+      const viewer = connect(env, { after: 0, headers: { cookie, origin: env.url } });
+      await viewer.ready();
+      expect(viewer.messages.map((m) => m.type)).toEqual(['hello', 'signal.received', 'ready']);
+      expect(viewer.messages[0]).toMatchObject({ subscriber: tokenId });
+      expect(viewer.events[0]).toMatchObject({ signal: { signal_id: first } });
+      const [second] = await put(env.store, 1, { producerId: 'another-desk' });
+      await viewer.until(() => viewer.events.length === 2, 'the live event');
+      expect(viewer.events[1]).toMatchObject({ seq: 2, signal: { signal_id: second } });
+
+      // Cross-site WebSocket hijacking: a page elsewhere (even 127.0.0.1 on another port) carrying the cookie.
+      for (const origin of ['http://127.0.0.1:1', 'null', undefined]) {
+        const hijack = connect(env, { after: 0, headers: { cookie, ...(origin ? { origin } : {}) } });
+        const refusal = await hijack.refused();
+        expect([refusal.status, refusal.contentType, refusal.body.type]).toEqual([
+          403,
+          'application/problem+json',
+          'urn:sigpost:problem:csrf-rejected',
+        ]);
+        expect(hijack.messages).toEqual([]);
+      }
+      // A cookie naming no session (signed out, expired, another server).
+      const stale = connect(env, {
+        headers: { cookie: `sigpost_session=${'A'.repeat(43)}`, origin: env.url },
+      });
+      const refusal = await stale.refused();
+      expect([refusal.status, refusal.body.type]).toEqual([401, 'urn:sigpost:problem:operator-unauthorized']);
+      expect(stale.messages).toEqual([]);
+      // No cookie at all: nothing is sent (the browser path waits for an auth message; docs/stream.md).
+      const anonymous = connect(env, { after: 0, headers: { origin: env.url } });
+      await new Promise((resolve) => anonymous.ws.once('open', resolve));
+      anonymous.ws.send(JSON.stringify({ type: 'auth', token: 'sgs_not-a-token' }));
+      expect((await anonymous.closing()).code).toBe(4401);
+      expect(anonymous.messages).toEqual([]);
+    });
+
+    it('closes the stream when the session is signed out or its token revoked', async () => {
+      const env = await streamServer();
+      const alice = await consoleCookie(env, 'alice');
+      const bob = await consoleCookie(env, 'bob');
+      const signedOut = connect(env, { headers: { cookie: alice.cookie, origin: env.url } });
+      const revoked = connect(env, { headers: { cookie: bob.cookie, origin: env.url } });
+      await Promise.all([signedOut.ready(), revoked.ready()]);
+      const session = await fetch(`${env.url}/console/session`, { headers: { cookie: alice.cookie } });
+      const { csrf_token: csrf } = (await session.json()) as { csrf_token: string };
+      const out = await fetch(`${env.url}/console/session`, {
+        method: 'DELETE',
+        headers: { cookie: alice.cookie, origin: env.url, 'x-csrf-token': csrf },
+      });
+      expect(out.status).toBe(204);
+      expect(await signedOut.closing()).toEqual({
+        code: 4401,
+        reason: 'console session ended; sign in again',
+      });
+      expect(revoked.closed).toBeUndefined();
+      expect(await env.store.revokeToken(bob.tokenId)).toBe(true);
+      expect(await revoked.closing()).toEqual({ code: 4403, reason: 'token revoked' });
+    });
+  });
+
   it('closes a revoked token’s open connections with 4403 within seconds', async () => {
     const env = await streamServer();
     const issued = await env.admin.createSubscriber({ name: 'soon revoked' });

@@ -25,13 +25,23 @@ export class StreamClient {
 
   constructor(
     url: string,
-    options: { token?: string; after?: number; query?: string; autoPong?: boolean } = {},
+    options: {
+      token?: string;
+      after?: number;
+      query?: string;
+      autoPong?: boolean;
+      /** More upgrade headers (a console's Cookie and Origin). */
+      headers?: Record<string, string>;
+    } = {},
   ) {
     const params = new URLSearchParams(options.query ?? '');
     if (options.after !== undefined) params.set('after', String(options.after));
     const search = params.toString();
     this.ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/v1/stream${search ? `?${search}` : ''}`, {
-      headers: options.token === undefined ? {} : { Authorization: `Bearer ${options.token}` },
+      headers: {
+        ...options.headers,
+        ...(options.token === undefined ? {} : { Authorization: `Bearer ${options.token}` }),
+      },
       autoPong: options.autoPong ?? true,
     });
     this.ws.on('message', (data) => {
