@@ -6,13 +6,20 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Admin, openStore, SecretBox } from '@sigpost/ingest';
 import { HmacClient, OutboundConfig } from '@sigpost/outbound';
-import { isSubscriberError, MemoryCursor, SignalSubscriber, type StreamEvent } from '@sigpost/subscriber';
+import {
+  isSubscriberError,
+  MemoryCursor,
+  SignalSubscriber,
+  type SignalSubscriberOptions,
+  type StreamEvent,
+  SubscriberRefusedError,
+} from '@sigpost/subscriber';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -202,13 +209,19 @@ interface Collected {
   until(test: () => boolean, what: string): Promise<void>;
 }
 
-function subscribe(url: string, token: string, start: 'live' | { after: number }): Collected {
+function subscribe(
+  url: string,
+  token: string,
+  start: 'live' | { after: number },
+  options: Partial<SignalSubscriberOptions> = {},
+): Collected {
   const subscriber = new SignalSubscriber({
     url,
     token,
     cursor: new MemoryCursor(),
     start,
     reconnect: { baseDelayMs: 50, maxDelayMs: 500 },
+    ...options,
   });
   subscribers.push(subscriber);
   const events: StreamEvent[] = [];
@@ -251,6 +264,30 @@ function subscribe(url: string, token: string, start: 'live' | { after: number }
       });
     },
   };
+}
+
+/** Resolves when `file`'s text passes `test` (re-checked on every change in its directory), bounded by WAIT_MS. */
+function fileSettles(file: string, test: (text: string) => boolean, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const check = () => {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        return;
+      }
+      if (!test(text)) return;
+      watcher.close();
+      clearTimeout(timer);
+      resolve();
+    };
+    const watcher = watch(dirname(file), check);
+    const timer = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`waiting for ${what}: not within ${WAIT_MS} ms`));
+    }, WAIT_MS);
+    check();
+  });
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -351,7 +388,8 @@ describe('the stream end to end on SQLite (sigpost serve processes)', { timeout:
     expect(resumedAt).toBeGreaterThanOrEqual(lastDone);
     expect(resumedAt).toBeLessThanOrEqual(lastDone + 1);
     expect(after.dones).toEqual(range(resumedAt, 150));
-    expect(JSON.parse(readFileSync(cursor, 'utf8'))).toMatchObject({ seq: 150 });
+    // The cursor is saved just after the handler resolved (when the consumer asks for the next event).
+    await fileSettles(cursor, (text) => JSON.parse(text).seq === 150, 'the cursor file to reach seq 150');
     expect(await second.stop('SIGKILL')).toBeNull();
     expect(await server.stop()).toBe(0);
   });
@@ -375,6 +413,127 @@ describe('the stream end to end on SQLite (sigpost serve processes)', { timeout:
     expect(isSubscriberError(error) && error.code).toBe('SUBSCRIBER_REVOKED');
     expect(error).toMatchObject({ closeCode: 4403 });
     expect(elapsed).toBeLessThan(10_000); // the server re-checks tokens every 2 s
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('a scoped token sees only its producers and statuses, decisions included; the SDK narrows within the scope and is refused outside it', async () => {
+    const db = newDb();
+    const store = await openStore({ dbPath: db });
+    let operatorToken: string;
+    try {
+      const admin = new Admin(store, SecretBox.fromEnv({ SIGPOST_SECRET_KEY: KEY }));
+      await admin.addProducer({ id: 'desk-m', secret: SECRET, approval: 'manual' });
+      await admin.addProducer({ id: 'desk-x', secret: SECRET });
+      operatorToken = (await admin.createToken('ops')).token;
+    } finally {
+      await store.close();
+    }
+    const server = await serve(db);
+    const { stdout } = await subscribersCommand([
+      ...['create', '--name', 'scoped', '--producers', 'desk-m'],
+      ...['--statuses', 'pending_approval,approved,rejected', '--json', '--db', db],
+    ]);
+    const { token } = JSON.parse(stdout) as { token: string };
+    const scoped = subscribe(server.url, token, { after: 0 });
+    const approvedOnly = subscribe(server.url, token, { after: 0 }, { statuses: ['approved'] });
+    const outside = subscribe(server.url, token, { after: 0 }, { producers: ['desk-x'] });
+
+    const [m, x] = [producer(server.url, 'desk-m'), producer(server.url, 'desk-x')];
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(
+        (await m.postSignal({ ...validSignal({ reason: `m${i}` }), timestamp: new Date() })).signal_id,
+      );
+      await x.postSignal({ ...validSignal({ reason: `x${i}` }), timestamp: new Date() });
+    }
+    const decide = async (id: string | undefined, action: string, body?: object) => {
+      const res = await fetch(`${server.url}/api/v1/operator/signals/${id}/${action}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${operatorToken}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      expect(res.status, await res.text()).toBe(200);
+    };
+    await decide(ids[0], 'approve');
+    await decide(ids[1], 'reject', { reason: 'too late' });
+
+    await scoped.until(() => scoped.events.length >= 5, 'the five events in scope');
+    expect(scoped.events.map((e) => [e.type, e.signal.signal_id])).toEqual([
+      ['signal.pending_approval', ids[0]],
+      ['signal.pending_approval', ids[1]],
+      ['signal.pending_approval', ids[2]],
+      ['signal.approved', ids[0]],
+      ['signal.rejected', ids[1]],
+    ]);
+    // The seqs are the store's, with the out-of-scope events (desk-x) left out.
+    const all = await storeSeqs({ dbPath: db });
+    expect(all).toHaveLength(3 + 3 + 2);
+    expect(all).toEqual(expect.arrayContaining(scoped.seqs()));
+    await approvedOnly.until(() => approvedOnly.events.length >= 1, 'the approval');
+    expect(approvedOnly.events.map((e) => [e.seq, e.signal.status])).toEqual([
+      [scoped.events[3]?.seq, 'approved'],
+    ]);
+
+    const refusal = await outside.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refusal).toBeInstanceOf(SubscriberRefusedError);
+    expect(refusal).toMatchObject({
+      httpCode: 403,
+      problem: { type: 'urn:sigpost:problem:stream-scope-forbidden' },
+    });
+    expect(await server.stop()).toBe(0);
+  });
+
+  it("the SDK stays connected through the server's pings, and detects a frozen (SIGSTOPped) server by its silence", async () => {
+    const db = newDb();
+    await addProducers({ dbPath: db }, ['desk-a']);
+    const server = await serve(db, 0, { SIGPOST_STREAM_HEARTBEAT_SECONDS: '1' });
+    const { token } = await createSubscriber(db);
+    const warnings: { fields: Record<string, unknown>; at: number }[] = [];
+    let warned: () => void = () => {};
+    const firstWarning = new Promise<void>((resolve) => {
+      warned = resolve;
+    });
+    const log = () => {};
+    const logger = {
+      debug: log,
+      info: log,
+      error: log,
+      warn: (fields: object) => {
+        warnings.push({ fields: fields as Record<string, unknown>, at: Date.now() });
+        warned();
+      },
+    };
+    const sub = subscribe(server.url, token, { after: 0 }, { heartbeatGraceMs: 1_000, logger });
+    const client = producer(server.url, 'desk-a');
+    await postMany(client, 1, 'before');
+    await sub.until(() => sub.events.length === 1, 'the first event');
+    // Idle for three silence windows (1 s heartbeat + 1 s grace): the pings alone keep it connected.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    expect(warnings).toEqual([]);
+
+    const stoppedAt = Date.now();
+    server.child.kill('SIGSTOP');
+    try {
+      await Promise.race([
+        firstWarning,
+        sub.done.then(() => {
+          throw new Error('the subscriber stopped instead of reconnecting');
+        }),
+      ]);
+    } finally {
+      server.child.kill('SIGCONT');
+    }
+    expect(warnings[0]?.fields).toMatchObject({ reconnect_reason: 'silent' });
+    expect((warnings[0]?.at ?? 0) - stoppedAt).toBeLessThan(10_000);
+    await postMany(client, 1, 'after');
+    await sub.until(() => sub.events.length === 2, 'the event after the server woke up');
+    expect(sub.seqs()).toEqual([1, 2]);
     expect(await server.stop()).toBe(0);
   });
 
