@@ -537,6 +537,80 @@ describe('the stream end to end on SQLite (sigpost serve processes)', { timeout:
     expect(await server.stop()).toBe(0);
   });
 
+  it('a slow consumer is closed by the server (4429) and the SDK resumes where it was: every event once', async () => {
+    const db = newDb();
+    await addProducers({ dbPath: db }, ['desk-a']);
+    // The smallest send buffer the server allows, so that a consumer that stops reading overflows it soon.
+    const server = await serve(db, 0, { SIGPOST_STREAM_MAX_BUFFERED_BYTES: '16384' });
+    const { token } = await createSubscriber(db);
+    const TOTAL = 400;
+    const warnings: Record<string, unknown>[] = [];
+    const signal = () => {
+      let resolve: () => void = () => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      return { promise, resolve };
+    };
+    const [connected, blocked, released, all] = [signal(), signal(), signal(), signal()];
+    const log = () => {};
+    const subscriber = new SignalSubscriber({
+      url: server.url,
+      token,
+      start: 'live',
+      maxQueuedEvents: 4, // then the SDK stops reading the socket
+      reconnect: { baseDelayMs: 50, maxDelayMs: 500 },
+      logger: {
+        debug: log,
+        error: log,
+        info: (_fields: object, msg: string) => {
+          if (msg === 'stream: connected') connected.resolve();
+        },
+        warn: (fields: object) => warnings.push({ ...fields }),
+      },
+    });
+    subscribers.push(subscriber);
+    const seqs: number[] = [];
+    const consuming = subscriber.run(async (event) => {
+      seqs.push(event.seq);
+      if (seqs.length === 1) {
+        blocked.resolve();
+        await released.promise; // the consumer stalls on its first event while the producer goes on
+      }
+      if (seqs.length === TOTAL) all.resolve();
+    });
+    consuming.catch(() => {});
+    const bounded = (what: string, p: Promise<unknown>) =>
+      Promise.race([
+        p,
+        consuming.then(() => Promise.reject(new Error(`${what}: the subscriber stopped`))),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error(`${what}: not within ${WAIT_MS} ms (${seqs.length})`)), WAIT_MS),
+        ),
+      ]);
+    await bounded('connecting', connected.promise);
+
+    // 400 signals of about 40 KB (strings are capped at 4096 characters): 16 MB, more than loopback's
+    // socket buffers hold.
+    const payload = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${i}`, 'x'.repeat(4_000)]));
+    const client = producer(server.url, 'desk-a');
+    const post = (reason: string) =>
+      client.postSignal({ ...validSignal({ reason, payload }), timestamp: new Date() });
+    await post('first');
+    await bounded('the first event', blocked.promise);
+    for (let i = 1; i < TOTAL; i++) await post(`big-${i}`);
+    released.resolve();
+
+    const expected = await storeSeqs({ dbPath: db });
+    expect(expected).toHaveLength(TOTAL);
+    await bounded('every event', all.promise);
+    expect(seqs).toEqual(expected);
+    expect(warnings.map((w) => w.error_message)).toContain(
+      'closed 4429 (slow consumer: send buffer full; resume from your last seq)',
+    );
+    expect(await server.stop()).toBe(0);
+  });
+
   it('`sigpost stream` prints JSON Lines from the real server and resumes from its cursor file', async () => {
     const db = newDb();
     await addProducers({ dbPath: db }, ['desk-a']);
