@@ -611,6 +611,41 @@ describe('the stream end to end on SQLite (sigpost serve processes)', { timeout:
     expect(await server.stop()).toBe(0);
   });
 
+  it("a resume point older than the retained history gets 4410; the SDK's documented resync ({ after: 0 }) then replays what is retained", async () => {
+    const db = newDb();
+    await addProducers({ dbPath: db }, ['desk-a']);
+    const server = await serve(db);
+    const { token } = await createSubscriber(db);
+    const client = producer(server.url, 'desk-a');
+    await postMany(client, 3, 'old');
+    const store = await openStore({ dbPath: db });
+    try {
+      expect(await store.purgeSignals(Date.now() + 1_000)).toBe(3); // retention, as the server's purge does it
+      expect((await store.streamPosition()).purgedThrough).toBe(3);
+    } finally {
+      await store.close();
+    }
+    await postMany(client, 2, 'kept');
+
+    const expired: { after: number; reason: string }[] = [];
+    const sub = subscribe(
+      server.url,
+      token,
+      { after: 1 },
+      {
+        onCursorExpired: ({ after, reason }) => {
+          expired.push({ after, reason });
+          return { after: 0 }; // packages/subscriber/README.md, "Resync after 4410"
+        },
+      },
+    );
+    await sub.until(() => sub.events.length >= 2, 'the two retained events');
+    expect(sub.seqs()).toEqual([4, 5]);
+    expect(sub.events.map((e) => e.signal.reason)).toEqual(['kept-0', 'kept-1']);
+    expect(expired).toEqual([{ after: 1, reason: expect.stringContaining('cursor-expired') }]);
+    expect(await server.stop()).toBe(0);
+  });
+
   it('`sigpost stream` prints JSON Lines from the real server and resumes from its cursor file', async () => {
     const db = newDb();
     await addProducers({ dbPath: db }, ['desk-a']);
