@@ -70,7 +70,7 @@ export interface StreamServerOptions {
   readonly heartbeatSeconds?: number;
   /** How often the server really pings, in ms (0: never). @default 1000 · heartbeatSeconds */
   readonly pingIntervalMs?: number;
-  /** The oldest resume point still served: `after` below it closes with 4410. @default 0 */
+  /** The oldest resume point still served: `after` below it closes with 4410, except `after=0` (the start of the retained history). @default 0 */
   readonly oldestAfter?: number;
   readonly script?: (index: number) => ConnectionScript | undefined;
   /** Close a connection with 4429 when its send buffer (`bufferedAmount`) is over this many bytes. */
@@ -252,7 +252,7 @@ export async function startStreamServer(options: StreamServerOptions = {}): Prom
         return true;
       };
       if (after !== null) {
-        if (after < (options.oldestAfter ?? 0)) {
+        if (after > 0 && after < (options.oldestAfter ?? 0)) {
           ws.close(4410, 'cursor-expired');
           return;
         }

@@ -279,7 +279,9 @@ export class StreamHub {
    */
   async #replay(conn: StreamConnection, after: number): Promise<void> {
     const position = await this.#store.streamPosition();
-    if (after < position.purgedThrough) {
+    // after=0 is "from the start of the retained history" (docs/stream.md), never expired: it is what a
+    // client resyncing after 4410 asks for.
+    if (after > 0 && after < position.purgedThrough) {
       conn.close(
         CLOSE.cursorExpired,
         `cursor-expired: events up to ${position.purgedThrough} were purged; resync via the operator API`,

@@ -570,11 +570,15 @@ describe('GET /api/v1/stream', () => {
     const reopened = await streamServer({}, env.dbPath);
     await put(reopened.store, 3);
     await reopened.store.purgeSignals(T0 + counter); // all but the newest
-    const stale = connect(reopened, { token, after: 0 });
+    const stale = connect(reopened, { token, after: 1 });
     expect((await stale.closing()).code).toBe(4410);
     expect(stale.messages.map((m) => m.type)).toEqual(['hello']);
     const fresh = connect(reopened, { token, after: (await reopened.store.streamPosition()).purgedThrough });
     await fresh.ready();
     expect(fresh.events).toHaveLength(1);
+    // after=0 is the start of the retained history, not an expired resume point (the resync after 4410).
+    const fromStart = connect(reopened, { token, after: 0 });
+    await fromStart.ready();
+    expect(fromStart.seqs).toEqual(fresh.seqs);
   });
 });
