@@ -144,6 +144,8 @@ async function serveChild(args: string[]): Promise<void> {
         port: 0,
         toleranceSeconds: TOLERANCE_SECONDS,
         rateLimit: { perSecond: 1e9, burst: 1e9 },
+        // bench/stream-rss.bench.ts holds 5,000 stream connections open (wrk uses 50).
+        maxConnections: 100_000,
       },
     });
     url = server.url;

@@ -29,7 +29,7 @@ try {
   }
   await setup.close();
 
-  const child = new Child(['ingest', dbPath, '', key]);
+  const child = new Child(['sigpost', dbPath, '', key]);
   const url = `${(await child.url()).replace('http', 'ws')}/api/v1/stream`;
   const connect = async (from: number, to: number) => {
     for (let i = from; i < to; i += 200) {
