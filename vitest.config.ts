@@ -1,16 +1,20 @@
 import { defineConfig } from 'vitest/config';
 
-/**
- * Every test file is in exactly one of two projects, by its name (`scripts/check-test-projects.ts`,
- * run by `npm test`, fails otherwise):
- * - `unit` (`*.test.ts`): in process and quick, the loop while editing (`npm run test:unit`). No child
- *   processes (its setup file makes spawning one fail), no PostgreSQL, no browser, no fixed waits.
- * - `system` (`*.system.test.ts`): child processes, the built `sigpost` binary, SIGKILL and
- *   durability, PostgreSQL, scale-out, browsers (`npm run test:system`, after a build).
- * `npm test` runs both in one `vitest run`, so the closing `tests: …` line is printed once.
- */
-export const TEST_GLOBS = ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'];
-export const SYSTEM_GLOBS = TEST_GLOBS.map((glob) => glob.replace(/\.test\.ts$/, '.system.test.ts'));
+// Every test file is in exactly one of two projects, by its name or folder (DEVELOPERS.md, "Tests";
+// `scripts/check-test-projects.ts`, run by `npm test`, fails otherwise):
+// - `system`: a `*.system.test.ts` or `*.browser.test.ts` under a package's src/, and every test under a
+//   package's test/ folder (end to end). Child processes, the `sigpost` binary, SIGKILL and durability,
+//   PostgreSQL, scale-out, browsers (`npm run test:system`, after a build).
+// - `unit`: every other `*.test.ts` under a package's src/. In process and quick, the loop while editing
+//   (`npm run test:unit`): no child process (its setup file makes starting one fail), no PostgreSQL,
+//   no browser, no fixed waits.
+// `npm test` runs both in one `vitest run`, so the closing `tests: …` line is printed once.
+export const SYSTEM_GLOBS = [
+  'packages/*/src/**/*.system.test.ts',
+  'packages/*/src/**/*.browser.test.ts',
+  'packages/*/test/**/*.test.ts',
+];
+export const UNIT_GLOBS = ['packages/*/src/**/*.test.ts'];
 
 export default defineConfig({
   // Run tests against each workspace package's TypeScript source, not its build output. Tests run in
@@ -26,7 +30,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: TEST_GLOBS,
+          include: UNIT_GLOBS,
           exclude: [...SYSTEM_GLOBS, '**/node_modules/**'],
           setupFiles: ['./test-support/unit-setup.ts'],
           // The files of a worker share one module cache: each file's imports are loaded once per

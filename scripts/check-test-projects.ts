@@ -43,7 +43,7 @@ for (const file of walk(root, []).sort()) {
   const projects = projectsOf.get(file) ?? [];
   if (projects.length === 0) {
     problems.push(
-      `${file}: in no test project; name it *.test.ts (unit) or *.system.test.ts (system) under packages/*/src or packages/*/test`,
+      `${file}: in no test project; put it under a package's src/ as *.test.ts (unit) or *.system.test.ts (system), or in its test/ folder (system)`,
     );
   } else if (projects.length > 1) {
     problems.push(
