@@ -88,11 +88,6 @@ async function ingestServerOn(port: number) {
   return { ...(await listenLocal(server, port)), verified };
 }
 
-/** Resolves once `predicate` holds for what the drain has written to stderr so far. */
-async function stderrUntil(io: { err: string[] }, predicate: (text: string) => boolean): Promise<void> {
-  while (!predicate(io.err.join(''))) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
 describe('sigpost outbox enqueue', () => {
   it('stores every line and prints one JSON result per line', async () => {
     const file = signalsFile([signal('a'), signal('b', { idempotency_key: 'key-b' }), '', signal('c')]);
@@ -329,15 +324,21 @@ describe('sigpost outbox drain', () => {
 
   it('serves /metrics on 127.0.0.1 while it watches, until stopped', async () => {
     await run(outbox('enqueue', '--file', signalsFile([signal('a')])), { env: env() });
+    let delivered!: () => void;
+    const requested = new Promise<void>((resolve) => {
+      delivered = resolve;
+    });
+    script = () => {
+      delivered();
+      return undefined;
+    };
     const io = captureIO({ env: env(), now });
     const stop = new AbortController();
     const drained = drainOutbox(io, { db, metricsPort: 0, watch: true }, stop.signal);
-    let url: string | undefined;
-    while (url === undefined) {
-      url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(io.err.join(''))?.[1];
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    while (server.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const listening = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/;
+    await io.until(({ stderr }) => listening.test(stderr));
+    const url = listening.exec(io.err.join(''))?.[1] ?? '';
+    await requested;
     let text = '';
     while (!text.includes('sigpost_outbox_entries{state="delivered"} 1')) {
       const response = await fetch(url);
@@ -363,7 +364,7 @@ describe('sigpost outbox drain, when the server cannot be reached', () => {
     const io = captureIO({ env: env({ OUTBOUND_SERVER_URL: url, SIGPOST_LOG_LEVEL: 'warn' }), now });
     const drained = drainOutbox(io, { db }, new AbortController().signal);
     // Three entries, three refused attempts (at least) before the server comes up.
-    await stderrUntil(io, (text) => text.split('retry scheduled').length > 3);
+    await io.until(({ stderr }) => stderr.split('retry scheduled').length > 3);
     const back = await ingestServerOn(port);
     try {
       await drained;

@@ -1,135 +1,22 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Admin, openStore, SecretBox } from '@sigpost/ingest';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../main.js';
 import { captureIO } from '../test-helpers/io.js';
 import { register as registerSend } from './send.js';
 import { developmentBanner, register } from './serve.js';
 
-const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-serve-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-});
 
 async function sigpost(argv: string[], env: Record<string, string> = {}) {
   const io = captureIO({ env });
   const code = await main(argv, io, [register, registerSend]);
   return { code, stdout: io.out.join(''), stderr: io.err.join('') };
 }
-
-/** `sigpost serve …` as a real process (TypeScript source through tsx); resolves once it listens. */
-async function serveProcess(argv: string[]) {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@sigpost/source', '--import', 'tsx', BIN, 'serve', ...argv],
-    {
-      env: { PATH: process.env.PATH ?? '', SIGPOST_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (s: string) => {
-    stdout += s;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-    stderr += s;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const poll = setInterval(() => {
-      const m = /listening on (http:\/\/\S+) /.exec(stderr);
-      if (m?.[1]) {
-        clearInterval(poll);
-        resolve(m[1]);
-      }
-    }, 20);
-    child.once('exit', (code) => {
-      clearInterval(poll);
-      reject(new Error(`serve exited with ${code}:\n${stderr}`));
-    });
-  });
-  // The banner is written right after the listening line.
-  await new Promise((r) => setTimeout(r, 100));
-  return {
-    child,
-    url,
-    output: () => ({ stdout, stderr }),
-    async stop(): Promise<number | null> {
-      child.kill('SIGTERM');
-      const [code] = await once(child, 'exit');
-      return code as number | null;
-    },
-  };
-}
-
-describe('sigpost serve --dev', () => {
-  it('creates a development producer on a fresh store and prints a send command that works', async () => {
-    const db = join(dir, 'dev', 'sigpost.db');
-    const server = await serveProcess(['--dev', '--port', '0', '--db', db]);
-    const { stdout, stderr } = server.output();
-    // The commands it prints reach this store, not the default one.
-    expect(stdout).toContain(`is what \`sigpost tokens list --db ${db}\` shows`);
-    expect(stderr).toContain(`created the secret key file ${join(dir, 'dev', 'sigpost.key')}`);
-    expect((statSync(join(dir, 'dev', 'sigpost.key')).mode & 0o777).toString(8)).toBe('600');
-    const env =
-      /HMAC_PRODUCER_SECRET=(\S+) PRODUCER_ID=(\S+) OUTBOUND_SERVER_URL=(\S+) \\\n {4}npx sigpost send (.+) \\\n {4}(.+)\n/.exec(
-        stdout,
-      );
-    expect(env).not.toBeNull();
-    const [, secret = '', producerId = '', serverUrl = '', line1 = '', line2 = ''] = env ?? [];
-    expect(producerId).toBe('dev-producer');
-    expect(stdout).toContain(`Operator console: ${server.url}/console`);
-    expect(serverUrl).toBe(server.url);
-
-    // Run the printed command (its flags, with the printed environment).
-    const flags = `${line1} ${line2}`.match(/"[^"]*"|\S+/g)?.map((w) => w.replace(/^"|"$/g, '')) ?? [];
-    const sent = await sigpost(['send', ...flags], {
-      HMAC_PRODUCER_SECRET: secret,
-      PRODUCER_ID: producerId,
-      OUTBOUND_SERVER_URL: serverUrl,
-    });
-    expect(sent.stderr).toBe('');
-    expect(sent.code).toBe(0);
-    const response = JSON.parse(sent.stdout);
-    expect(response.status).toBe('received');
-
-    // And the printed operator command sees it.
-    const token = /Authorization: Bearer (\S+)"/.exec(stdout)?.[1] ?? '';
-    const listed = await fetch(`${server.url}/api/v1/operator/signals`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    expect(listed.status).toBe(200);
-    expect(
-      ((await listed.json()) as { items: { signal_id: string }[] }).items.map((s) => s.signal_id),
-    ).toEqual([response.signal_id]);
-
-    expect(await server.stop()).toBe(0);
-    // The secret and the token are printed once on stdout, never in the logs.
-    expect(server.output().stderr).not.toContain(secret);
-    expect(server.output().stderr).not.toContain(token);
-
-    // A second start on the same store creates nothing and prints no secret.
-    const again = await serveProcess(['--dev', '--port', '0', '--db', db]);
-    expect(again.output().stdout).toBe('');
-    expect(again.output().stderr).toContain(
-      `--dev: the SQLite database ${db} already has producers; none was created. Secrets are shown once, ` +
-        `at creation; for a new one run \`npx sigpost producers rotate --id <producer> --db ${db}\` ` +
-        `(\`npx sigpost producers list --db ${db}\` shows the ids)\n`,
-    );
-    expect(await again.stop()).toBe(0);
-  }, 60_000);
-});
 
 describe('sigpost serve: arguments', () => {
   it.each([

@@ -95,14 +95,17 @@ describe('SignatureVerifier', () => {
     cleanups = [];
   });
 
-  async function setup(wrap: (store: Store) => Store = (s) => s) {
+  async function setup(
+    wrap: (store: Store) => Store = (s) => s,
+    Verifier: typeof SignatureVerifier = SignatureVerifier,
+  ) {
     const { dir, cleanup } = tempDir();
     const real = new SqliteStore({ path: join(dir, 'verify.db') });
     cleanups.push(cleanup, () => real.close());
     await real.migrate();
     const box = SecretBox.fromKey(randomBytes(32));
     await new Admin(real, box).addProducer({ id: PRODUCER, secret: SECRET });
-    const verifier = new SignatureVerifier({
+    const verifier = new Verifier({
       store: wrap(real),
       opener: box,
       cacheMs: 5_000,
@@ -118,8 +121,12 @@ describe('SignatureVerifier', () => {
   }
 
   it('spends as many HMAC computations on a wrong signature of a known producer as on an unknown producer', async () => {
-    const verifier = await setup();
-    const hmacs = vi.mocked(protocol.verifySignature);
+    // The unit tests share a module cache (isolate: false): another file may have loaded
+    // verify-signature.js with the real verifySignature, so load it afresh, through the mock.
+    vi.resetModules();
+    const { SignatureVerifier: Counted } = await import('./verify-signature.js');
+    const hmacs = vi.mocked((await import('@sigpost/protocol')).verifySignature);
+    const verifier = await setup(undefined, Counted);
     const wrong = auth(PRODUCER, 'wrong-secret-of-enough-bytes');
     expect(await verifier.verify(wrong, BODY)).toBeUndefined(); // caches the producer's secrets
     hmacs.mockClear();

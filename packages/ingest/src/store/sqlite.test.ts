@@ -1,9 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { schemaOneDatabase } from '../../../../test-support/sqlite-schema-one.js';
@@ -107,26 +105,6 @@ describe('SqliteStore', () => {
     expect(await b.acceptBatch([acceptRequest({ id: 'b1', key: 'shared' })])).toEqual([
       { outcome: 'duplicate', requestHash: 'hash-a1', response: first.response },
     ]);
-  });
-
-  it('keeps a committed batch when the process is killed right after acceptBatch resolves', async () => {
-    const path = nextPath();
-    const child = fileURLToPath(new URL('./test-helpers/accept-then-sigkill.ts', import.meta.url));
-    const run = spawnSync(
-      process.execPath,
-      ['--conditions=@sigpost/source', '--import', 'tsx', child, path],
-      {
-        encoding: 'utf8',
-        timeout: 20_000,
-      },
-    );
-    expect(run.signal).toBe('SIGKILL');
-    expect(run.stdout).toBe('committed\n');
-    const store = open(path);
-    expect(await store.getSignal('before-kill')).toEqual(acceptRequest({ id: 'before-kill' }).signal);
-    expect((await store.findIdempotent('producer-a', 'key-before-kill', T0))?.requestHash).toBe(
-      'hash-before-kill',
-    );
   });
 });
 

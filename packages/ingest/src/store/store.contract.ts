@@ -1,4 +1,4 @@
-// The one test suite every Store implementation must pass. sqlite.test.ts and postgres.test.ts run
+// The one test suite every Store implementation must pass. sqlite.test.ts and postgres.system.test.ts run
 // it, each with a harness that hands out fresh, empty databases.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SecretBox } from '../secrets.js';

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
@@ -81,6 +80,39 @@ function makeClient(
 
 /** The fake time and a fixed jitter, so every backoff is known in advance. */
 const timing = () => ({ clock: time.clock, sleep: time.sleep, random: () => 0.5 });
+
+/**
+ * Resolves once the server has read `count` requests: wrap a test's fault script with `seen.fault`, and
+ * it sees each request as it arrives (an event, not a poll).
+ */
+function requestsSeen(count: number) {
+  let seen = 0;
+  let arrived!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  return {
+    arrived: promise,
+    fault:
+      (script: (request: SeenRequest) => Fault | undefined) =>
+      (request: SeenRequest): Fault | undefined => {
+        if (++seen === count) arrived();
+        return script(request);
+      },
+  };
+}
+
+/** A pid no process has (kill(pid, 0) fails with ESRCH): what the lock shows after its drain died. */
+function deadPid(): number {
+  for (let pid = 32_767; pid > 1; pid--) {
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') return pid;
+    }
+  }
+  throw new Error('no free pid below 32768');
+}
 
 /** Holds each request for a few ms, so requests overlap as they would against a slower server. */
 const slow = (): Fault => ({ hold: new Promise((resolve) => setTimeout(resolve, 3)) });
@@ -343,10 +375,11 @@ describe('drain', () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    await startServer(() => ({ hold: held }));
+    const seen = requestsSeen(1);
+    await startServer(seen.fault(() => ({ hold: held })));
     outbox.enqueue(validSignal());
     const first = outbox.drain({ client: makeClient(), ...timing() });
-    while (server!.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    await seen.arrived;
     const other = Outbox.open(outbox.path, { logger: recordingLogger() });
     cleanups.push(() => other.close());
     let error: unknown;
@@ -366,11 +399,12 @@ describe('drain', () => {
   });
 
   test('stops with OUTBOX_LOCK_LOST when another drain took its lock over', async () => {
-    await startServer(() => ({ hold: new Promise(() => {}) }));
+    const seen = requestsSeen(1);
+    await startServer(seen.fault(() => ({ hold: new Promise(() => {}) })));
     outbox.enqueue(validSignal());
     // A short lease, renewed every 10 ms by a real timer: the takeover below is seen at the next renewal.
     const drained = outbox.drain({ client: makeClient(), lockTtlMs: 30, ...timing() });
-    while (server!.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    await seen.arrived;
     const db = new Database(outbox.path);
     db.prepare("UPDATE outbox_lock SET owner = 'someone-else'").run();
     db.close();
@@ -383,7 +417,7 @@ describe('drain', () => {
   test('takes back the in-flight claims of a drain whose process died, and delivers them', async () => {
     await startServer();
     const { id } = outbox.enqueue(validSignal());
-    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const dead = deadPid();
     const db = new Database(outbox.path);
     db.prepare("UPDATE outbox_entries SET state = 'in_flight' WHERE id = ?").run(id);
     db.prepare(
@@ -397,11 +431,12 @@ describe('drain', () => {
   });
 
   test('stops on abort: requests in flight are aborted and their entries stay pending, attempts unchanged', async () => {
-    await startServer(() => ({ hold: new Promise(() => {}) }));
+    const seen = requestsSeen(2);
+    await startServer(seen.fault(() => ({ hold: new Promise(() => {}) })));
     outbox.enqueueMany([validSignal(1), validSignal(2)]);
     const stop = new AbortController();
     const drained = outbox.drain({ client: makeClient(), concurrency: 2, signal: stop.signal, ...timing() });
-    while (server!.requests.length < 2) await new Promise((resolve) => setTimeout(resolve, 2));
+    await seen.arrived;
     stop.abort();
     expect(await drained).toEqual({ delivered: 0, dead: 0, retried: 0, remaining: 2, aborted: true });
     expect(outbox.status()).toMatchObject({ pending: 2, inFlight: 0 });
@@ -410,7 +445,8 @@ describe('drain', () => {
   });
 
   test("with until: 'stopped', picks up entries enqueued while it runs", async () => {
-    await startServer();
+    const seen = requestsSeen(1);
+    await startServer(seen.fault(() => undefined));
     const stop = new AbortController();
     const progress: number[] = [];
     const drained = outbox.drain({
@@ -424,7 +460,8 @@ describe('drain', () => {
       ...timing(),
     });
     outbox.enqueue(validSignal(1));
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // The drain found the first entry and sent it: the second arrives while it runs.
+    await seen.arrived;
     outbox.enqueue(validSignal(2));
     expect(await drained).toMatchObject({ delivered: 2, remaining: 0, aborted: true });
     expect(progress.at(-1)).toBe(2);
