@@ -58,7 +58,7 @@ async function serveProcess(argv: string[], { banner }: { banner: boolean }) {
     child.stdout?.setEncoding('utf8').on('data', (s: string) => {
       stdout += s;
       // The banner's last line.
-      if (/\nAPI reference: http:\/\/\S+\/docs\n$/.test(stdout)) resolve();
+      if (/\nOperator console: http:\/\/\S+\/console [^\n]*\n$/.test(stdout)) resolve();
     });
   });
   const url = await Promise.race([listening, exited]);
