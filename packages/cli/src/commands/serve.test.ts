@@ -44,6 +44,18 @@ describe('sigpost serve: arguments', () => {
     expect(result.stderr).toBe('error: SIGPOST_TOLERANCE_SECONDS expects an integer, received "5m"\n');
   });
 
+  it('refuses an incomplete Telegram approvals setup before anything starts, naming each variable (exit 2)', async () => {
+    const result = await sigpost(['serve', '--db', join(dir, 'tg', 'sigpost.db')], {
+      SIGPOST_TELEGRAM_APPROVERS: 'abc',
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^error: SIGPOST_TELEGRAM_BOT_TOKEN expects .*SIGPOST_TELEGRAM_CHAT_ID expects .*SIGPOST_TELEGRAM_APPROVERS expects .*received "abc"\n$/,
+    );
+    expect(result.stderr).not.toContain('unexpected failure');
+    expect(existsSync(join(dir, 'tg'))).toBe(false);
+  });
+
   it('refuses an out-of-range SIGPOST_* setting', async () => {
     const result = await sigpost(['serve', '--db', join(dir, 'env2', 'sigpost.db')], {
       SIGPOST_MAX_BODY_BYTES: '10',

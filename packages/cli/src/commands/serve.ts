@@ -105,6 +105,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
   assertKeyAvailable(location, io.env);
   const ingest = await import('@sigpost/ingest');
   let config: ReturnType<typeof ingest.resolveConfig>;
+  let telegram: ReturnType<typeof ingest.readTelegramEnv>;
   try {
     const input: ServerConfigInput = {
       ...ingest.readConfigEnv(io.env),
@@ -112,6 +113,9 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
       ...(options.host === undefined ? {} : { host: options.host }),
     };
     config = ingest.resolveConfig(input);
+    // Approvals from Telegram: off unless SIGPOST_TELEGRAM_APPROVERS is set; read from this command's
+    // environment, as every other setting (not the library's process.env default).
+    telegram = ingest.readTelegramEnv(io.env);
   } catch (error) {
     if (error instanceof ingest.ConfigError) throw configUsageError(error, options, ingest.ENV_NAMES);
     throw error;
@@ -155,6 +159,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
           secretBox: box,
           logger,
           config,
+          telegram: telegram ?? false,
           onSignalShutdown: (_signal, error) => resolve(error),
         })
         .then(
