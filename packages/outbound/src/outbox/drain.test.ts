@@ -248,6 +248,46 @@ describe('drain', () => {
     ]);
   });
 
+  test('on the first delivery after failures, sends at once the entries still waiting out their backoff', async () => {
+    // Real time here: a fake sleep would jump over the wait this test is about. Entry 1 fails once
+    // (503) and is delivered on its retry 10 ms later. Entries 2 and 3, as after a long outage, wait
+    // 8 s for their 7th attempt: the drain must not wait that out once delivery works again.
+    await startServer((r) => (r.index === 0 ? { status: 503 } : undefined));
+    const real = Outbox.open(dir.file('real-time.db'), { logger });
+    cleanups.push(() => real.close());
+    const [first, second, third] = real.enqueueMany([validSignal(1), validSignal(2), validSignal(3)]);
+    const start = Date.now();
+    const file = new Database(real.path);
+    file
+      .prepare(
+        'UPDATE outbox_entries SET attempts = 6, first_attempt_at = ?, next_attempt_at = ? WHERE id > ?',
+      )
+      .run(start - 60_000, start + 8_000, first!.id);
+    file.close();
+    const changes: DeliveryStateChange[] = [];
+    const summary = await real.drain({
+      client: makeClient(),
+      retry: { baseDelayMs: 20 },
+      onDeliveryState: (change) => changes.push(change),
+      random: () => 0.5,
+    });
+    expect(summary).toMatchObject({ delivered: 3, retried: 1, dead: 0, remaining: 0 });
+    expect(changes.map((c) => c.state)).toEqual(['failing', 'resumed']);
+    const resumedAt = real.get(first!.id)!.finishedAt!;
+    for (const { id } of [second!, third!]) {
+      const entry = real.get(id)!;
+      // Delivered right after the first success (not 8 s later), attempt counts and deadline kept.
+      expect(entry).toMatchObject({ state: 'delivered', attempts: 7 });
+      expect(entry.finishedAt! - resumedAt).toBeLessThan(4_000);
+    }
+    const after = new Database(real.path, { readonly: true });
+    const firsts = after
+      .prepare('SELECT first_attempt_at AS at FROM outbox_entries WHERE id > ?')
+      .all(first!.id);
+    after.close();
+    expect(firsts).toEqual([{ at: start - 60_000 }, { at: start - 60_000 }]);
+  });
+
   test('waits as long as a 429 Retry-After asks', async () => {
     await startServer((r) => (r.index === 0 ? { status: 429, retryAfter: '7' } : undefined));
     outbox.enqueue(validSignal());

@@ -395,11 +395,15 @@ export class DeliveryWorker {
     });
   }
 
-  /** After a delivery: reports `resumed` when delivery was failing. */
+  /**
+   * After a delivery: reports `resumed` when delivery was failing, and makes the entries still waiting
+   * out a backoff from the outage due now (attempts and deadline kept), as `retryWaitingNow()` does.
+   */
   #resumed(at: number): void {
     const failing = this.#failing;
     if (failing === undefined) return;
     this.#failing = undefined;
+    if (this.#s.store.makeDue(this.#s.clock()) > 0) this.wake();
     this.#s.onDeliveryState?.({
       state: 'resumed',
       url: failing.url,
