@@ -203,7 +203,7 @@ describe('sigpost outbox drain', () => {
     const dead = await run(outbox('dead'), { env: env() });
     expect(dead.stdout).toMatch(
       new RegExp(
-        `^#1  GOLD  key key-a  1 attempt  \\S+Z\\n  POST ${server.url}/api/v1/signals/ingest failed with 422 Unprocessable Entity \\(attempt 1/1\\): Idempotency key reused\\n$`,
+        `^#1  GOLD  key key-a  1 attempt  \\S+Z\\n  POST ${server.url}/api/v1/signals/ingest failed with 422 Unprocessable Entity: Idempotency key reused \\(attempt 1/15\\)\\n$`,
       ),
     );
     expect(dead.stderr).toBe('1 dead entry\n');

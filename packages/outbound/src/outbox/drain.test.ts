@@ -196,7 +196,7 @@ describe('drain', () => {
     expect(entry.lastHttpCode).toBe(503);
     expect(entry.lastErrorCode).toBe('OUTBOUND_HTTP_ERROR');
     expect(entry.lastError).toBe(
-      `POST ${server!.url}/api/v1/signals/ingest failed with 503 Service Unavailable (attempt 1/1): Internal server error`,
+      `POST ${server!.url}/api/v1/signals/ingest failed with 503 Service Unavailable: Internal server error (attempt 1/15)`,
     );
   });
 
@@ -307,14 +307,14 @@ describe('drain', () => {
     });
     expect(summary).toMatchObject({ delivered: 0, dead: 1, retried: 0, remaining: 0 });
     expect(time.sleeps).toEqual([]);
-    const lastError = `POST ${server!.url}/api/v1/signals/ingest failed with 401 Unauthorized (attempt 1/1): Unknown producer or invalid signature`;
+    const lastError = `POST ${server!.url}/api/v1/signals/ingest failed with 401 Unauthorized: Unknown producer or invalid signature`;
     expect(outbox.dead()).toEqual([
       expect.objectContaining({
         id,
         attempts: 1,
         lastHttpCode: 401,
         lastErrorCode: 'OUTBOUND_HTTP_ERROR',
-        lastError,
+        lastError: `${lastError} (attempt 1/15)`,
       }),
     ]);
     expect(sink.alerts.filter((a) => a.kind === 'dead_letter').map((a) => a.text)).toEqual([
@@ -331,9 +331,32 @@ describe('drain', () => {
     let failing = true;
     await startServer(() => (failing ? { status: 503 } : undefined));
     const { id } = outbox.enqueue(validSignal());
-    const first = await outbox.drain({ client: makeClient(), retry: { limit: 3 }, ...timing() });
+    const clientLogger = recordingLogger();
+    const first = await outbox.drain({
+      client: makeClient({ logger: clientLogger }),
+      retry: { limit: 3 },
+      ...timing(),
+    });
     expect(first).toMatchObject({ delivered: 0, dead: 1, retried: 2 });
-    expect(outbox.get(id)).toMatchObject({ state: 'dead', attempts: 3, lastHttpCode: 503 });
+    // The tally is the outbox's (3 of 3), not the client's single attempt under retry: false (1/1).
+    expect(outbox.get(id)).toMatchObject({
+      state: 'dead',
+      attempts: 3,
+      lastHttpCode: 503,
+      lastError: `POST ${server!.url}/api/v1/signals/ingest failed with 503 Service Unavailable: Internal server error (attempt 3/3)`,
+    });
+    const outboxLines = logger.lines.filter((l) => l.msg.startsWith('outbox ') && 'attempt' in l.fields);
+    expect(outboxLines.map((l) => [l.fields.attempt, l.fields.attempt_limit])).toEqual([
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ]);
+    const clientLines = clientLogger.lines.filter((l) => l.level === 'warn');
+    expect(clientLines).toHaveLength(3);
+    for (const line of clientLines) {
+      expect(line.fields).not.toHaveProperty('attempt_limit');
+      expect(String(line.fields.error_message)).not.toMatch(/\(attempt \d+\/\d+\)/);
+    }
     failing = false;
     expect(outbox.retryDead()).toBe(1);
     const second = await outbox.drain({ client: makeClient(), retry: { limit: 3 }, ...timing() });
