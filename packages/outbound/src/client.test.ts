@@ -415,9 +415,21 @@ describe('HmacClient.postSignal retries', () => {
   it('overrides the client retry policy per call, and retry: false sends once', async () => {
     const server = await serve((_req, res) => sendProblem(res, 503, { type: 'about:blank', title: 'Busy' }));
     const { clock, sleep } = fakeTime();
-    const client = makeClient(server.url, { clock, sleep, retry: { limit: 4 } });
-    await failure(client.postSignal(SIGNAL, { retry: false }));
+    const logger = recordingLogger();
+    const client = makeClient(server.url, { clock, sleep, retry: { limit: 4 } }, {}, logger);
+    const once = await failure(client.postSignal(SIGNAL, { retry: false }));
     expect(server.requests).toHaveLength(1);
+    // The caller runs the retries and counts the attempts: no "(attempt 1/1)", no attempt_limit of 1,
+    // which would read as a final attempt.
+    expect(once.message).toBe(
+      `POST ${server.url}/api/v1/signals/ingest failed with 503 Service Unavailable: Busy`,
+    );
+    expect(logger.lines.at(-1)).toMatchObject({
+      level: 'warn',
+      msg: 'Signal delivery attempt failed; the caller decides on a retry',
+      fields: { attempt: 1, error_message: once.message },
+    });
+    expect(logger.lines.at(-1)!.fields).not.toHaveProperty('attempt_limit');
     await failure(client.postSignal(SIGNAL, { retry: { limit: 2 } }));
     expect(server.requests).toHaveLength(3);
   });

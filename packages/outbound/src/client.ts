@@ -239,6 +239,7 @@ export class HmacClient {
     /** The failure that led to the current wait, for the error of a wait cut short. */
     let last: { attempt: number; error: unknown } = { attempt: 0, error: undefined };
     let closedBeforeAttempt = false;
+    const callerRetries = options.retry === false;
     const result = await runRetry(
       // Not async: one promise fewer per attempt (runRetry catches a synchronous throw too).
       ({ attempt, remainingMs }) => {
@@ -262,7 +263,9 @@ export class HmacClient {
           }),
           body,
           attempt,
-          limit: retry.limit,
+          // The caller runs the retries (retry: false): its count, not our 1/1, is the one that means
+          // something, so messages carry no tally.
+          limit: callerRetries ? undefined : retry.limit,
           timeoutMs: Math.max(1, Math.min(timeoutMs, left)),
           abortSignal,
           clock: this.#clock,
@@ -275,7 +278,7 @@ export class HmacClient {
         sleep: (ms) => this.#wait(ms, abortSignal, last.attempt, retry.limit, last.error),
         onFailure: (failure) => {
           last = failure;
-          if (!closedBeforeAttempt) this.#logFailure(failure, fields, retry.limit, options.retry === false);
+          if (!closedBeforeAttempt) this.#logFailure(failure, fields, retry.limit, callerRetries);
         },
       },
     );
@@ -306,7 +309,9 @@ export class HmacClient {
     const entry = {
       ...fields,
       attempt,
-      attempt_limit: limit,
+      // Under `retry: false` the caller counts the attempts (and logs its own limit): 1 of 1 would
+      // read as a final attempt.
+      attempt_limit: callerRetries ? undefined : limit,
       http_code: (error as OutboundClientError).httpCode,
       error_code: error.code,
       error_message: error.message,

@@ -27,9 +27,12 @@ export interface HttpAttempt {
   readonly path: string;
   readonly headers: SignedHeaders;
   readonly body: string;
-  /** This attempt's number (1-based) and the most there may be, for the `(attempt n/limit)` tally. */
+  /**
+   * This attempt's number (1-based) and the most there may be, for the `(attempt n/limit)` tally;
+   * `limit` undefined (the caller runs the retries: `retry: false`) leaves the tally out of messages.
+   */
   readonly attempt: number;
-  readonly limit: number;
+  readonly limit: number | undefined;
   readonly timeoutMs: number;
   /** The caller's abort: ends the attempt with `OUTBOUND_ABORTED`. */
   readonly abortSignal: AbortSignal | undefined;
@@ -119,15 +122,20 @@ class AttemptSignal extends EventEmitter {
   }
 }
 
+/** ` (attempt n/limit)`, with its leading space; empty when the caller counts the attempts (no limit). */
+function tallyOf(attempt: number, limit: number | undefined): string {
+  return limit === undefined ? '' : ` (attempt ${attempt}/${limit})`;
+}
+
 /** `OUTBOUND_ABORTED`: the caller's `abortSignal` fired, before the first attempt or during one. */
 export function abortedError(
   url: string,
   signal: AbortSignal,
   attempts: number,
-  limit: number,
+  limit: number | undefined,
 ): OutboundClientError {
-  const tally = attempts === 0 ? 'before the first attempt' : `(attempt ${attempts}/${limit})`;
-  return new OutboundClientError(`POST ${url} aborted by the caller ${tally}`, {
+  const tally = attempts === 0 ? ' before the first attempt' : tallyOf(attempts, limit);
+  return new OutboundClientError(`POST ${url} aborted by the caller${tally}`, {
     code: 'OUTBOUND_ABORTED',
     method: 'POST',
     url,
@@ -192,10 +200,10 @@ export async function sendAttempt(ctx: HttpAttempt): Promise<HttpAttemptResult> 
   }
 
   const where = `POST ${url}`;
-  const tally = `(attempt ${attempt}/${limit})`;
+  const tally = tallyOf(attempt, limit);
   if (status >= 200 && status <= 299) {
     const invalid = (what: string, cause?: unknown) =>
-      new OutboundClientError(`${where} answered ${statusText(status)} with ${what} ${tally}`, {
+      new OutboundClientError(`${where} answered ${statusText(status)} with ${what}${tally}`, {
         code: 'OUTBOUND_INVALID_RESPONSE',
         method: 'POST',
         url,
@@ -220,7 +228,7 @@ export async function sendAttempt(ctx: HttpAttempt): Promise<HttpAttemptResult> 
   const details = parseProblem(text, contentType);
   const retryAfterMs = parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined, ctx.clock());
   throw new OutboundClientError(
-    `${where} failed with ${statusText(status)} ${tally}${problemSuffix(details)}`,
+    `${where} failed with ${statusText(status)}${tally}${problemSuffix(details)}`,
     {
       code: 'OUTBOUND_HTTP_ERROR',
       method: 'POST',
@@ -243,14 +251,14 @@ function transportError(
     url: string;
     timedOut: boolean;
     attempt: number;
-    limit: number;
+    limit: number | undefined;
     timeoutMs: number;
     abortSignal: AbortSignal | undefined;
   },
 ): Error {
   const { url, attempt, limit, timeoutMs, abortSignal } = at;
   const where = `POST ${url}`;
-  const tally = `(attempt ${attempt}/${limit})`;
+  const tally = tallyOf(attempt, limit);
   const code = (cause as { code?: unknown } | null)?.code;
   if (abortSignal?.aborted && !at.timedOut) return abortedError(url, abortSignal, attempt, limit);
   if (
@@ -259,7 +267,7 @@ function transportError(
     code === 'UND_ERR_BODY_TIMEOUT' ||
     code === 'UND_ERR_CONNECT_TIMEOUT'
   ) {
-    return new OutboundTimeoutError(`${where} timed out after ${timeoutMs} ms ${tally}`, {
+    return new OutboundTimeoutError(`${where} timed out after ${timeoutMs} ms${tally}`, {
       method: 'POST',
       url,
       attempts: attempt,
@@ -271,7 +279,7 @@ function transportError(
     return refusalError(
       url,
       'OUTBOUND_CLIENT_CLOSED',
-      `stopped: the client was closed ${tally}`,
+      `stopped: the client was closed${tally}`,
       attempt - 1,
       cause,
     );
@@ -281,7 +289,7 @@ function transportError(
     return cause instanceof Error ? cause : new TypeError(String(cause));
   }
   return new OutboundClientError(
-    `${where} failed with a network error: ${describeNetworkError(cause)} ${tally}`,
+    `${where} failed with a network error: ${describeNetworkError(cause)}${tally}`,
     { code: 'OUTBOUND_NETWORK_ERROR', method: 'POST', url, attempts: attempt, cause },
   );
 }

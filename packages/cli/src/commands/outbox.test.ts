@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -203,7 +203,7 @@ describe('sigpost outbox drain', () => {
     const dead = await run(outbox('dead'), { env: env() });
     expect(dead.stdout).toMatch(
       new RegExp(
-        `^#1  GOLD  key key-a  1 attempt  \\S+Z\\n  POST ${server.url}/api/v1/signals/ingest failed with 422 Unprocessable Entity \\(attempt 1/1\\): Idempotency key reused\\n$`,
+        `^#1  GOLD  key key-a  1 attempt  \\S+Z\\n  POST ${server.url}/api/v1/signals/ingest failed with 422 Unprocessable Entity: Idempotency key reused \\(attempt 1/15\\)\\n$`,
       ),
     );
     expect(dead.stderr).toBe('1 dead entry\n');
@@ -485,6 +485,68 @@ describe('a mistyped --db', () => {
         '(default ./data/outbox.db; `sigpost outbox enqueue` creates one)\n',
     });
     expect(existsSync(mistyped)).toBe(false);
+  });
+});
+
+describe('a --db that is not an outbox', () => {
+  /** Another program's SQLite file (the server's, say): one table, its own user_version, no WAL. */
+  function foreignDatabase(): { path: string; bytes: Buffer } {
+    const path = join(root, `foreign-${counter}.db`);
+    const file = new Database(path);
+    file.exec(
+      "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO accounts (name) VALUES ('x')",
+    );
+    file.close();
+    return { path, bytes: readFileSync(path) };
+  }
+
+  it.each([
+    ['status'],
+    ['status', '--json'],
+    ['dead'],
+    ['retry-dead'],
+    ['drain'],
+    ['drain', '--watch'],
+    ['enqueue', '--file', 'SIGNALS'],
+  ])('outbox %s refuses another SQLite database (exit 1) and leaves it byte for byte', async (...argv) => {
+    const foreign = foreignDatabase();
+    const args = argv.map((a) => (a === 'SIGNALS' ? signalsFile([signal('a')]) : a));
+    const result = await run(['outbox', ...args, '--db', foreign.path], { env: env() });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `error: ${foreign.path} is not a Sigpost outbox: the database has no outbox tables; ` +
+        'nothing was written to it; give --db <path> of a Sigpost outbox\n',
+    });
+    expect(readFileSync(foreign.path).equals(foreign.bytes)).toBe(true);
+    expect(existsSync(`${foreign.path}-wal`)).toBe(false);
+  });
+
+  it.each([['status'], ['dead'], ['retry-dead'], ['drain']])(
+    'outbox %s refuses an empty (0-byte) file (exit 1) and leaves it empty',
+    async (...argv) => {
+      const empty = join(root, `empty-${counter}.db`);
+      writeFileSync(empty, '');
+      const result = await run(['outbox', ...argv, '--db', empty], { env: env() });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `error: ${empty} is not a Sigpost outbox: the file is empty; nothing was written to it; ` +
+          'give --db <path> of a Sigpost outbox\n',
+      );
+      expect(statSync(empty).size).toBe(0);
+    },
+  );
+
+  it('outbox enqueue makes an empty (0-byte) file a new outbox', async () => {
+    const empty = join(root, `empty-enqueue-${counter}.db`);
+    writeFileSync(empty, '');
+    const enqueued = await run(['outbox', 'enqueue', '--file', signalsFile([signal('a')]), '--db', empty], {
+      env: env(),
+    });
+    expect(enqueued.code).toBe(0);
+    const status = await run(['outbox', 'status', '--json', '--db', empty], { env: env() });
+    expect(JSON.parse(status.stdout)).toMatchObject({ pending: 1 });
   });
 });
 

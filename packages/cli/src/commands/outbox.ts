@@ -291,6 +291,11 @@ async function withOutbox<T>(
         { cause: error },
       );
     }
+    if (isOutboxError(error) && error.code === 'OUTBOX_NOT_AN_OUTBOX') {
+      throw new CommandFailedError(`${error.message}; give --db <path> of a Sigpost outbox`, {
+        cause: error,
+      });
+    }
     if (isOutboxError(error)) throw new CommandFailedError(error.message, { cause: error });
     throw error;
   }

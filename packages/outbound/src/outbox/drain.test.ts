@@ -196,7 +196,7 @@ describe('drain', () => {
     expect(entry.lastHttpCode).toBe(503);
     expect(entry.lastErrorCode).toBe('OUTBOUND_HTTP_ERROR');
     expect(entry.lastError).toBe(
-      `POST ${server!.url}/api/v1/signals/ingest failed with 503 Service Unavailable (attempt 1/1): Internal server error`,
+      `POST ${server!.url}/api/v1/signals/ingest failed with 503 Service Unavailable: Internal server error (attempt 1/15)`,
     );
   });
 
@@ -248,6 +248,46 @@ describe('drain', () => {
     ]);
   });
 
+  test('on the first delivery after failures, sends at once the entries still waiting out their backoff', async () => {
+    // Real time here: a fake sleep would jump over the wait this test is about. Entry 1 fails once
+    // (503) and is delivered on its retry 10 ms later. Entries 2 and 3, as after a long outage, wait
+    // 8 s for their 7th attempt: the drain must not wait that out once delivery works again.
+    await startServer((r) => (r.index === 0 ? { status: 503 } : undefined));
+    const real = Outbox.open(dir.file('real-time.db'), { logger });
+    cleanups.push(() => real.close());
+    const [first, second, third] = real.enqueueMany([validSignal(1), validSignal(2), validSignal(3)]);
+    const start = Date.now();
+    const file = new Database(real.path);
+    file
+      .prepare(
+        'UPDATE outbox_entries SET attempts = 6, first_attempt_at = ?, next_attempt_at = ? WHERE id > ?',
+      )
+      .run(start - 60_000, start + 8_000, first!.id);
+    file.close();
+    const changes: DeliveryStateChange[] = [];
+    const summary = await real.drain({
+      client: makeClient(),
+      retry: { baseDelayMs: 20 },
+      onDeliveryState: (change) => changes.push(change),
+      random: () => 0.5,
+    });
+    expect(summary).toMatchObject({ delivered: 3, retried: 1, dead: 0, remaining: 0 });
+    expect(changes.map((c) => c.state)).toEqual(['failing', 'resumed']);
+    const resumedAt = real.get(first!.id)!.finishedAt!;
+    for (const { id } of [second!, third!]) {
+      const entry = real.get(id)!;
+      // Delivered right after the first success (not 8 s later), attempt counts and deadline kept.
+      expect(entry).toMatchObject({ state: 'delivered', attempts: 7 });
+      expect(entry.finishedAt! - resumedAt).toBeLessThan(4_000);
+    }
+    const after = new Database(real.path, { readonly: true });
+    const firsts = after
+      .prepare('SELECT first_attempt_at AS at FROM outbox_entries WHERE id > ?')
+      .all(first!.id);
+    after.close();
+    expect(firsts).toEqual([{ at: start - 60_000 }, { at: start - 60_000 }]);
+  });
+
   test('waits as long as a 429 Retry-After asks', async () => {
     await startServer((r) => (r.index === 0 ? { status: 429, retryAfter: '7' } : undefined));
     outbox.enqueue(validSignal());
@@ -267,14 +307,14 @@ describe('drain', () => {
     });
     expect(summary).toMatchObject({ delivered: 0, dead: 1, retried: 0, remaining: 0 });
     expect(time.sleeps).toEqual([]);
-    const lastError = `POST ${server!.url}/api/v1/signals/ingest failed with 401 Unauthorized (attempt 1/1): Unknown producer or invalid signature`;
+    const lastError = `POST ${server!.url}/api/v1/signals/ingest failed with 401 Unauthorized: Unknown producer or invalid signature`;
     expect(outbox.dead()).toEqual([
       expect.objectContaining({
         id,
         attempts: 1,
         lastHttpCode: 401,
         lastErrorCode: 'OUTBOUND_HTTP_ERROR',
-        lastError,
+        lastError: `${lastError} (attempt 1/15)`,
       }),
     ]);
     expect(sink.alerts.filter((a) => a.kind === 'dead_letter').map((a) => a.text)).toEqual([
@@ -291,9 +331,32 @@ describe('drain', () => {
     let failing = true;
     await startServer(() => (failing ? { status: 503 } : undefined));
     const { id } = outbox.enqueue(validSignal());
-    const first = await outbox.drain({ client: makeClient(), retry: { limit: 3 }, ...timing() });
+    const clientLogger = recordingLogger();
+    const first = await outbox.drain({
+      client: makeClient({ logger: clientLogger }),
+      retry: { limit: 3 },
+      ...timing(),
+    });
     expect(first).toMatchObject({ delivered: 0, dead: 1, retried: 2 });
-    expect(outbox.get(id)).toMatchObject({ state: 'dead', attempts: 3, lastHttpCode: 503 });
+    // The tally is the outbox's (3 of 3), not the client's single attempt under retry: false (1/1).
+    expect(outbox.get(id)).toMatchObject({
+      state: 'dead',
+      attempts: 3,
+      lastHttpCode: 503,
+      lastError: `POST ${server!.url}/api/v1/signals/ingest failed with 503 Service Unavailable: Internal server error (attempt 3/3)`,
+    });
+    const outboxLines = logger.lines.filter((l) => l.msg.startsWith('outbox ') && 'attempt' in l.fields);
+    expect(outboxLines.map((l) => [l.fields.attempt, l.fields.attempt_limit])).toEqual([
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ]);
+    const clientLines = clientLogger.lines.filter((l) => l.level === 'warn');
+    expect(clientLines).toHaveLength(3);
+    for (const line of clientLines) {
+      expect(line.fields).not.toHaveProperty('attempt_limit');
+      expect(String(line.fields.error_message)).not.toMatch(/\(attempt \d+\/\d+\)/);
+    }
     failing = false;
     expect(outbox.retryDead()).toBe(1);
     const second = await outbox.drain({ client: makeClient(), retry: { limit: 3 }, ...timing() });

@@ -7,6 +7,7 @@ const BRAND = Symbol.for('sigpost.outbound.outbox.error');
 export const OUTBOX_ERROR_CODES = Object.freeze([
   'OUTBOX_OPEN_FAILED',
   'OUTBOX_NOT_FOUND',
+  'OUTBOX_NOT_AN_OUTBOX',
   'OUTBOX_SCHEMA_UNSUPPORTED',
   'OUTBOX_KEY_CONFLICT',
   'OUTBOX_LOCKED',

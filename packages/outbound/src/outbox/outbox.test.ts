@@ -1,4 +1,4 @@
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { SignalValidationError } from '../errors.js';
@@ -95,6 +95,38 @@ describe('Outbox.open', () => {
     expect((error as OutboxError).code).toBe('OUTBOX_NOT_FOUND');
     expect((error as Error).message).toBe(`No outbox at ${path}: the file does not exist`);
     expect(existsSync(path)).toBe(false);
+  });
+
+  test.each([true, false])(
+    "refuses another program's SQLite file (OUTBOX_NOT_AN_OUTBOX, create: %s) without writing to it",
+    (create) => {
+      const path = dir.file(`foreign-${create}.db`);
+      const foreign = new Database(path);
+      foreign.exec('CREATE TABLE accounts (id INTEGER PRIMARY KEY)');
+      foreign.close();
+      const before = readFileSync(path);
+      let error: unknown;
+      try {
+        Outbox.open(path, { logger: recordingLogger(), create });
+      } catch (e) {
+        error = e;
+      }
+      expect((error as OutboxError).code).toBe('OUTBOX_NOT_AN_OUTBOX');
+      expect((error as Error).message).toBe(
+        `${path} is not a Sigpost outbox: the database has no outbox tables; nothing was written to it`,
+      );
+      expect(readFileSync(path).equals(before)).toBe(true);
+      expect(existsSync(`${path}-wal`)).toBe(false);
+    },
+  );
+
+  test('with create: false, refuses an empty file (OUTBOX_NOT_AN_OUTBOX) and leaves it empty', () => {
+    const path = dir.file('empty.db');
+    writeFileSync(path, '');
+    expect(() => Outbox.open(path, { logger: recordingLogger(), create: false })).toThrow(
+      `${path} is not a Sigpost outbox: the file is empty; nothing was written to it`,
+    );
+    expect(statSync(path).size).toBe(0);
   });
 
   test('with create: false, opens an existing outbox', async () => {

@@ -1,7 +1,7 @@
 // The durable outbox: a SQLite file that holds every signal from the moment `enqueue` returns until
 // the server has accepted it (or it is given up on), so a crash of the producer loses nothing.
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { isValidIdempotencyKey, type SignalCandidate, type SignalIngestResponse } from '@sigpost/protocol';
@@ -16,6 +16,7 @@ import { OutboxError, OutboxKeyConflictError } from './errors.js';
 import {
   configureConnection,
   type EntryRow,
+  inspectFile,
   type OutboxState,
   OutboxStore,
   readSchemaVersion,
@@ -242,6 +243,7 @@ export class Outbox {
    * its owner only (0600, and so are SQLite's `-wal` and `-shm` beside it); a directory, 0700.
    *
    * @throws {OutboxError} `OUTBOX_NOT_FOUND` when the file does not exist and `create` is false,
+   *   `OUTBOX_NOT_AN_OUTBOX` when an existing file is another database (or, with `create: false`, empty),
    *   `OUTBOX_OPEN_FAILED` when the file cannot be opened as an outbox,
    *   `OUTBOX_SCHEMA_UNSUPPORTED` when it was written by a newer version
    * @example
@@ -264,17 +266,21 @@ export class Outbox {
     }
     let db: BetterSqlite3.Database | undefined;
     try {
+      // Checked read-only before anything writes (a pragma, the schema), so a --db naming another
+      // program's database is refused untouched. Only an empty file may become a new outbox, and only
+      // with `create`.
+      const empty = !existsSync(absolute) || statSync(absolute).size === 0;
+      if (empty && !create) throw notAnOutbox(absolute, 'the file is empty');
+      if (!empty) {
+        const found = inspectFile(Sqlite, absolute);
+        if (found.version > SCHEMA_VERSION) throw newerSchema(absolute, found.version);
+        if (!found.hasOutbox) throw notAnOutbox(absolute, 'the database has no outbox tables');
+      }
       if (create) createPrivateFile(absolute);
       db = new Sqlite(absolute, { fileMustExist: true });
       configureConnection(db);
       const version = readSchemaVersion(db);
-      if (version > SCHEMA_VERSION) {
-        throw new OutboxError(
-          `Outbox ${absolute} has schema version ${version}; this version of @sigpost/outbound reads up to ${SCHEMA_VERSION}`,
-          'OUTBOX_SCHEMA_UNSUPPORTED',
-          absolute,
-        );
-      }
+      if (version > SCHEMA_VERSION) throw newerSchema(absolute, version);
       const outbox = new Outbox(absolute, db, options);
       if (version < SCHEMA_VERSION) writeSchemaVersion(db);
       return outbox;
@@ -587,6 +593,22 @@ function toEntry(row: EntryRow): OutboxEntry {
  * Creates an empty file (SQLite takes a 0-byte file as an empty database) readable by its owner only,
  * and its directory (0700) when missing. SQLite gives the `-wal` and `-shm` files the database's mode.
  */
+function newerSchema(path: string, version: number): OutboxError {
+  return new OutboxError(
+    `Outbox ${path} has schema version ${version}; this version of @sigpost/outbound reads up to ${SCHEMA_VERSION}`,
+    'OUTBOX_SCHEMA_UNSUPPORTED',
+    path,
+  );
+}
+
+function notAnOutbox(path: string, why: string): OutboxError {
+  return new OutboxError(
+    `${path} is not a Sigpost outbox: ${why}; nothing was written to it`,
+    'OUTBOX_NOT_AN_OUTBOX',
+    path,
+  );
+}
+
 function createPrivateFile(path: string): void {
   if (existsSync(path)) return;
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });

@@ -72,6 +72,26 @@ export function readSchemaVersion(db: BetterSqlite3.Database): number {
   return db.pragma('user_version', { simple: true }) as number;
 }
 
+/**
+ * Reads, without writing anything (a read-only connection, before any pragma or migration), whether
+ * `path` holds a Sigpost outbox: its schema version and whether its `outbox_entries` table exists.
+ */
+export function inspectFile(
+  Sqlite: typeof BetterSqlite3,
+  path: string,
+): { readonly version: number; readonly hasOutbox: boolean } {
+  const db = new Sqlite(path, { readonly: true, fileMustExist: true });
+  try {
+    const version = readSchemaVersion(db);
+    const table = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_entries'")
+      .get();
+    return { version, hasOutbox: table !== undefined };
+  } finally {
+    db.close();
+  }
+}
+
 /** Marks the file as written with this code's {@link SCHEMA_VERSION}. */
 export function writeSchemaVersion(db: BetterSqlite3.Database): void {
   db.pragma(`user_version = ${SCHEMA_VERSION}`);

@@ -309,7 +309,9 @@ export class DeliveryWorker {
     }
     const outcome: AttemptOutcome = decision.retry ? 'retry' : 'failed';
     metrics?.recordAttempt(attemptStatusLabel(error), outcome, durationMs);
-    const text = describeFailure(error);
+    const reason = describeFailure(error);
+    // The client leaves its tally out under `retry: false`: the attempt that counts is the outbox's.
+    const text = `${reason} (attempt ${attempt}/${retry.limit})`;
     const httpCode = (error as { httpCode?: unknown }).httpCode;
     const base = {
       id: row.id,
@@ -334,7 +336,7 @@ export class DeliveryWorker {
       this.#effects.push(() => {
         this.#retried += 1;
         metrics?.retries.inc();
-        alerts?.attemptFailed(text);
+        alerts?.attemptFailed(reason);
         // Not a give-up: no retry_stop_reason, and when the next attempt is.
         logger.warn(
           {
@@ -355,12 +357,12 @@ export class DeliveryWorker {
       this.#remaining = Math.max(0, this.#remaining - 1);
       metrics?.deliveries.inc({ outcome: 'dead' });
       metrics?.deadLetters.inc();
-      alerts?.attemptFailed(text);
+      alerts?.attemptFailed(reason);
       alerts?.deadLettered({
         idempotencyKey: row.idempotency_key,
         instrument: row.instrument,
         attempts: attempt,
-        lastError: text,
+        lastError: reason,
       });
       logger.error(
         { ...fields, retry: 'stopped', retry_stop_reason: decision.reason },
@@ -395,11 +397,15 @@ export class DeliveryWorker {
     });
   }
 
-  /** After a delivery: reports `resumed` when delivery was failing. */
+  /**
+   * After a delivery: reports `resumed` when delivery was failing, and makes the entries still waiting
+   * out a backoff from the outage due now (attempts and deadline kept), as `retryWaitingNow()` does.
+   */
   #resumed(at: number): void {
     const failing = this.#failing;
     if (failing === undefined) return;
     this.#failing = undefined;
+    if (this.#s.store.makeDue(this.#s.clock()) > 0) this.wake();
     this.#s.onDeliveryState?.({
       state: 'resumed',
       url: failing.url,
@@ -494,7 +500,7 @@ function shortReason(error: unknown, status: number | undefined): string {
     .replace(/^failed with a network error: /, '');
 }
 
-/** The text kept as `last_error`: the message, then the server's problem detail and field errors. */
+/** The text kept as `last_error` (before the outbox's tally): the message, then the server's problem detail and field errors. */
 function describeFailure(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const details = (error as { details?: { detail?: unknown; errors?: unknown } } | null)?.details;
