@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validSignal } from '../../../test-support/fixtures.js';
 import { goldenVectors } from '../../../test-support/golden.js';
+import { type ProcessResult, runNode } from '../../../test-support/run-process.js';
 import { startIngestServer } from './test-helpers/ingest-server.js';
 import { run } from './test-helpers/io.js';
 
@@ -26,23 +27,9 @@ function requireBuilt(context: { skip: (note?: string) => void }): void {
   context.skip(message);
 }
 
-function sigpost(
-  args: string[],
-  stdin = '',
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
+/** The built `sigpost` in its own process, with `stdin` fed to it. */
+function sigpost(args: string[], stdin = ''): Promise<ProcessResult> {
+  return runNode(BIN, args, { stdin });
 }
 
 describe('the built sigpost binary', () => {

@@ -2,7 +2,6 @@
 // server on 127.0.0.1 with a real SQLite file; signals come from @sigpost/outbound's HmacClient.
 // Under CI=true a Chromium that cannot start fails this file; elsewhere the tests are skipped with a
 // warning saying why. With SIGPOST_UPDATE_SCREENSHOTS=1 they rewrite docs/img/console-*.png.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
@@ -15,6 +14,7 @@ import pino from 'pino';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenLocal } from '../../../../test-support/fixtures.js';
+import { type ProcessResult, runNode } from '../../../../test-support/run-process.js';
 import { Admin } from '../admin.js';
 import { SecretBox } from '../secrets.js';
 import { type RunningServer, startServer } from '../server.js';
@@ -66,19 +66,8 @@ const SIGPOST_BIN = fileURLToPath(new URL('../../../cli/bin/sigpost.js', import.
 const SIGPOST_BUILT = fileURLToPath(new URL('../../../cli/dist/bin.js', import.meta.url));
 
 /** Runs the real `sigpost` CLI in its own process; resolves with its exit code and output. */
-function sigpost(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SIGPOST_BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function sigpost(args: string[]): Promise<ProcessResult> {
+  return runNode(SIGPOST_BIN, args);
 }
 const streamSockets = new Set<Duplex>();
 const MANUAL_SECRET = 'manual-desk-secret-0123456789';
