@@ -254,6 +254,26 @@ export function listOf(
   };
 }
 
+/** The statuses a stored signal (and a stream event) can have: what `--statuses` accepts. */
+export const SIGNAL_STATUS_NAMES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
+
+/** `--statuses received,approved`: a comma-separated list of `SIGNAL_STATUS_NAMES`. */
+export function statusList(flag: string): FlagParser<string[]> {
+  return listOf(flag, `a comma-separated list among ${SIGNAL_STATUS_NAMES.join(', ')}`, (s) =>
+    (SIGNAL_STATUS_NAMES as readonly string[]).includes(s),
+  );
+}
+
+/** `--producers desk-1,desk-2`: a comma-separated list of producer ids (none that looks like a secret). */
+export function producerIdList(flag: string): FlagParser<string[]> {
+  return listOf(
+    flag,
+    `a comma-separated list of producer ids, each ${PRODUCER_ID_EXPECTED}`,
+    isValidProducerId,
+    'a producer id',
+  );
+}
+
 /** Text of `min`–`max` characters (code points). */
 export function textOfLength(flag: string, min: number, max: number): FlagParser<string> {
   return (value) => {

@@ -1,4 +1,3 @@
-import { PRODUCER_ID_PATTERN } from '@sigpost/protocol';
 import type { StreamEvent, SubscriberLogger } from '@sigpost/subscriber';
 import { type Command, Option } from 'commander';
 import * as args from '../args.js';
@@ -18,8 +17,6 @@ interface StreamOptions {
 export const TOKEN_ENV = 'SIGPOST_SUBSCRIBER_TOKEN';
 /** The environment variable holding the server URL when --url is not given. */
 export const URL_ENV = 'SIGPOST_URL';
-
-const STATUSES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
 
 const HELP = `
 Environment:
@@ -106,21 +103,12 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option(
         '--statuses <list>',
-        `only these statuses, comma-separated: ${STATUSES.join(', ')}`,
-      ).argParser(
-        args.listOf('--statuses', `a comma-separated list of ${STATUSES.join(', ')}`, (s) =>
-          (STATUSES as readonly string[]).includes(s),
-        ),
-      ),
+        `only these statuses, comma-separated: ${args.SIGNAL_STATUS_NAMES.join(', ')}`,
+      ).argParser(args.statusList('--statuses')),
     )
     .addOption(
       new Option('--producers <list>', 'only these producer ids, comma-separated').argParser(
-        args.listOf(
-          '--producers',
-          `a comma-separated list of producer ids, each ${args.PRODUCER_ID_EXPECTED}`,
-          (p) => PRODUCER_ID_PATTERN.test(p),
-          'a producer id',
-        ),
+        args.producerIdList('--producers'),
       ),
     )
     .addOption(

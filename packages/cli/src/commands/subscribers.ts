@@ -1,4 +1,3 @@
-import { PRODUCER_ID_PATTERN } from '@sigpost/protocol';
 import { type Command, Option } from 'commander';
 import { formatTime, printFields, printRecords, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
@@ -24,7 +23,6 @@ interface RevokeOptions {
 
 /** Subscriber ids (`sub_` and a ULID). */
 export const SUBSCRIBER_ID_PATTERN = /^sub_[0-9A-HJKMNP-TV-Z]{26}$/;
-const STATUSES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
 
 const STORE_HELP = `
 Store: --db <path>, DATABASE_URL and SIGPOST_DB_SCHEMA as for \`sigpost serve\` (see \`sigpost producers --help\`).
@@ -67,23 +65,14 @@ export function register(program: Command, io: CliIO): void {
     )
     .addOption(
       new Option('--producers <list>', 'producer ids it may see, comma-separated (default: all)').argParser(
-        args.listOf(
-          '--producers',
-          `a comma-separated list of producer ids, each ${args.PRODUCER_ID_EXPECTED}`,
-          (p) => PRODUCER_ID_PATTERN.test(p),
-          'a producer id',
-        ),
+        args.producerIdList('--producers'),
       ),
     )
     .addOption(
       new Option(
         '--statuses <list>',
-        `statuses it may see, comma-separated, among ${STATUSES.join(', ')} (default: all)`,
-      ).argParser(
-        args.listOf('--statuses', `a comma-separated list among ${STATUSES.join(', ')}`, (s) =>
-          (STATUSES as readonly string[]).includes(s),
-        ),
-      ),
+        `statuses it may see, comma-separated, among ${args.SIGNAL_STATUS_NAMES.join(', ')} (default: all)`,
+      ).argParser(args.statusList('--statuses')),
     )
     .addOption(databaseOption())
     .option('--json', 'print the result as one JSON object ({"id", "token", …})')
