@@ -26,13 +26,12 @@ export {
 // App and server
 export type { AppDeps } from './app.js';
 export { buildApp } from './app.js';
+export type { SecretOpener } from './checks/signature.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';
-
 // Configuration
 export type { RateLimitConfig, ServerConfig, ServerConfigInput } from './config.js';
 export { DEFAULTS, ENV_NAMES, readConfigEnv, resolveConfig } from './config.js';
-
 // Errors
 export type { IngestErrorCode, InputIssue } from './errors.js';
 export {
@@ -44,7 +43,6 @@ export {
   NotFoundError,
   renderIssues,
 } from './errors.js';
-export type { SecretOpener } from './ingest/verify-signature.js';
 // OpenAPI
 export type { OpenApiOptions } from './openapi.js';
 export { buildOpenApiDocument, renderDocsHtml } from './openapi.js';
