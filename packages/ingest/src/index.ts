@@ -43,6 +43,8 @@ export {
   NotFoundError,
   renderIssues,
 } from './errors.js';
+export type { LineWriter } from './log-lines.js';
+export { coalescedLines } from './log-lines.js';
 // OpenAPI
 export type { OpenApiOptions } from './openapi.js';
 export { buildOpenApiDocument, renderDocsHtml } from './openapi.js';
