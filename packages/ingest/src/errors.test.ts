@@ -2,6 +2,7 @@
 // a Symbol.for('sigpost.<Name>') brand on the prototype, and an exported isX guard that recognises an
 // error of another copy of the package by that brand, never by its code.
 import { describe, expect, it } from 'vitest';
+import { describeBrandedErrors } from '../../../test-support/branded-errors.js';
 import {
   ConfigError,
   ConflictError,
@@ -24,59 +25,36 @@ import {
 
 const cause = new Error('the driver failed');
 
-const BASES = [
+describeBrandedErrors([
   {
     name: 'IngestError',
     guard: isIngestError,
     make: () => new IngestError('m', { code: 'INGEST_CONFLICT', cause }),
     code: 'INGEST_CONFLICT',
+    cause,
   },
   {
     name: 'SecretBoxError',
     guard: isSecretBoxError,
     make: () => new SecretBoxError('m', { code: 'SECRET_CORRUPT', cause }),
     code: 'SECRET_CORRUPT',
+    cause,
   },
   {
     name: 'StoreError',
     guard: isStoreError,
     make: () => new StoreError('m', { code: 'STORE_UNAVAILABLE', cause }),
     code: 'STORE_UNAVAILABLE',
+    cause,
   },
   {
     name: 'HttpProblem',
     guard: isHttpProblem,
     make: () => new HttpProblem('m', { code: 'not-found', cause }),
     code: 'not-found',
+    cause,
   },
-] as const;
-
-describe.each(BASES)('$name', ({ name, guard, make, code }) => {
-  it('takes (message, { code, cause })', () => {
-    const error = make();
-    expect(error).toBeInstanceOf(Error);
-    expect([error.code, error.cause]).toEqual([code, cause]);
-  });
-
-  it('is recognised by its guard, also when branded by another copy of the package', () => {
-    expect(guard(make())).toBe(true);
-    const foreign = Object.assign(new Error('from another copy'), { code });
-    expect(guard(foreign)).toBe(false);
-    Object.defineProperty(foreign, Symbol.for(`sigpost.${name}`), { value: true });
-    expect(guard(foreign)).toBe(true);
-  });
-
-  it('is not recognised by its code alone (no duck typing)', () => {
-    expect(guard(Object.assign(new Error('x'), { code }))).toBe(false);
-    expect(guard({ code })).toBe(false);
-    expect(guard(null)).toBe(false);
-    expect(guard(code)).toBe(false);
-  });
-
-  it('keeps the brand on the prototype, out of the fields', () => {
-    expect(Reflect.ownKeys(make())).not.toContain(Symbol.for(`sigpost.${name}`));
-  });
-});
+]);
 
 describe('the subclasses', () => {
   it.each([
