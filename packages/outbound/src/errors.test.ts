@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { describeBrandedErrors } from '../../../test-support/branded-errors.js';
 import {
   formatConfigIssues,
   isOutboundError,
@@ -90,6 +91,19 @@ describe('the error tree', () => {
     expect(OUTBOUND_ERROR_CODES.every((c) => /^OUTBOUND_[A-Z_]+$/.test(c))).toBe(true);
   });
 });
+
+const cause = new Error('the socket closed');
+
+describeBrandedErrors([
+  {
+    name: 'OutboundError',
+    guard: isOutboundError,
+    make: () => new OutboundError('m', { code: 'OUTBOUND_NETWORK_ERROR', cause }),
+    code: 'OUTBOUND_NETWORK_ERROR',
+    cause,
+    legacyBrand: 'sigpost.outbound.error',
+  },
+]);
 
 describe('isOutboundError', () => {
   it('recognises every error of the tree and nothing else', () => {

@@ -14,5 +14,5 @@ export interface RefusalOptions {
  * wrong and this one function says how it travels.
  */
 export function refusal(code: ProblemCode, detail: string, options: RefusalOptions = {}): HttpProblem {
-  return new HttpProblem(code, detail, options);
+  return new HttpProblem(detail, { ...options, code });
 }

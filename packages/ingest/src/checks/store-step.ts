@@ -1,6 +1,6 @@
 import { HEADERS } from '@sigpost/protocol';
 import type { FastifyRequest } from 'fastify';
-import { HttpProblem } from '../problems.js';
+import { type HttpProblem, isHttpProblem } from '../problems.js';
 import { refusal } from './refusal.js';
 
 /**
@@ -8,7 +8,7 @@ import { refusal } from './refusal.js';
  * key); the cause is logged, never sent. A refusal passes through as it is.
  */
 export function storeUnavailable(request: FastifyRequest, error: unknown): HttpProblem {
-  if (error instanceof HttpProblem) return error;
+  if (isHttpProblem(error)) return error;
   request.log.error({ err: error }, 'signal store call failed');
   return refusal(
     'store-unavailable',
