@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { schemaOneDatabase } from '../../../../test-support/sqlite-schema-one.js';
 import { buildApp } from '../app.js';
 import { SecretBox } from '../secrets.js';
-import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
+import { SQLITE_MIGRATIONS } from './sqlite/migrations.js';
 import { SqliteStore, writerThreadOfProcess } from './sqlite.js';
 import { storeContract } from './store.contract.js';
 import { StoreConflictError, StoreError } from './store.js';
