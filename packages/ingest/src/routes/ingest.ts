@@ -343,7 +343,6 @@ function buildAccept(
   const toleranceMs = ctx.config.toleranceSeconds * 1000;
   return {
     signal: record,
-    idempotencyKey: key,
     requestHash,
     idempotencyExpiresAt: now + ctx.config.idempotencyTtlSeconds * 1000,
     signature: auth.signature,

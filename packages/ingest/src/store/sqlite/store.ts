@@ -11,7 +11,6 @@ import {
   eventAfter,
   eventLimit,
   groupProducers,
-  idempotencyKeyHash,
   type ProducerJoinRow,
   pageLimit,
   SIGNAL_COLUMNS,
@@ -80,8 +79,8 @@ interface ProducerRow {
 type Stmt = Database.Statement<unknown[], unknown>;
 
 interface Statements {
-  findIdempotent: Stmt;
   selectSignal: Stmt;
+  selectSignalResponse: Stmt;
   countByStatus: Stmt;
   selectProducer: Stmt;
   selectProducers: Stmt;
@@ -219,19 +218,6 @@ export class SqliteStore implements Store {
     return results;
   }
 
-  async findIdempotent(
-    producerId: string,
-    key: string,
-    now: number,
-  ): Promise<{ requestHash: string; response: StoredResponse } | undefined> {
-    const row = this.#s().findIdempotent.get(idempotencyKeyHash(producerId, key), now, producerId, key) as
-      | [string, number, string]
-      | undefined;
-    return row === undefined
-      ? undefined
-      : { requestHash: row[0], response: { status: row[1], body: row[2] } };
-  }
-
   async purgeExpired(now: number): Promise<number> {
     let deleted = 0;
     for (const table of ['idempotency', 'signatures'] as const) {
@@ -250,6 +236,11 @@ export class SqliteStore implements Store {
   async getSignal(id: string): Promise<SignalRecord | undefined> {
     const row = this.#s().selectSignal.get(id) as SignalRow | undefined;
     return row === undefined ? undefined : toSignal(row);
+  }
+
+  async getSignalResponse(id: string): Promise<StoredResponse | undefined> {
+    const row = this.#s().selectSignalResponse.get(id) as [number, string] | undefined;
+    return row === undefined ? undefined : { status: row[0], body: row[1] };
   }
 
   async listSignals(filter: SignalFilter): Promise<SignalPage> {
@@ -432,12 +423,11 @@ export class SqliteStore implements Store {
 function prepareReads(db: Database.Database): Statements {
   const p = (sql: string) => db.prepare(sql);
   return {
-    findIdempotent: p(
-      `SELECT s.request_hash, s.response_status, s.response_body
-       FROM idempotency i JOIN signals s ON s.seq = i.signal_seq
-       WHERE i.key_hash = ? AND i.expires_at > ? AND s.producer_id = ? AND s.idempotency_key = ?`,
-    ).raw(true),
     selectSignal: p(`SELECT ${SIGNAL_COLUMNS} FROM signals WHERE id = ?`),
+    // Kept on the signal's row for a keyed signal (NULL without a key).
+    selectSignalResponse: p(
+      'SELECT response_status, response_body FROM signals WHERE id = ? AND response_status IS NOT NULL',
+    ).raw(true),
     countByStatus: p('SELECT status, count(*) FROM signals GROUP BY status').raw(true),
     selectProducer: p(
       `SELECT p.id, p.approval, p.instruments, p.created_at, s.id AS secret_id, s.ciphertext, s.created_at AS secret_created_at

@@ -39,12 +39,6 @@ export function encodeAcceptBatch(batch: readonly AcceptRequest[]): AcceptBatchW
   let at = 0;
   for (const r of batch) {
     const s = r.signal;
-    // A repeat is checked against the key stored with the signal.
-    if (r.idempotencyKey !== s.idempotencyKey) {
-      throw new TypeError(
-        `Expected the request's idempotencyKey to equal its signal's, received ${JSON.stringify(r.idempotencyKey)} and ${JSON.stringify(s.idempotencyKey)}`,
-      );
-    }
     values[at + FIELD.id] = s.id;
     values[at + FIELD.producerId] = s.producerId;
     values[at + FIELD.idempotencyKey] = s.idempotencyKey;
