@@ -203,15 +203,12 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
           throw new HttpProblem(`Signal ${JSON.stringify(id.slice(0, 100))} does not exist`, {
             code: 'not-found',
           });
-        const kept =
-          record.idempotencyKey === null
-            ? undefined
-            : await ctx.store.findIdempotent(record.producerId, record.idempotencyKey, ctx.clock.now());
+        const kept = await ctx.store.getSignalResponse(record.id);
         reply.header('cache-control', 'no-store');
         return {
           signal_id: record.id,
           raw_body: record.body,
-          response: kept ? kept.response : null,
+          response: kept ?? null,
           response_note: kept
             ? null
             : record.idempotencyKey === null

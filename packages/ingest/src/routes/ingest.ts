@@ -111,7 +111,6 @@ function buildAccept(
       decidedAt: decidedBy === null ? null : now,
       decidedBy,
     },
-    idempotencyKey: key,
     requestHash: hash,
     idempotencyExpiresAt: idempotencyExpiry(now, ctx.config.idempotencyTtlSeconds),
     signature: auth.signature,

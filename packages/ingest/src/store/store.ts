@@ -65,9 +65,8 @@ export interface StoredResponse {
 
 /** One accepted request, to be committed (signal + idempotency record + seen signature) atomically. */
 export interface AcceptRequest {
+  /** Its `idempotencyKey` is `null` when the request carried none (replay guard only). */
   readonly signal: SignalRecord;
-  /** `null` when the request carried no idempotency key (replay guard only). */
-  readonly idempotencyKey: string | null;
   /** Hex SHA-256 of the body bytes: decides "same body" for a repeated key. */
   readonly requestHash: string;
   readonly idempotencyExpiresAt: number;
@@ -223,17 +222,18 @@ export interface Store {
    * StoreConflictError (and commits nothing of the batch) when a signal id already exists.
    */
   acceptBatch(batch: readonly AcceptRequest[]): Promise<AcceptResult[]>;
-  /** Looks up a committed idempotency record (not expired at `now`). */
-  findIdempotent(
-    producerId: string,
-    key: string,
-    now: number,
-  ): Promise<{ requestHash: string; response: StoredResponse } | undefined>;
   /** Deletes idempotency records and seen signatures that expired before `now`. Returns rows deleted. */
   purgeExpired(now: number): Promise<number>;
 
   // Operator
   getSignal(id: string): Promise<SignalRecord | undefined>;
+  /**
+   * The answer the request that stored a keyed signal was given (its `201`, sent again to a repeat of
+   * the key), while the store keeps it: SQLite keeps it with the signal, PostgreSQL with the key's
+   * idempotency record, until `purgeExpired` deletes that. Undefined for a signal stored without an
+   * idempotency key, and for an unknown id.
+   */
+  getSignalResponse(id: string): Promise<StoredResponse | undefined>;
   /**
    * One page of signals, newest first by (receivedAt, id). Throws RangeError for a `limit` outside
    * 1–500 and StoreInvalidCursorError for a cursor this store did not issue.
