@@ -34,7 +34,13 @@ export {
 } from './response.js';
 export type { SignalCandidate, ValidationResult } from './signal.js';
 // Signal
-export { formatIssues, INSTRUMENT_PATTERN, SignalCandidateSchema, validateSignal } from './signal.js';
+export {
+  formatIssues,
+  INSTRUMENT_PATTERN,
+  SIGNAL_FIELDS,
+  SignalCandidateSchema,
+  validateSignal,
+} from './signal.js';
 export type { Body, SignatureInput, TimestampWindowProblem, VerifyInput } from './signature.js';
 // Signing
 export {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validSignal } from '../../../test-support/fixtures.js';
-import { parseIngestResponse, problem, problemCode, validateSignal } from './index.js';
+import { parseIngestResponse, problem, problemCode, SIGNAL_FIELDS, validateSignal } from './index.js';
 
 const valid = validSignal();
 
@@ -74,6 +74,26 @@ describe('validateSignal', () => {
   it('reports a non-object body as one line', () => {
     expect(validateSignal([1, 2])).toEqual({ ok: false, errors: ['(body): expected a JSON object'] });
     expect(validateSignal(null)).toEqual({ ok: false, errors: ['(body): expected a JSON object'] });
+  });
+
+  it('accepts exactly the fields of SIGNAL_FIELDS, and refuses any other', () => {
+    expect(SIGNAL_FIELDS).toEqual([
+      'instrument',
+      'side',
+      'entry_price',
+      'stop_loss',
+      'take_profit',
+      'confidence',
+      'reason',
+      'timestamp',
+      'payload',
+    ]);
+    expect(Object.isFrozen(SIGNAL_FIELDS)).toBe(true);
+    expect(validateSignal({ ...validSignal(), payload: { a: 1 } }).ok).toBe(true);
+    expect(validateSignal({ ...validSignal(), extra: 1 })).toEqual({
+      ok: false,
+      errors: ['extra: unknown field'],
+    });
   });
 });
 
