@@ -43,6 +43,9 @@ export interface AppDeps {
   readonly config?: ServerConfigInput;
 }
 
+/** Group-commit batches sent to the SQLite writer thread before the first comes back (see Batcher). */
+const SQLITE_BATCHES_IN_FLIGHT = 4;
+
 /** Log paths censored even if some code logged them by mistake. */
 const REDACT = [
   'secret',
@@ -133,6 +136,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     metrics,
     batcher: new Batcher(deps.store, {
       maxBatchSize: config.maxBatchSize,
+      // SQLite's writer thread commits together the batches that queued up while it was busy, so
+      // batches are sent as they form; PostgreSQL's sessions would only compete for the same cores.
+      maxInFlight: deps.store.kind === 'sqlite' ? SQLITE_BATCHES_IN_FLIGHT : 1,
       observe: (size) => metrics.batchSize.observe(size),
     }),
     verifier: new SignatureVerifier({
