@@ -473,7 +473,7 @@ async function main(): Promise<void> {
         '("server threads": threads the server started, i.e. sigpost\'s SQLite writer; "other": GC, libuv):\n',
     );
     console.log(
-      '| server | accepted/s | vs bare | p50 ms | p99 ms | CPU event loop | CPU server threads | CPU other | CPU total | signals/commit | non-2xx |',
+      '| server | accepted/s | vs bare | p50 ms | p99 ms | CPU event loop | CPU server threads | CPU other | CPU total | signals/batch | non-2xx |',
     );
     console.log('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const name of ['bare', 'naive', 'naive-gc', 'sigpost']) {

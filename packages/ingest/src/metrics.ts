@@ -49,7 +49,7 @@ export class IngestMetrics {
     });
     this.batchSize = new Histogram({
       name: 'sigpost_commit_batch_size',
-      help: 'Accepted requests committed per transaction (group commit).',
+      help: 'Accepted requests per group-commit batch handed to the store (SQLite commits the batches that queue up in its writer thread together).',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
       registers,
     });
