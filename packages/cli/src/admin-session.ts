@@ -1,6 +1,7 @@
 // What `producers` and `tokens` share: opening the store with `Admin` over it, turning the ingest
 // package's errors into CLI errors, and printing records as a table, tab-separated lines or JSON.
 import type { Admin, SecretSealer, Store } from '@sigpost/ingest';
+import { PREVIOUS_SECRET_KEYS_ENV, SECRET_KEY_ENV } from '@sigpost/ingest/settings';
 import { CommandFailedError, UsageError } from './errors.js';
 import type { CliIO } from './io.js';
 import {
@@ -8,9 +9,7 @@ import {
   describeLocation,
   loadSecretBox,
   openStoreAt,
-  PREVIOUS_SECRET_KEYS_ENV,
   resolveStoreLocation,
-  SECRET_KEY_ENV,
   type StoreLocation,
 } from './store-options.js';
 

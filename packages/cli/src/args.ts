@@ -15,6 +15,7 @@ import {
   isValidProducerId,
   MIN_SECRET_BYTES,
   parseTimestamp,
+  STORED_SIGNAL_STATUSES,
 } from '@sigpost/protocol';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
@@ -254,13 +255,10 @@ export function listOf(
   };
 }
 
-/** The statuses a stored signal (and a stream event) can have: what `--statuses` accepts. */
-export const SIGNAL_STATUS_NAMES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
-
-/** `--statuses received,approved`: a comma-separated list of `SIGNAL_STATUS_NAMES`. */
+/** `--statuses received,approved`: a comma-separated list of `STORED_SIGNAL_STATUSES`. */
 export function statusList(flag: string): FlagParser<string[]> {
-  return listOf(flag, `a comma-separated list among ${SIGNAL_STATUS_NAMES.join(', ')}`, (s) =>
-    (SIGNAL_STATUS_NAMES as readonly string[]).includes(s),
+  return listOf(flag, `a comma-separated list among ${STORED_SIGNAL_STATUSES.join(', ')}`, (s) =>
+    (STORED_SIGNAL_STATUSES as readonly string[]).includes(s),
   );
 }
 

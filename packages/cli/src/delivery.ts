@@ -1,6 +1,7 @@
 // The work of `sigpost send`, loaded only when a signal is sent: it pulls in the SDK (undici) and pino.
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import { LOG_LEVEL_ENV, LOG_LEVELS } from '@sigpost/ingest/settings';
 import {
   HmacClient,
   isOutboundError,
@@ -28,17 +29,13 @@ export interface DeliveryOptions {
   readonly attempts?: number | undefined;
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
 /**
  * The SDK's logger: pino, JSON lines on stderr (stdout carries only results). Off unless
  * SIGPOST_LOG_LEVEL asks: every failure is already printed for people, and a JSON line before it is noise.
  */
 export function createLogger(io: CliIO) {
   const level =
-    io.env.SIGPOST_LOG_LEVEL === undefined
-      ? 'silent'
-      : oneOf('SIGPOST_LOG_LEVEL', LOG_LEVELS)(io.env.SIGPOST_LOG_LEVEL);
+    io.env[LOG_LEVEL_ENV] === undefined ? 'silent' : oneOf(LOG_LEVEL_ENV, LOG_LEVELS)(io.env[LOG_LEVEL_ENV]);
   return pino(
     {
       name: 'sigpost',

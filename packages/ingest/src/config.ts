@@ -102,6 +102,10 @@ export const DEFAULTS: ServerConfig = Object.freeze({
   signalRetentionDays: 0, // days; 0 = keep forever
 });
 
+/** What `host` (`SIGPOST_HOST`, `sigpost serve --host`) accepts: a host name or an IPv4/IPv6 literal. */
+export const HOST_PATTERN =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]{2,45})$/;
+
 /** Environment variables read by `readConfigEnv`, by option. */
 export const ENV_NAMES = Object.freeze({
   host: 'SIGPOST_HOST',
@@ -259,7 +263,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     streamMaxConnectionsPerToken: input.streamMaxConnectionsPerToken ?? DEFAULTS.streamMaxConnectionsPerToken,
     signalRetentionDays: input.signalRetentionDays ?? DEFAULTS.signalRetentionDays,
   };
-  if (typeof config.host !== 'string' || config.host.length === 0 || config.host.length > 255) {
+  if (typeof config.host !== 'string' || config.host.length > 255 || !HOST_PATTERN.test(config.host)) {
     issues.push({ key: 'host', expected: 'a host name or IP address', received: received(config.host) });
   }
   for (const [key, range] of Object.entries(RANGES) as [keyof typeof RANGES, Range][]) {

@@ -4,11 +4,12 @@ import {
   INSTRUMENT_PATTERN,
   PRODUCER_ID_PATTERN,
   parseTimestamp,
+  STORED_SIGNAL_STATUSES,
 } from '@sigpost/protocol';
 import { z } from 'zod';
 import type { Clock } from './clock.js';
 import { ConflictError, type InputIssue, InvalidInputError, NotFoundError } from './errors.js';
-import { ID_PATTERN } from './ids.js';
+import { ID_PATTERNS } from './ids.js';
 import type {
   DecisionChannel,
   SignalFilter,
@@ -16,9 +17,6 @@ import type {
   Store,
   StoredSignalStatus,
 } from './store/store.js';
-
-/** Statuses a stored signal can have (the three of the 201 answer, plus `approved`). */
-export const STORED_SIGNAL_STATUSES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
 
 /** A stored signal as the operator API and the CLI show it (snake_case, like the wire). */
 export interface SignalView {
@@ -217,7 +215,7 @@ export function signalViewJson(view: SignalView): string {
 
 /** True when `id` has the shape of a signal id (so a lookup is worth making). */
 export function isSignalId(id: unknown): id is string {
-  return typeof id === 'string' && id.startsWith('sig_') && ID_PATTERN.test(id);
+  return typeof id === 'string' && ID_PATTERNS.sig.test(id);
 }
 
 /** Looks a signal up; throws `NotFoundError` when there is none. */

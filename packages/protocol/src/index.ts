@@ -24,14 +24,9 @@ export {
   problemCode,
   problemType,
 } from './problems.js';
-export type { SignalIngestResponse, SignalStatus } from './response.js';
+export type { SignalIngestResponse } from './response.js';
 // Response
-export {
-  ingestResponseFast,
-  parseIngestResponse,
-  SIGNAL_STATUSES,
-  SignalIngestResponseSchema,
-} from './response.js';
+export { ingestResponseFast, parseIngestResponse, SignalIngestResponseSchema } from './response.js';
 export type { SignalCandidate, ValidationResult } from './signal.js';
 // Signal
 export { formatIssues, INSTRUMENT_PATTERN, SignalCandidateSchema, validateSignal } from './signal.js';
@@ -44,5 +39,12 @@ export {
   checkTimestampWindow,
   verifySignature,
 } from './signature.js';
+export type { IngestResponseStatus, SignalStatus, StoredSignalStatus } from './statuses.js';
+// Signal statuses
+export {
+  INGEST_RESPONSE_STATUSES,
+  SIGNAL_STATUSES,
+  STORED_SIGNAL_STATUSES,
+} from './statuses.js';
 // Time
 export { currentTimestamp, formatTimestamp, nowMs, parseTimestamp } from './time.js';

@@ -1,4 +1,5 @@
 // The messages of stream protocol v1 (docs/stream.md), as the subscriber receives them.
+import { STORED_SIGNAL_STATUSES, type StoredSignalStatus } from '@sigpost/protocol';
 
 /** The path of the stream endpoint. */
 export const STREAM_PATH = '/api/v1/stream';
@@ -16,15 +17,10 @@ export const STREAM_EVENT_TYPES = Object.freeze([
 
 export type StreamEventType = (typeof STREAM_EVENT_TYPES)[number];
 
-/** Statuses a subscription can narrow to (`statuses=`). */
-export const STREAM_STATUSES = Object.freeze([
-  'received',
-  'pending_approval',
-  'approved',
-  'rejected',
-] as const);
+/** Statuses a subscription can narrow to (`statuses=`): those of a stored signal. */
+export const STREAM_STATUSES = STORED_SIGNAL_STATUSES;
 
-export type StreamStatus = (typeof STREAM_STATUSES)[number];
+export type StreamStatus = StoredSignalStatus;
 
 /** The signal as of the event (its `status` and `decided_*` are those of that moment, not of now). */
 export interface StreamSignal {

@@ -1,3 +1,4 @@
+import { STORED_SIGNAL_STATUSES } from '@sigpost/protocol';
 import type { StreamEvent, SubscriberLogger } from '@sigpost/subscriber';
 import { type Command, Option } from 'commander';
 import * as args from '../args.js';
@@ -103,7 +104,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option(
         '--statuses <list>',
-        `only these statuses, comma-separated: ${args.SIGNAL_STATUS_NAMES.join(', ')}`,
+        `only these statuses, comma-separated: ${STORED_SIGNAL_STATUSES.join(', ')}`,
       ).argParser(args.statusList('--statuses')),
     )
     .addOption(
