@@ -11,6 +11,8 @@ import { statSync } from 'node:fs';
 import {
   checkJson,
   INSTRUMENT_PATTERN,
+  type Issue,
+  issueLine,
   isValidIdempotencyKey,
   isValidProducerId,
   MIN_SECRET_BYTES,
@@ -46,6 +48,15 @@ export class FlagValueError extends UsageError {
     this.expected = expected;
     this.received = received;
   }
+}
+
+/**
+ * Issues found by the server's own checks (configuration, admin input, list filters), each already
+ * named by the flag or variable that set it, as one usage error: `KEY expects …, received …` per issue
+ * (`issueLine`, the same line as a `FlagValueError`), joined by `; `.
+ */
+export function issuesUsageError(issues: readonly Issue[], cause: unknown): UsageError {
+  return new UsageError(issues.map(issueLine).join('; '), { code: 'CLI_INVALID_FLAG', cause });
 }
 
 /** Parses one flag's text into its value, or throws a `FlagValueError`. */

@@ -11,7 +11,7 @@ import {
 import { type Command, Option } from 'commander';
 import { assertSameKey } from '../admin-session.js';
 import * as args from '../args.js';
-import { CommandFailedError, UsageError } from '../errors.js';
+import { CommandFailedError, type UsageError } from '../errors.js';
 import type { CliIO } from '../io.js';
 import {
   assertKeyAvailable,
@@ -225,10 +225,10 @@ function configUsageError(
     ...(options.port === undefined ? {} : { port: '--port' }),
     ...(options.host === undefined ? {} : { host: '--host' }),
   };
-  const text = error.issues
-    .map((i) => `${names[i.key] ?? i.key} expects ${i.expected}, received ${i.received}`)
-    .join('; ');
-  return new UsageError(text, { code: 'CLI_INVALID_FLAG', cause: error });
+  return args.issuesUsageError(
+    error.issues.map((i) => ({ ...i, key: names[i.key] ?? i.key })),
+    error,
+  );
 }
 
 function listenFailure(error: unknown, config: { host: string; port: number }): string {

@@ -196,11 +196,7 @@ function toFilter(ingest: Ingest, options: ListOptions) {
     return ingest.parseSignalQuery(query, (key) => `--${key}`);
   } catch (error) {
     if (error instanceof ingest.InvalidInputError && error.issues[0]) {
-      const issue = error.issues[0];
-      throw new UsageError(`${issue.key} expects ${issue.expected}, received ${issue.received}`, {
-        code: 'CLI_INVALID_FLAG',
-        cause: error,
-      });
+      throw args.issuesUsageError([error.issues[0]], error);
     }
     throw error;
   }
