@@ -1,4 +1,5 @@
 import {
+  describeValue,
   INSTRUMENT_PATTERN,
   isValidProducerId,
   MIN_SECRET_BYTES,
@@ -121,10 +122,7 @@ function describeSecret(secret: unknown): string {
   return typeof secret === 'string' ? `${Buffer.byteLength(secret, 'utf8')} bytes` : typeof secret;
 }
 
-function quoted(value: unknown): string {
-  if (typeof value !== 'string') return value === null ? 'null' : typeof value;
-  return JSON.stringify(value.length > 70 ? `${value.slice(0, 70)}…` : value);
-}
+const quoted = (value: unknown): string => describeValue(value, 70);
 
 /**
  * Producer, secret and operator-token administration over a `Store`, shared by the CLI and the

@@ -1,5 +1,6 @@
 import {
   checkJson,
+  describeValue,
   formatTimestamp,
   INSTRUMENT_PATTERN,
   PRODUCER_ID_PATTERN,
@@ -125,15 +126,8 @@ export function toInputIssues(
     }
     const key = issue.path.map(String).join('.') || '(input)';
     const message = issue.message.replace(/^expected /, '');
-    return [{ key: name(key), expected: message, received: describe(issue.input) }];
+    return [{ key: name(key), expected: message, received: describeValue(issue.input) }];
   });
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (Array.isArray(value)) return `${value.length} values`;
-  return typeof value;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { INGEST_PATH, MIN_SECRET_BYTES, PRODUCER_ID_PATTERN } from '@sigpost/protocol';
+import { describeValue, INGEST_PATH, MIN_SECRET_BYTES, PRODUCER_ID_PATTERN } from '@sigpost/protocol';
 import { type ConfigIssue, OutboundConfigError } from './errors.js';
 
 /**
@@ -103,19 +103,7 @@ const OPTION_KEYS: readonly Key[] = [
   'maxBodySize',
 ];
 
-/** `"value"`, cut to 80 characters, for issue texts about values that are not secret. */
-function quote(value: string): string {
-  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
-}
-
-function received(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return value === '' ? 'an empty string' : quote(value);
-  if (typeof value === 'number') return String(value);
-  if (typeof value === 'boolean') return String(value);
-  return Array.isArray(value) ? 'an array' : `a value of type ${typeof value}`;
-}
+const received = (value: unknown): string => describeValue(value, 80);
 
 const TIMEOUT_EXPECTED = `${LIMITS.timeoutSeconds.min}–${LIMITS.timeoutSeconds.max} seconds`;
 const BODY_EXPECTED = `${LIMITS.maxBodySize.min}–${LIMITS.maxBodySize.max} bytes (a whole number)`;
@@ -139,7 +127,7 @@ function checkUrl(value: string): { ok: true; url: string } | { ok: false; recei
   try {
     url = new URL(value);
   } catch {
-    return { ok: false, received: value === '' ? 'an empty string' : quote(value) };
+    return { ok: false, received: received(value) };
   }
   // The URL ends up in error messages and logs: credentials in it would leak.
   if (url.username !== '' || url.password !== '') return { ok: false, received: 'a URL with credentials' };

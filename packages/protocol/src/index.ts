@@ -12,7 +12,7 @@ export {
 } from './headers.js';
 // Issues: one problem with a config option, variable, flag or input field, and its renderings
 export type { Issue, IssueCode } from './issues.js';
-export { issueLine, renderIssues } from './issues.js';
+export { describeValue, issueLine, renderIssues } from './issues.js';
 // Body limits
 export type { JsonCheck, JsonCheckReason, JsonLimits } from './json-guard.js';
 export { checkJson, JSON_LIMITS } from './json-guard.js';

@@ -45,3 +45,27 @@ export function renderIssues(issues: readonly Issue[]): string {
 export function issueLine(issue: Issue): string {
   return `${issue.key} expects ${issue.expected}, received ${issue.received}`;
 }
+
+/**
+ * A value as an issue's `received` shows it: a string JSON-quoted (control characters visible) and cut
+ * to `maxChars` characters (then `…`), a number or boolean as written, `nothing` for `undefined`, an
+ * array by its length, anything else by its type. For values that are not secret: describe a secret
+ * by its byte length instead.
+ *
+ * @example
+ * describeValue('high'); // '"high"'
+ * describeValue(undefined); // 'nothing'
+ * describeValue([1, 2]); // 'an array of 2'
+ */
+export function describeValue(value: unknown, maxChars = 40): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (typeof value === 'string') {
+    if (value === '') return 'an empty string';
+    return JSON.stringify(value.length > maxChars ? `${value.slice(0, maxChars)}…` : value);
+  }
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  return `a value of type ${typeof value}`;
+}
