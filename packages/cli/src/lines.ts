@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { checkJson, isValidIdempotencyKey, type ValidationResult } from '@sigpost/protocol';
+import { checkJson, isPlainObject, isValidIdempotencyKey, type ValidationResult } from '@sigpost/protocol';
 import { CommandFailedError } from './errors.js';
 import { MAX_BODY_BYTES } from './input.js';
 
@@ -82,10 +82,10 @@ export function parseObjectLine(text: string): ObjectLine {
     return { ok: false, problem: `not valid JSON (${(error as Error).message})` };
   }
   if (!check.ok) return { ok: false, problem: `not valid JSON (${check.message})` };
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isPlainObject(value)) {
     return { ok: false, problem: 'expected a JSON object (one signal per line)' };
   }
-  return { ok: true, value: value as Record<string, unknown> };
+  return { ok: true, value };
 }
 
 /** The content lines of a `--file` of signals (blank lines skipped); a read failure is a `CommandFailedError`. */

@@ -32,7 +32,13 @@ export type { SignalIngestResponse } from './response.js';
 export { ingestResponseFast, parseIngestResponse, SignalIngestResponseSchema } from './response.js';
 export type { SignalCandidate, ValidationResult } from './signal.js';
 // Signal
-export { formatIssues, INSTRUMENT_PATTERN, SignalCandidateSchema, validateSignal } from './signal.js';
+export {
+  formatIssues,
+  INSTRUMENT_PATTERN,
+  isPlainObject,
+  SignalCandidateSchema,
+  validateSignal,
+} from './signal.js';
 export type { Body, SignatureInput, TimestampWindowProblem, VerifyInput } from './signature.js';
 // Signing
 export {

@@ -1,5 +1,5 @@
 // The messages of stream protocol v1 (docs/stream.md), as the subscriber receives them.
-import { STORED_SIGNAL_STATUSES, type StoredSignalStatus } from '@sigpost/protocol';
+import { isPlainObject, STORED_SIGNAL_STATUSES, type StoredSignalStatus } from '@sigpost/protocol';
 
 /** The path of the stream endpoint. */
 export const STREAM_PATH = '/api/v1/stream';
@@ -89,8 +89,6 @@ export type ServerMessage =
   | { readonly kind: 'event'; readonly message: EventMessage }
   | { readonly kind: 'ignored'; readonly type: string };
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /**
@@ -105,7 +103,8 @@ export function parseServerMessage(text: string): ServerMessage | string {
   } catch {
     return 'a frame is not JSON';
   }
-  if (!isObject(value) || typeof value.type !== 'string') return 'a frame is not an object with a "type"';
+  if (!isPlainObject(value) || typeof value.type !== 'string')
+    return 'a frame is not an object with a "type"';
   switch (value.type) {
     case 'hello':
       if (
@@ -126,7 +125,7 @@ export function parseServerMessage(text: string): ServerMessage | string {
       if (!isSeq(value.seq) || value.seq === 0) return `event ${value.type} has no integer seq ≥ 1`;
       if (typeof value.at !== 'string') return `event ${value.seq} has no "at"`;
       if (
-        !isObject(value.signal) ||
+        !isPlainObject(value.signal) ||
         typeof value.signal.signal_id !== 'string' ||
         typeof value.signal.producer_id !== 'string'
       ) {

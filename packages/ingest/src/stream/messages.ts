@@ -1,6 +1,7 @@
 // The JSON text frames of stream protocol v1 (docs/stream.md), and the parsing of a stream request.
 import {
   formatTimestamp,
+  isPlainObject,
   PRODUCER_ID_PATTERN,
   type ProblemCode,
   STORED_SIGNAL_STATUSES,
@@ -45,7 +46,7 @@ export function eventMessage(event: StreamEvent): string {
   let body: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(s.body);
-    if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
+    if (isPlainObject(parsed)) body = parsed;
   } catch {
     // Only verified, validated JSON is stored; a row edited by hand gives null fields.
   }
