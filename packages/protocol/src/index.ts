@@ -57,3 +57,6 @@ export {
 } from './statuses.js';
 // Time
 export { currentTimestamp, formatTimestamp, nowMs, parseTimestamp } from './time.js';
+// URLs
+export type { UrlProblem, UrlRules } from './url.js';
+export { checkUrl } from './url.js';
