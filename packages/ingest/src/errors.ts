@@ -7,6 +7,8 @@
  * (`StoreError` in ./store/errors.ts) and arrive here as `cause`.
  */
 
+import { type Issue, renderIssues } from '@sigpost/protocol';
+
 export type IngestErrorCode =
   | 'INGEST_CONFIG'
   | 'INGEST_INVALID_INPUT'
@@ -46,20 +48,9 @@ export function isIngestError(value: unknown): value is IngestError {
   return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
 }
 
-/** One problem found while validating configuration or input, as data. */
-export interface InputIssue {
-  /** The option, flag, environment variable or field at fault (`toleranceSeconds`, `SIGPOST_PORT`, `id`). */
-  readonly key: string;
-  /** What is accepted, in words (`an integer from 1 to 3600`). */
-  readonly expected: string;
-  /** What was received, rendered safely (a secret is given by its byte length only). */
-  readonly received: string;
-}
-
-/** Renders issues in zod's `✖ … → at KEY` style, one issue per two lines. */
-export function renderIssues(issues: readonly InputIssue[]): string {
-  return issues.map((i) => `✖ expected ${i.expected}, received ${i.received}\n  → at ${i.key}`).join('\n');
-}
+/** One problem found while validating configuration or input: the protocol's `Issue`. */
+export type InputIssue = Issue;
+export { renderIssues };
 
 /** Server configuration is invalid; `issues` lists every problem at once. */
 export class ConfigError extends IngestError {

@@ -1,9 +1,10 @@
+import { ID_PATTERNS, TOKEN_NAME_PATTERN } from '@sigpost/ingest/settings';
+import { STORED_SIGNAL_STATUSES } from '@sigpost/protocol';
 import { type Command, Option } from 'commander';
 import { formatTime, printFields, printRecords, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
 import type { CliIO } from '../io.js';
 import { databaseOption, describeLocation } from '../store-options.js';
-import { TOKEN_NAME } from './tokens.js';
 
 interface CreateOptions {
   readonly name: string;
@@ -22,7 +23,6 @@ interface RevokeOptions {
 }
 
 /** Subscriber ids (`sub_` and a ULID). */
-export const SUBSCRIBER_ID_PATTERN = /^sub_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 const STORE_HELP = `
 Store: --db <path>, DATABASE_URL and SIGPOST_DB_SCHEMA as for \`sigpost serve\` (see \`sigpost producers --help\`).
@@ -56,7 +56,7 @@ export function register(program: Command, io: CliIO): void {
         .argParser(
           args.matching(
             '--name',
-            TOKEN_NAME,
+            TOKEN_NAME_PATTERN,
             '1–64 characters of letters, digits, space and . _ @ -',
             'a subscriber name',
           ),
@@ -71,7 +71,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option(
         '--statuses <list>',
-        `statuses it may see, comma-separated, among ${args.SIGNAL_STATUS_NAMES.join(', ')} (default: all)`,
+        `statuses it may see, comma-separated, among ${STORED_SIGNAL_STATUSES.join(', ')} (default: all)`,
       ).argParser(args.statusList('--statuses')),
     )
     .addOption(databaseOption())
@@ -148,11 +148,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--id <id>', 'the subscriber id, as `subscribers list` shows it')
         .argParser(
-          args.matching(
-            '--id',
-            SUBSCRIBER_ID_PATTERN,
-            'a subscriber id such as sub_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
-          ),
+          args.matching('--id', ID_PATTERNS.sub, 'a subscriber id such as sub_01JC3M5W8QXG4K2N6Y7T9B1ZAD'),
         )
         .makeOptionMandatory(),
     )

@@ -1,3 +1,4 @@
+import { ID_PATTERNS, TOKEN_NAME_PATTERN } from '@sigpost/ingest/settings';
 import { type Command, Option } from 'commander';
 import { formatTime, printFields, printRecords, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
@@ -17,11 +18,6 @@ interface RevokeOptions {
   readonly id: string;
   readonly db?: string;
 }
-
-/** Operator token names, as `Admin` accepts them (its `TOKEN_NAME_PATTERN`; a test keeps the two equal). */
-export const TOKEN_NAME = /^[A-Za-z0-9._@ -]{1,64}$/;
-/** Operator token ids (`tok_` and a ULID). */
-export const TOKEN_ID_PATTERN = /^tok_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 const STORE_HELP = `
 Store: --db <path>, DATABASE_URL and SIGPOST_DB_SCHEMA as for \`sigpost serve\` (see \`sigpost producers --help\`).
@@ -53,7 +49,7 @@ export function register(program: Command, io: CliIO): void {
         .argParser(
           args.matching(
             '--name',
-            TOKEN_NAME,
+            TOKEN_NAME_PATTERN,
             '1–64 characters of letters, digits, space and . _ @ -',
             'a token name',
           ),
@@ -110,7 +106,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--id <id>', 'the token id, as `tokens list` shows it')
         .argParser(
-          args.identifier('--id', TOKEN_ID_PATTERN, {
+          args.identifier('--id', ID_PATTERNS.tok, {
             expected: 'a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
             prefix: 'tok_',
             list: 'sigpost tokens list',
