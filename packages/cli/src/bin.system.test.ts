@@ -5,11 +5,11 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requestVerifiesIndependently, validSignal } from '@sigpost/test-support/fixtures';
+import { goldenVectors } from '@sigpost/test-support/golden';
+import { startIngestServer } from '@sigpost/test-support/ingest-server';
+import { type ProcessResult, runNode } from '@sigpost/test-support/process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { validSignal } from '../../../test-support/fixtures.js';
-import { goldenVectors } from '../../../test-support/golden.js';
-import { type ProcessResult, runNode } from '../../../test-support/run-process.js';
-import { startIngestServer } from './test-helpers/ingest-server.js';
 import { run } from './test-helpers/io.js';
 
 const BIN = fileURLToPath(new URL('../bin/sigpost.js', import.meta.url));
@@ -88,7 +88,7 @@ describe('a reader that closes stdout early (`sigpost send --file … | head -1`
     const readerGone = new Promise<void>((resolve) => (release = resolve));
     const server = await startIngestServer({
       secret,
-      hold: () => (server.requests.length === 1 ? undefined : readerGone),
+      script: () => (server.requests.length === 1 ? undefined : { hold: readerGone }),
     });
     try {
       const child = spawn(process.execPath, [BIN, 'send', '--file', file, '--concurrency', '4'], {
@@ -123,7 +123,7 @@ describe('a reader that closes stdout early (`sigpost send --file … | head -1`
       expect(stderr).toMatch(/^sent 20, failed 0 of 20 in /m);
       expect(
         server.requests
-          .filter((r) => r.verified)
+          .filter((r) => r.verified && requestVerifiesIndependently(secret, r))
           .map((r) => r.json?.reason)
           .sort(),
       ).toEqual([...reasons].sort());

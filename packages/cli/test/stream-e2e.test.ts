@@ -1,7 +1,7 @@
 // The live stream end to end, every part real: `sigpost serve` processes on a SQLite file or on one
 // PostgreSQL schema, producers posting through HmacClient, the subscriber SDK (in this process and in a
 // consumer process with a FileCursor), `sigpost subscribers revoke` and `sigpost stream`. The server
-// and the SDK were each tested alone (the SDK against test-support/stream-server.ts); these tests check
+// and the SDK were each tested alone (the SDK against @sigpost/test-support/stream-server); these tests check
 // that they agree on docs/stream.md. What a subscriber received is compared with the store's events.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,10 +20,10 @@ import {
   type StreamEvent,
   SubscriberRefusedError,
 } from '@sigpost/subscriber';
+import { validSignal } from '@sigpost/test-support/fixtures';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { validSignal } from '../../../test-support/fixtures.js';
 import { register as registerSubscribers } from '../src/commands/subscribers.js';
 import { main } from '../src/main.js';
 import { captureIO } from '../src/test-helpers/io.js';

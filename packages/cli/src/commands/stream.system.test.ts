@@ -4,13 +4,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   type StreamServer,
   startStreamServer,
   TEST_EPOCH,
   TEST_TOKEN,
-} from '../../../../test-support/stream-server.js';
+} from '@sigpost/test-support/stream-server';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { main } from '../main.js';
 import { captureIO } from '../test-helpers/io.js';
 import { register } from './stream.js';
