@@ -24,6 +24,8 @@ export interface ProcessOptions {
   readonly cwd?: string;
   /** Written to stdin, which is then closed; `'pipe'` leaves it open (`child.stdin`). @default '' */
   readonly stdin?: string | 'pipe';
+  /** A file descriptor for stdout (`output.stdout` then stays empty). @default a pipe */
+  readonly stdout?: number;
 }
 
 /** Output collected so far (it grows while the process runs). */
@@ -65,7 +67,7 @@ export function startProcess(
   const node = options.typescript ? ['--conditions=@sigpost/source', '--import', 'tsx'] : [];
   const child = spawn(process.execPath, [...node, script, ...args], {
     env: { ...(options.inheritEnv ? process.env : { PATH: process.env.PATH ?? '' }), ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: ['pipe', options.stdout ?? 'pipe', 'pipe'],
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
   running.add(child);
@@ -75,7 +77,7 @@ export function startProcess(
     output[key] += chunk;
     for (const check of [...waiters]) check();
   };
-  child.stdout!.setEncoding('utf8').on('data', collect('stdout'));
+  child.stdout?.setEncoding('utf8').on('data', collect('stdout'));
   child.stderr!.setEncoding('utf8').on('data', collect('stderr'));
   const exited = new Promise<number | NodeJS.Signals>((resolve, reject) => {
     child.once('error', reject);
