@@ -131,7 +131,7 @@ function translate(error: unknown, location: StoreLocation, ingest: Ingest): unk
   if (ingest.isIngestError(error)) {
     return new CommandFailedError(`${error.message} (${describeLocation(location)})`, { cause: error });
   }
-  if (error instanceof ingest.StoreError) {
+  if (ingest.isStoreError(error)) {
     return new CommandFailedError(`${describeLocation(location)} failed: ${error.message}`, { cause: error });
   }
   return error;

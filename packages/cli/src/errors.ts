@@ -15,6 +15,18 @@ export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 
 export type CliErrorCode = 'CLI_USAGE' | 'CLI_INVALID_FLAG' | 'CLI_FAILED';
 
+/** Brand shared by every copy of this package, so `isCliError` works across duplicate installs. */
+const BRAND = Symbol.for('sigpost.CliError');
+
+/** Options of `CliError`: its `code` and exit code, whether it was already reported, and its cause. */
+export interface CliErrorOptions {
+  readonly code: CliErrorCode;
+  readonly exitCode: ExitCode;
+  /** The command has already written everything the user needs; `main()` prints nothing more. */
+  readonly alreadyReported?: boolean;
+  readonly cause?: unknown;
+}
+
 /** Base of the errors `main()` reports without a stack trace. Branch on `code`. */
 export class CliError extends Error {
   override readonly name: string = 'CliError';
@@ -26,15 +38,20 @@ export class CliError extends Error {
    */
   readonly alreadyReported: boolean;
 
-  constructor(
-    message: string,
-    options: { code: CliErrorCode; exitCode: ExitCode; alreadyReported?: boolean; cause?: unknown },
-  ) {
+  constructor(message: string, options: CliErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
     this.exitCode = options.exitCode;
     this.alreadyReported = options.alreadyReported ?? false;
   }
+}
+
+// On the prototype, not enumerable: a brand, not data.
+Object.defineProperty(CliError.prototype, BRAND, { value: true });
+
+/** True for any `CliError`, also one thrown by another installed copy of this package. */
+export function isCliError(value: unknown): value is CliError {
+  return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
 }
 
 /** The command was invoked wrongly (exit 2): a missing flag, a bad combination, a bad environment. */

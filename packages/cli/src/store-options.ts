@@ -231,14 +231,14 @@ export async function loadSecretBox(
   env: Env,
   options: { create: boolean },
 ): Promise<LoadedSecretBox> {
-  const { SecretBox, SecretBoxError } = await import('@sigpost/ingest');
+  const { SecretBox, isSecretBoxError } = await import('@sigpost/ingest');
   const fromEnv = env[SECRET_KEY_ENV];
   if (fromEnv !== undefined && fromEnv.trim() !== '') {
     try {
       return { box: SecretBox.fromEnv(env), createdKeyFile: undefined };
     } catch (error) {
       // A malformed variable is a configuration mistake: exit 2, like a bad flag.
-      if (error instanceof SecretBoxError) throw new UsageError(error.message, { cause: error });
+      if (isSecretBoxError(error)) throw new UsageError(error.message, { cause: error });
       throw error;
     }
   }
@@ -250,12 +250,12 @@ export async function loadSecretBox(
     try {
       box = file.withPreviousKeysFromEnv(env);
     } catch (error) {
-      if (error instanceof SecretBoxError) throw new UsageError(error.message, { cause: error });
+      if (isSecretBoxError(error)) throw new UsageError(error.message, { cause: error });
       throw error;
     }
     return { box, createdKeyFile: created ? location.keyFile : undefined };
   } catch (error) {
-    if (error instanceof SecretBoxError) throw new CommandFailedError(error.message, { cause: error });
+    if (isSecretBoxError(error)) throw new CommandFailedError(error.message, { cause: error });
     throw error;
   }
 }

@@ -4,13 +4,15 @@ import type { Duplex } from 'node:stream';
 import { HEADERS, INGEST_PATH, PROBLEM_CONTENT_TYPE, PROBLEMS, problem } from '@sigpost/protocol';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Batcher } from './batcher.js';
+import { InFlightKeys } from './checks/idempotency.js';
+import { startExpiryPurge } from './checks/purge.js';
+import { TokenBuckets } from './checks/rate-limit.js';
+import { type SecretOpener, SignatureVerifier } from './checks/signature.js';
 import { type Clock, systemClock } from './clock.js';
 import { resolveConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { registerConsoleRoutes } from './console/routes.js';
 import { ConsoleSessions } from './console/sessions.js';
 import type { AppContext, RequestState } from './context.js';
-import { TokenBuckets } from './ingest/rate-limit.js';
-import { type SecretOpener, SignatureVerifier } from './ingest/verify-signature.js';
 import { IngestMetrics } from './metrics.js';
 import {
   endWithResponse,
@@ -142,7 +144,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }),
     buckets: new TokenBuckets(config.rateLimit),
     consoleSessions: new ConsoleSessions(deps.store, clock),
-    inFlight: new Set(),
+    inFlight: new InFlightKeys(),
     draining: false,
   };
   app.decorate('sigpost', ctx);
@@ -272,17 +274,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerStream(app, ctx); // GET /api/v1/stream (WebSocket), docs/stream.md
   registerConsoleRoutes(app, ctx);
 
-  let purgeTimer: NodeJS.Timeout | undefined;
+  let stopPurge = () => {};
   app.addHook('onReady', async () => {
-    purgeTimer = setInterval(() => {
-      deps.store.purgeExpired(Math.floor(clock.now())).catch((error: unknown) => {
-        app.log.warn({ err: error }, 'purging expired idempotency records failed; will retry');
-      });
-    }, config.purgeIntervalSeconds * 1000);
-    purgeTimer.unref();
+    stopPurge = startExpiryPurge(deps.store, clock, config.purgeIntervalSeconds, app.log);
   });
   app.addHook('onClose', async () => {
-    clearInterval(purgeTimer);
+    stopPurge();
     // In-flight requests have completed by now (fastify runs onClose after them); this commits
     // anything still queued for the group commit.
     await ctx.batcher.drain();

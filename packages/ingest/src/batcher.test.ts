@@ -41,7 +41,6 @@ function accept(i: number, key: string | null = `key-${i}`): AcceptRequest {
       decidedAt: null,
       decidedBy: null,
     },
-    idempotencyKey: key,
     requestHash: `hash-${i}`,
     idempotencyExpiresAt: NOW + 86_400_000,
     signature: `signature-${i}`,

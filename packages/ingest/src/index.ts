@@ -26,15 +26,14 @@ export {
 // App and server
 export type { AppDeps } from './app.js';
 export { buildApp } from './app.js';
+export type { SecretOpener } from './checks/signature.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';
-
 // Configuration
 export type { RateLimitConfig, ServerConfig, ServerConfigInput } from './config.js';
 export { DEFAULTS, ENV_NAMES, readConfigEnv, resolveConfig } from './config.js';
-
 // Errors
-export type { IngestErrorCode, InputIssue } from './errors.js';
+export type { IngestErrorCode, IngestErrorOptions, InputIssue } from './errors.js';
 export {
   ConfigError,
   ConflictError,
@@ -44,7 +43,8 @@ export {
   NotFoundError,
   renderIssues,
 } from './errors.js';
-export type { SecretOpener } from './ingest/verify-signature.js';
+export type { LineWriter } from './log-lines.js';
+export { coalescedLines } from './log-lines.js';
 // OpenAPI
 export type { OpenApiOptions } from './openapi.js';
 export { buildOpenApiDocument, renderDocsHtml } from './openapi.js';
@@ -54,6 +54,7 @@ export {
   generateSecret,
   hashToken,
   isSealedSecret,
+  isSecretBoxError,
   PREVIOUS_SECRET_KEYS_ENV,
   SECRET_KEY_ENV,
   SecretBox,
@@ -73,6 +74,7 @@ export {
   signalViewJson,
   toSignalView,
 } from './signals.js';
+export type { StoreErrorOptions } from './store/errors.js';
 export type { OpenStoreOptions } from './store/open.js';
 export { openStore } from './store/open.js';
 export type { SqliteStoreOptions } from './store/sqlite.js';
@@ -100,6 +102,7 @@ export type {
   Subscriber,
 } from './store/store.js';
 export {
+  isStoreError,
   StoreConflictError,
   StoreError,
   StoreInvalidCursorError,

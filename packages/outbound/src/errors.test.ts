@@ -1,3 +1,4 @@
+import { describeBrandedErrors } from '@sigpost/test-support/branded-errors';
 import { describe, expect, it } from 'vitest';
 import {
   formatConfigIssues,
@@ -90,6 +91,19 @@ describe('the error tree', () => {
     expect(OUTBOUND_ERROR_CODES.every((c) => /^OUTBOUND_[A-Z_]+$/.test(c))).toBe(true);
   });
 });
+
+const cause = new Error('the socket closed');
+
+describeBrandedErrors([
+  {
+    name: 'OutboundError',
+    guard: isOutboundError,
+    make: () => new OutboundError('m', { code: 'OUTBOUND_NETWORK_ERROR', cause }),
+    code: 'OUTBOUND_NETWORK_ERROR',
+    cause,
+    legacyBrand: 'sigpost.outbound.error',
+  },
+]);
 
 describe('isOutboundError', () => {
   it('recognises every error of the tree and nothing else', () => {

@@ -4,7 +4,9 @@
 import type { ProblemDetails } from '@sigpost/protocol';
 
 /** Brand shared by every copy of this package, so `isOutboundError` works across duplicate installs. */
-const BRAND = Symbol.for('sigpost.outbound.error');
+const BRAND = Symbol.for('sigpost.OutboundError');
+/** The brand of 0.1.0, still set and accepted, so that a copy of either version recognises the other's errors. */
+const BRAND_0_1 = Symbol.for('sigpost.outbound.error');
 
 /** Stable codes of `OutboundError`; callers branch on these, never on messages. */
 export const OUTBOUND_ERROR_CODES = Object.freeze([
@@ -35,6 +37,12 @@ export type OutboundClientErrorCode = Extract<
   | 'OUTBOUND_CLIENT_CLOSED'
 >;
 
+/** Options of `OutboundError`: its `code`, and the error that caused it. */
+export interface OutboundErrorOptions {
+  readonly code: OutboundErrorCode;
+  readonly cause?: unknown;
+}
+
 /**
  * Base of every error the SDK throws on purpose. Branch on `code`.
  *
@@ -45,14 +53,15 @@ export class OutboundError extends Error {
   override readonly name: string = 'OutboundError';
   readonly code: OutboundErrorCode;
 
-  constructor(message: string, code: OutboundErrorCode, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+  constructor(message: string, options: OutboundErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
   }
 }
 
 // On the prototype, not enumerable: a brand, not data.
 Object.defineProperty(OutboundError.prototype, BRAND, { value: true });
+Object.defineProperty(OutboundError.prototype, BRAND_0_1, { value: true });
 
 /**
  * True for any `OutboundError`, also one thrown by another installed copy of this package.
@@ -60,8 +69,11 @@ Object.defineProperty(OutboundError.prototype, BRAND, { value: true });
  * @example
  * if (isOutboundError(error) && error.code === 'OUTBOUND_DISABLED') return;
  */
-export function isOutboundError(error: unknown): error is OutboundError {
-  return typeof error === 'object' && error !== null && (error as { [BRAND]?: unknown })[BRAND] === true;
+export function isOutboundError(value: unknown): value is OutboundError {
+  const branded = value as { [BRAND]?: unknown; [BRAND_0_1]?: unknown } | null;
+  return (
+    typeof value === 'object' && branded !== null && (branded[BRAND] === true || branded[BRAND_0_1] === true)
+  );
 }
 
 export interface OutboundClientErrorOptions {
@@ -95,7 +107,7 @@ export class OutboundClientError extends OutboundError {
   readonly url: string;
 
   constructor(message: string, options: OutboundClientErrorOptions) {
-    super(message, options.code, { cause: options.cause });
+    super(message, { code: options.code, cause: options.cause });
     this.httpCode = options.httpCode;
     this.details = options.details;
     this.attempts = options.attempts;
@@ -127,7 +139,7 @@ export class OutboundSignatureError extends OutboundError {
   declare readonly code: 'OUTBOUND_SIGNATURE_INVALID';
 
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 'OUTBOUND_SIGNATURE_INVALID', options);
+    super(message, { code: 'OUTBOUND_SIGNATURE_INVALID', cause: options?.cause });
   }
 }
 
@@ -166,10 +178,9 @@ export class OutboundConfigError extends OutboundError {
 
   constructor(issues: readonly ConfigIssue[]) {
     const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
-    super(
-      `Invalid outbound configuration (${count}):\n${formatConfigIssues(issues)}`,
-      'OUTBOUND_CONFIG_INVALID',
-    );
+    super(`Invalid outbound configuration (${count}):\n${formatConfigIssues(issues)}`, {
+      code: 'OUTBOUND_CONFIG_INVALID',
+    });
     this.issues = Object.freeze(issues.map((i) => Object.freeze({ ...i })));
   }
 }
@@ -185,7 +196,7 @@ export class OutboundDisabledError extends OutboundError {
   constructor() {
     super(
       'Signal not sent: delivery is disabled by HMAC_PRODUCER_ENABLED=false (enabled: false); nothing was sent',
-      'OUTBOUND_DISABLED',
+      { code: 'OUTBOUND_DISABLED' },
     );
   }
 }
@@ -205,8 +216,7 @@ export class SignalValidationError extends OutboundError {
     const count = errors.length === 1 ? '1 problem' : `${errors.length} problems`;
     super(
       `Signal failed validation (${count}); nothing was sent:\n${errors.map((e) => `  ${e}`).join('\n')}`,
-      'OUTBOUND_INVALID_SIGNAL',
-      options,
+      { code: 'OUTBOUND_INVALID_SIGNAL', cause: options?.cause },
     );
     this.errors = Object.freeze([...errors]);
   }

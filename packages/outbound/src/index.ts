@@ -21,6 +21,7 @@ export type {
   OutboundClientErrorCode,
   OutboundClientErrorOptions,
   OutboundErrorCode,
+  OutboundErrorOptions,
 } from './errors.js';
 // Errors
 export {

@@ -122,11 +122,11 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
   }
 
   const { default: pino } = await import('pino');
-  const logger = pino(
-    { level, base: { service: 'sigpost-ingest' } },
-    { write: (line: string) => io.stderr.write(line) },
-  );
-  const store = await openStoreAt(location, { create: true, log: (line) => io.stderr.write(line) });
+  // Every stderr line of the server (its log, and this command's own lines, so they keep their
+  // order) is written once per event-loop turn, not once per request line.
+  const stderr = ingest.coalescedLines((chunk) => io.stderr.write(chunk));
+  const logger = pino({ level, base: { service: 'sigpost-ingest' } }, stderr);
+  const store = await openStoreAt(location, { create: true, log: (line) => stderr.write(line) });
   let started = false;
   try {
     const producers = await store.listProducers();
@@ -134,7 +134,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
     // A server whose keys cannot open the stored secrets would answer 401 to every producer.
     assertSameKey(box, producers);
     if (createdKeyFile !== undefined) {
-      io.stderr.write(
+      stderr.write(
         `created the secret key file ${createdKeyFile}: keep it with the database; without it the stored ` +
           'producer secrets cannot be opened\n',
       );
@@ -145,7 +145,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
     if (options.dev) {
       credentials = await ingest.bootstrapDevelopment(new ingest.Admin(store, box), store);
       if (!credentials) {
-        io.stderr.write(
+        stderr.write(
           `--dev: the ${describeLocation(location)} already has producers; none was created. Secrets are shown ` +
             `once, at creation; for a new one run \`npx sigpost producers rotate --id <producer>${db}\` ` +
             `(\`npx sigpost producers list${db}\` shows the ids)\n`,
@@ -165,7 +165,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
         .then(
           (server) => {
             started = true;
-            io.stderr.write(
+            stderr.write(
               `sigpost: ingest server listening on ${server.url} (${describeLocation(location)})\n`,
             );
             if (credentials) io.stdout.write(developmentBanner(credentials, server.url, db));
@@ -183,6 +183,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
   } finally {
     // Once started, the server owns the store and closes it on shutdown.
     if (!started) await store.close();
+    stderr.flush();
   }
 }
 

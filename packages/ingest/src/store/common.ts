@@ -1,6 +1,5 @@
 // Helpers shared by the SQLite and PostgreSQL stores. No database driver is imported here, so the
 // SQLite path never loads `pg` (and the reverse).
-import { createHash } from 'node:crypto';
 import { isSealedSecret } from '../secrets.js';
 import {
   type DecisionChannel,
@@ -264,15 +263,8 @@ export function redactUrl(url: string): string {
   return parsed.toString();
 }
 
-/**
- * The SQLite store's key for an idempotency record: SHA-256 of the producer id and the key, with the
- * id's length first so that no two (producer, key) pairs give the same input. 32 bytes, whatever the
- * lengths of the two (the key may be 255 characters). Registered as the SQL function
- * `sigpost_key_hash` on the writer's connection, for migration 2.
- */
-export function idempotencyKeyHash(producerId: string, key: string): Buffer {
-  return createHash('sha256').update(`${producerId.length}:${producerId}${key}`, 'utf8').digest();
-}
+// The SQLite idempotency record's key: with the rest of idempotency, in checks/idempotency.ts.
+export { idempotencyKeyHash } from '../checks/idempotency.js';
 
 /** Yields to the event loop between chunks of a long synchronous job. */
 export function yieldToEventLoop(): Promise<void> {

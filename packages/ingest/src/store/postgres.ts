@@ -315,26 +315,6 @@ export class PostgresStore implements Store {
     }
   }
 
-  async findIdempotent(
-    producerId: string,
-    key: string,
-    now: number,
-  ): Promise<{ requestHash: string; response: StoredResponse } | undefined> {
-    const { rows } = await this.#query<{
-      request_hash: string;
-      response_status: number;
-      response_body: string;
-    }>(
-      `SELECT request_hash, response_status, response_body FROM idempotency_keys
-       WHERE producer_id = $1 AND idempotency_key = $2 AND expires_at > $3`,
-      [producerId, key, now],
-    );
-    const row = rows[0];
-    return row === undefined
-      ? undefined
-      : { requestHash: row.request_hash, response: { status: row.response_status, body: row.response_body } };
-  }
-
   async purgeExpired(now: number): Promise<number> {
     const { rows } = await this.#query<{ deleted: number }>(
       `WITH a AS (DELETE FROM idempotency_keys WHERE expires_at <= $1 RETURNING 1),
@@ -352,6 +332,19 @@ export class PostgresStore implements Store {
       id,
     ]);
     return rows[0] === undefined ? undefined : toSignal(rows[0]);
+  }
+  async getSignalResponse(id: string): Promise<StoredResponse | undefined> {
+    // The record of the signal's key, if it still names this signal (a key reused after its record
+    // expired names the newer signal).
+    const { rows } = await this.#query<{ response_status: number; response_body: string }>(
+      `SELECT k.response_status, k.response_body
+       FROM signals s JOIN idempotency_keys k
+         ON k.producer_id = s.producer_id AND k.idempotency_key = s.idempotency_key AND k.signal_id = s.id
+       WHERE s.id = $1`,
+      [id],
+    );
+    const row = rows[0];
+    return row === undefined ? undefined : { status: row.response_status, body: row.response_body };
   }
 
   async listSignals(filter: SignalFilter): Promise<SignalPage> {
@@ -799,7 +792,7 @@ function toAcceptItem(item: AcceptRequest) {
     received_at: s.receivedAt,
     decided_at: s.decidedAt,
     decided_by: s.decidedBy,
-    claim_key: item.idempotencyKey,
+    claim_key: s.idempotencyKey,
     request_hash: item.requestHash,
     idempotency_expires_at: item.idempotencyExpiresAt,
     signature: item.signature,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from './sqlite.js';
-import { acceptRequest, T0 } from './test-helpers/fixtures.js';
+import { acceptRequest } from './test-helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-sqlite-'));
 let files = 0;
@@ -43,8 +43,10 @@ describe('SqliteStore', () => {
     expect(run.stdout).toBe('committed\n');
     const store = open(path);
     expect(await store.getSignal('before-kill')).toEqual(acceptRequest({ id: 'before-kill' }).signal);
-    expect((await store.findIdempotent('producer-a', 'key-before-kill', T0))?.requestHash).toBe(
-      'hash-before-kill',
-    );
+    const response = acceptRequest({ id: 'before-kill' }).response;
+    expect(await store.getSignalResponse('before-kill')).toEqual(response);
+    expect(
+      await store.acceptBatch([acceptRequest({ id: 'retry', key: 'key-before-kill', signature: 'other' })]),
+    ).toEqual([{ outcome: 'duplicate', requestHash: 'hash-before-kill', response }]);
   });
 });

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../app.js';
 import { SecretBox } from '../secrets.js';
-import { SQLITE_MIGRATIONS } from './migrations-sqlite.js';
+import { SQLITE_MIGRATIONS } from './sqlite/migrations.js';
 import { SqliteStore, writerThreadOfProcess } from './sqlite.js';
 import { storeContract } from './store.contract.js';
 import { StoreConflictError, StoreError } from './store.js';
@@ -252,10 +252,8 @@ describe('SqliteStore migration 2 (idempotency by key hash, replay guard by sign
         [2, 'old-no-key', null],
       ]);
       expect((await store.streamPosition()).head).toBe(2);
-      expect(await store.findIdempotent('producer-a', 'key-old', T0 + 1_000)).toEqual({
-        requestHash: 'hash-old',
-        response: { status: 201, body: '{"signal_id":"old"}' },
-      });
+      expect(await store.getSignalResponse('old')).toEqual({ status: 201, body: '{"signal_id":"old"}' });
+      expect(await store.getSignalResponse('old-no-key')).toBeUndefined();
       // The same key again: the stored answer; the old signature under a new key (its signed time
       // was never recorded): still a replay, until the old row expires.
       expect(
@@ -299,9 +297,17 @@ describe('SqliteStore purge', () => {
       expect(await store.purgeExpired(T0 + 3_000)).toBe(1);
       // At T0 + 5 s: s2 and b's record go; c's record (a day) stays and still answers for k1.
       expect(await store.purgeExpired(T0 + 5_000)).toBe(2);
-      expect((await store.findIdempotent('producer-a', 'k1', T0 + 5_000))?.requestHash).toBe('hash-c');
-      expect(await store.findIdempotent('producer-a', 'k2', T0 + 4_999)).toBeUndefined();
       expect(await store.purgeExpired(T0 + 5_000)).toBe(0);
+      // k1 still answers for c; k2's record is gone (purged), so the key is free even before its expiry.
+      expect(
+        await store.acceptBatch([
+          acceptRequest({ id: 'c-again', key: 'k1', signature: 's4', at: T0 + 5_000 }),
+          acceptRequest({ id: 'b-later', key: 'k2', signature: 's5', at: T0 + 4_999 }),
+        ]),
+      ).toEqual([
+        { outcome: 'duplicate', requestHash: 'hash-c', response: acceptRequest({ id: 'c' }).response },
+        { outcome: 'stored' },
+      ]);
       // A short-lived record stored after a long-lived one (a lowered TTL) goes when it expires.
       await store.acceptBatch([
         acceptRequest({
@@ -314,7 +320,13 @@ describe('SqliteStore purge', () => {
         acceptRequest({ id: 'short', key: 'k-short', signature: 's-short', at: T0 + 6_001, ttl: 1_000 }),
       ]);
       expect(await store.purgeExpired(T0 + 8_000)).toBe(2); // k-short's record and s-short
-      expect(await store.findIdempotent('producer-a', 'k-long', T0 + 8_000)).toBeDefined();
+      expect(
+        (
+          await store.acceptBatch([
+            acceptRequest({ id: 'long-again', key: 'k-long', signature: 's6', at: T0 + 8_000 }),
+          ])
+        )[0]?.outcome,
+      ).toBe('duplicate');
     } finally {
       await store.close();
     }

@@ -291,10 +291,11 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
         const request = acceptRequest({ id: 'one' });
         expect(await store.acceptBatch([request])).toEqual([{ outcome: 'stored' }]);
         expect(await store.getSignal('one')).toEqual(request.signal);
-        expect(await store.findIdempotent('producer-a', 'key-one', T0)).toEqual({
-          requestHash: 'hash-one',
-          response: request.response,
-        });
+        expect(await store.getSignalResponse('one')).toEqual(request.response);
+        // The record answers a repeat of the key with the request's hash and response.
+        expect(
+          await store.acceptBatch([acceptRequest({ id: 'again', key: 'key-one', signature: 's2' })]),
+        ).toEqual([{ outcome: 'duplicate', requestHash: 'hash-one', response: request.response }]);
       });
 
       it('returns receivedAt and other times as JS numbers', async () => {
@@ -347,10 +348,10 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
         expect(
           await store.acceptBatch([acceptRequest({ id: 'replay', key: 'k2', signature: 's1' })]),
         ).toEqual([{ outcome: 'replayed-signature' }]);
-        expect(await store.findIdempotent('producer-a', 'k2', T0)).toBeUndefined();
-        expect(
-          await store.acceptBatch([acceptRequest({ id: 'honest', key: 'k2', signature: 's2' })]),
-        ).toEqual([{ outcome: 'stored' }]);
+        expect(await store.getSignalResponse('replay')).toBeUndefined();
+        const honest = acceptRequest({ id: 'honest', key: 'k2', signature: 's2' });
+        expect(await store.acceptBatch([honest])).toEqual([{ outcome: 'stored' }]);
+        expect(await store.getSignalResponse('honest')).toEqual(honest.response);
       });
 
       it('guards requests without a key by their signature only', async () => {
@@ -385,11 +386,18 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
         await store.acceptBatch([acceptRequest({ id: 'first', key: 'k1', ttl: 1_000 })]);
         const reuse = acceptRequest({ id: 'reuse', key: 'k1', at: T0 + 1_000 });
         expect(await store.acceptBatch([reuse])).toEqual([{ outcome: 'stored' }]);
-        expect(await store.findIdempotent('producer-a', 'k1', T0 + 1_000)).toEqual({
-          requestHash: 'hash-reuse',
-          response: reuse.response,
-        });
-        expect(await store.findIdempotent('producer-a', 'k1', T0 + 1_000 + DAY)).toBeUndefined();
+        expect(await store.getSignalResponse('reuse')).toEqual(reuse.response);
+        // The key now answers for the new signal, until the new record expires a day later.
+        expect(
+          await store.acceptBatch([
+            acceptRequest({ id: 'repeat', key: 'k1', signature: 's-repeat', at: T0 + 1_000 + DAY - 1 }),
+          ]),
+        ).toEqual([{ outcome: 'duplicate', requestHash: 'hash-reuse', response: reuse.response }]);
+        expect(
+          await store.acceptBatch([
+            acceptRequest({ id: 'after-expiry', key: 'k1', signature: 's-after', at: T0 + 1_000 + DAY }),
+          ]),
+        ).toEqual([{ outcome: 'stored' }]);
       });
 
       it('accepts an expired signature again', async () => {
@@ -413,7 +421,7 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
           message: 'Signal "taken" already exists; nothing of the batch was committed',
         });
         expect(await store.getSignal('new-one')).toBeUndefined();
-        expect(await store.findIdempotent('producer-a', 'key-new-one', T0)).toBeUndefined();
+        expect(await store.getSignalResponse('new-one')).toBeUndefined();
         expect(await store.acceptBatch([acceptRequest({ id: 'new-one' })])).toEqual([{ outcome: 'stored' }]);
       });
 
@@ -435,17 +443,41 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
         await store.close();
         const reopened = open();
         expect(await reopened.getSignal('durable')).toEqual(request.signal);
-        expect((await reopened.findIdempotent('producer-a', 'key-durable', T0))?.requestHash).toBe(
-          'hash-durable',
-        );
+        expect(await reopened.getSignalResponse('durable')).toEqual(request.response);
+        expect(
+          await reopened.acceptBatch([acceptRequest({ id: 'retry', key: 'key-durable', signature: 's2' })]),
+        ).toEqual([{ outcome: 'duplicate', requestHash: 'hash-durable', response: request.response }]);
       });
     });
 
-    describe('findIdempotent and purgeExpired', () => {
-      it('does not return a record at or after its expiry', async () => {
+    describe('getSignalResponse', () => {
+      it("gives a keyed signal's stored response, and nothing for an unkeyed or unknown signal", async () => {
+        const keyed = acceptRequest({ id: 'keyed', status: 'pending_approval' });
+        await store.acceptBatch([keyed, acceptRequest({ id: 'unkeyed', key: null })]);
+        expect(await store.getSignalResponse('keyed')).toEqual(keyed.response);
+        expect(await store.getSignalResponse('unkeyed')).toBeUndefined();
+        expect(await store.getSignalResponse('no-such-signal')).toBeUndefined();
+        // A decision leaves the answer given at ingest as it was.
+        await store.decideSignal('keyed', 'approved', 'op', null, T0 + 1, 'api');
+        expect(await store.getSignalResponse('keyed')).toEqual(keyed.response);
+      });
+    });
+
+    describe('idempotency expiry and purgeExpired', () => {
+      it('does not answer from a record at or after its expiry', async () => {
         await store.acceptBatch([acceptRequest({ id: 'one', ttl: 1_000 })]);
-        expect(await store.findIdempotent('producer-a', 'key-one', T0 + 999)).toBeDefined();
-        expect(await store.findIdempotent('producer-a', 'key-one', T0 + 1_000)).toBeUndefined();
+        expect(
+          await store.acceptBatch([
+            acceptRequest({ id: 'before', key: 'key-one', signature: 'b', at: T0 + 999 }),
+          ]),
+        ).toEqual([
+          { outcome: 'duplicate', requestHash: 'hash-one', response: acceptRequest({ id: 'one' }).response },
+        ]);
+        expect(
+          await store.acceptBatch([
+            acceptRequest({ id: 'at', key: 'key-one', signature: 'a', at: T0 + 1_000 }),
+          ]),
+        ).toEqual([{ outcome: 'stored' }]);
       });
 
       it('deletes expired records and signatures, counts them, and keeps live ones', async () => {
@@ -457,7 +489,13 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
         // short: record + signature; short-no-key: signature only.
         expect(await store.purgeExpired(T0 + 1_000)).toBe(3);
         expect(await store.purgeExpired(T0 + 1_000)).toBe(0);
-        expect(await store.findIdempotent('producer-a', 'key-long', T0 + 1_000)).toBeDefined();
+        expect(
+          (
+            await store.acceptBatch([
+              acceptRequest({ id: 'long-retry', key: 'key-long', signature: 'r', at: T0 + 1_000 }),
+            ])
+          )[0]?.outcome,
+        ).toBe('duplicate');
         expect(
           await store.acceptBatch([
             acceptRequest({ id: 'long-replay', key: 'k', signature: 'sig-long', at: T0 + 1_000 }),

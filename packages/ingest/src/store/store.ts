@@ -65,9 +65,8 @@ export interface StoredResponse {
 
 /** One accepted request, to be committed (signal + idempotency record + seen signature) atomically. */
 export interface AcceptRequest {
+  /** Its `idempotencyKey` is `null` when the request carried none (replay guard only). */
   readonly signal: SignalRecord;
-  /** `null` when the request carried no idempotency key (replay guard only). */
-  readonly idempotencyKey: string | null;
   /** Hex SHA-256 of the body bytes: decides "same body" for a repeated key. */
   readonly requestHash: string;
   readonly idempotencyExpiresAt: number;
@@ -223,17 +222,18 @@ export interface Store {
    * StoreConflictError (and commits nothing of the batch) when a signal id already exists.
    */
   acceptBatch(batch: readonly AcceptRequest[]): Promise<AcceptResult[]>;
-  /** Looks up a committed idempotency record (not expired at `now`). */
-  findIdempotent(
-    producerId: string,
-    key: string,
-    now: number,
-  ): Promise<{ requestHash: string; response: StoredResponse } | undefined>;
   /** Deletes idempotency records and seen signatures that expired before `now`. Returns rows deleted. */
   purgeExpired(now: number): Promise<number>;
 
   // Operator
   getSignal(id: string): Promise<SignalRecord | undefined>;
+  /**
+   * The answer the request that stored a keyed signal was given (its `201`, sent again to a repeat of
+   * the key), while the store keeps it: SQLite keeps it with the signal, PostgreSQL with the key's
+   * idempotency record, until `purgeExpired` deletes that. Undefined for a signal stored without an
+   * idempotency key, and for an unknown id.
+   */
+  getSignalResponse(id: string): Promise<StoredResponse | undefined>;
   /**
    * One page of signals, newest first by (receivedAt, id). Throws RangeError for a `limit` outside
    * 1–500 and StoreInvalidCursorError for a cursor this store did not issue.
@@ -291,42 +291,14 @@ export interface Store {
   readonly telegram: TelegramStore;
 }
 
-/** Stable codes of store errors; branch on these, not on the class or the message. */
-export type StoreErrorCode =
-  | 'STORE_ERROR'
-  | 'STORE_CONFLICT'
-  | 'STORE_NOT_FOUND'
-  | 'STORE_UNAVAILABLE'
-  | 'STORE_INVALID_CURSOR'
-  | 'STORE_SCHEMA_TOO_NEW';
-
-/** Base class of every error a store throws on purpose. Driver errors arrive as `cause`. */
-export class StoreError extends Error {
-  override name = 'StoreError';
-  readonly code: StoreErrorCode = 'STORE_ERROR';
-}
-/** The write collides with stored state: an existing id, or the last active secret of a producer. */
-export class StoreConflictError extends StoreError {
-  override name = 'StoreConflictError';
-  override readonly code: StoreErrorCode = 'STORE_CONFLICT';
-}
-/** The producer (or other parent row) named by the call does not exist. */
-export class StoreNotFoundError extends StoreError {
-  override name = 'StoreNotFoundError';
-  override readonly code: StoreErrorCode = 'STORE_NOT_FOUND';
-}
-/** The database cannot be reached or refuses the connection (down, wrong host/port, auth, no such database). */
-export class StoreUnavailableError extends StoreError {
-  override name = 'StoreUnavailableError';
-  override readonly code: StoreErrorCode = 'STORE_UNAVAILABLE';
-}
-/** `SignalFilter.cursor` is not a cursor this store issued (a client error: answer 400). */
-export class StoreInvalidCursorError extends StoreError {
-  override name = 'StoreInvalidCursorError';
-  override readonly code: StoreErrorCode = 'STORE_INVALID_CURSOR';
-}
-/** The database was migrated by a newer release of Sigpost than this one; nothing was changed. */
-export class StoreSchemaTooNewError extends StoreError {
-  override name = 'StoreSchemaTooNewError';
-  override readonly code: StoreErrorCode = 'STORE_SCHEMA_TOO_NEW';
-}
+// The store's errors are in ./errors.ts; re-exported here, where stores and callers import them from.
+export type { StoreErrorCode } from './errors.js';
+export {
+  isStoreError,
+  StoreConflictError,
+  StoreError,
+  StoreInvalidCursorError,
+  StoreNotFoundError,
+  StoreSchemaTooNewError,
+  StoreUnavailableError,
+} from './errors.js';

@@ -224,6 +224,23 @@ describe('GET /api/v1/stream', () => {
     expect([...first.seqs, ...second.seqs]).toEqual(range(3, 11));
   });
 
+  it('follows the head without reading events while no connection is open; a later connection replays them, then goes live', async () => {
+    const env = await streamServer();
+    const token = await subscriber(env);
+    const reads = vi.spyOn(env.store, 'readEvents');
+    const positions = vi.spyOn(env.store, 'streamPosition');
+    await put(env.store, 20);
+    await vi.waitFor(() => expect(positions).toHaveBeenCalled());
+    expect(reads).not.toHaveBeenCalled();
+    const client = connect(env, { token, after: 0 });
+    await client.ready();
+    expect(client.messages.at(-1)).toEqual({ type: 'ready', head: 20 });
+    await put(env.store, 2);
+    await client.until(() => client.lastSeq === 22, 'live events 21 and 22');
+    expect(client.seqs).toEqual(range(1, 22));
+    expect(reads).toHaveBeenCalled();
+  });
+
   it('switches from replay to live under concurrent ingest with no gap and no duplicate', async () => {
     const env = await streamServer();
     const token = await subscriber(env);

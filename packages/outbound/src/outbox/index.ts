@@ -4,7 +4,7 @@
 // Metrics (also for direct use of HmacClient; they live in src/metrics.ts, which loads no SQLite).
 export type { AttemptOutcome, OutboundMetrics, OutboxDepth, OutboxStateLabel } from '../metrics.js';
 export { attemptStatusLabel, createOutboundMetrics, METRIC_NAMES, OUTBOX_STATES } from '../metrics.js';
-export type { OutboxErrorCode } from './errors.js';
+export type { OutboxErrorCode, OutboxErrorOptions } from './errors.js';
 export {
   isOutboxError,
   OUTBOX_ERROR_CODES,

@@ -39,7 +39,6 @@ export function acceptRequest(spec: RequestSpec): AcceptRequest {
       decidedAt: null,
       decidedBy: null,
     },
-    idempotencyKey: key,
     requestHash: `hash-${spec.id}`,
     idempotencyExpiresAt: at + (spec.ttl ?? DAY),
     signature: spec.signature ?? `sig-${spec.id}`,

@@ -1,8 +1,12 @@
-// Versioned schema of the SQLite store. Migration N (1-based) is SQLITE_MIGRATIONS[N - 1]; applied
-// versions are recorded in `schema_migrations`. Append only: never edit a migration that has shipped.
+// Versioned schema of the SQLite store, and `applyMigrations`, which brings a database up to it.
+// Migration N (1-based) is SQLITE_MIGRATIONS[N - 1]; applied versions are recorded in
+// `schema_migrations`. Append only: never edit a migration that has shipped.
 //
 // Times are epoch ms (INTEGER). Tables are STRICT so a wrong type is an error, not a silent coercion.
 // `signals` has no foreign key to `producers`: removing a producer keeps its signals.
+import type Database from 'better-sqlite3';
+import { idempotencyKeyHash, MESSAGES } from '../common.js';
+import { StoreSchemaTooNewError } from '../store.js';
 
 export const SQLITE_MIGRATIONS: readonly string[] = Object.freeze([
   // 1: producers, secrets, signals, idempotency records, seen signatures, operator tokens.
@@ -201,3 +205,40 @@ export const SQLITE_MIGRATIONS: readonly string[] = Object.freeze([
   ) STRICT;
   `,
 ]);
+
+const APPLIED_VERSION = 'SELECT coalesce(max(version), 0) FROM schema_migrations';
+
+/** The applied schema version (0 for a new file), read without taking a lock. */
+export function schemaVersion(db: Database.Database): number {
+  try {
+    return db.prepare(APPLIED_VERSION).pluck().get() as number;
+  } catch {
+    return 0; // no schema_migrations table yet
+  }
+}
+
+/**
+ * Applies the pending migrations in one IMMEDIATE transaction (on the writer's connection). Throws
+ * StoreSchemaTooNewError, changing nothing, for a database a newer release migrated.
+ */
+export function applyMigrations(db: Database.Database): void {
+  // Migration 2 computes the new idempotency keys in SQL.
+  db.function('sigpost_key_hash', { deterministic: true }, (producerId, key) =>
+    idempotencyKeyHash(String(producerId), String(key)),
+  );
+  db.transaction(() => {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT',
+    );
+    const current = db.prepare(APPLIED_VERSION).pluck().get() as number;
+    if (current > SQLITE_MIGRATIONS.length) {
+      throw new StoreSchemaTooNewError(MESSAGES.schemaTooNew(current, SQLITE_MIGRATIONS.length));
+    }
+    const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
+    for (let version = current + 1; version <= SQLITE_MIGRATIONS.length; version++) {
+      db.exec(SQLITE_MIGRATIONS[version - 1]!);
+      record.run(version, Date.now());
+    }
+    // IMMEDIATE takes the write lock at BEGIN, so two processes migrating at once run one after the other.
+  }).immediate();
+}
