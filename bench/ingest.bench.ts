@@ -28,8 +28,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Admin, coalescedLines, openStore, SecretBox, type Store, startServer } from '@sigpost/ingest';
+import { INGEST_RESPONSE, listenLocal } from '@sigpost/test-support/fixtures';
 import { pino } from 'pino';
-import { INGEST_RESPONSE, listenLocal } from '../test-support/fixtures.js';
 import { startNaiveServer } from './naive-server.js';
 import { PRODUCER, runWrk, SECRET, type WrkRun, writeRequests } from './wrk.js';
 
