@@ -28,8 +28,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Admin, coalescedLines, openStore, SecretBox, type Store, startServer } from '@sigpost/ingest';
+import { INGEST_RESPONSE, listenLocal } from '@sigpost/test-support/fixtures';
 import { pino } from 'pino';
-import { INGEST_RESPONSE, listenLocal } from '../test-support/fixtures.js';
 import { startNaiveServer } from './naive-server.js';
 import { PRODUCER, runWrk, SECRET, type WrkRun, writeRequests } from './wrk.js';
 
@@ -473,7 +473,7 @@ async function main(): Promise<void> {
         '("server threads": threads the server started, i.e. sigpost\'s SQLite writer; "other": GC, libuv):\n',
     );
     console.log(
-      '| server | accepted/s | vs bare | p50 ms | p99 ms | CPU event loop | CPU server threads | CPU other | CPU total | signals/commit | non-2xx |',
+      '| server | accepted/s | vs bare | p50 ms | p99 ms | CPU event loop | CPU server threads | CPU other | CPU total | signals/batch | non-2xx |',
     );
     console.log('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const name of ['bare', 'naive', 'naive-gc', 'sigpost']) {

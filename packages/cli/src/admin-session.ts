@@ -2,7 +2,9 @@
 // the ingest package's errors into CLI errors, printing records as a table, tab-separated lines or
 // JSON, and their `list` subcommand.
 import type { Admin, SecretSealer, Store } from '@sigpost/ingest';
+import { PREVIOUS_SECRET_KEYS_ENV, SECRET_KEY_ENV } from '@sigpost/ingest/settings';
 import type { Command } from 'commander';
+import { issuesUsageError } from './args.js';
 import { CommandFailedError, UsageError } from './errors.js';
 import type { CliIO } from './io.js';
 import {
@@ -11,9 +13,7 @@ import {
   describeLocation,
   loadSecretBox,
   openStoreAt,
-  PREVIOUS_SECRET_KEYS_ENV,
   resolveStoreLocation,
-  SECRET_KEY_ENV,
   type StoreLocation,
 } from './store-options.js';
 
@@ -126,10 +126,7 @@ function translate(error: unknown, location: StoreLocation, ingest: Ingest): unk
     const issue = error.issues[0];
     if (issue === undefined) return new UsageError(error.message, { cause: error });
     const flag = FLAG_OF_KEY[issue.key.replace(/\[\d+\]$/, '')] ?? issue.key;
-    return new UsageError(`${flag} expects ${issue.expected}, received ${issue.received}`, {
-      code: 'CLI_INVALID_FLAG',
-      cause: error,
-    });
+    return issuesUsageError([{ ...issue, key: flag }], error);
   }
   if (ingest.isIngestError(error)) {
     return new CommandFailedError(`${error.message} (${describeLocation(location)})`, { cause: error });

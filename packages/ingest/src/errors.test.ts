@@ -1,8 +1,9 @@
 // The four error bases of the package share one convention: constructor (message, { code, cause, … }),
 // a Symbol.for('sigpost.<Name>') brand on the prototype, and an exported isX guard that recognises an
 // error of another copy of the package by that brand, never by its code.
+
+import { describeBrandedErrors } from '@sigpost/test-support/branded-errors';
 import { describe, expect, it } from 'vitest';
-import { describeBrandedErrors } from '../../../test-support/branded-errors.js';
 import {
   ConfigError,
   ConflictError,

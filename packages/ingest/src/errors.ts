@@ -7,7 +7,7 @@
  * (`StoreError` in ./store/errors.ts) and arrive here as `cause`.
  */
 
-import { defineBrand } from '@sigpost/protocol';
+import { defineBrand, type Issue, renderIssues } from '@sigpost/protocol';
 
 export type IngestErrorCode =
   | 'INGEST_CONFIG'
@@ -40,20 +40,9 @@ export class IngestError extends Error {
 /** True for any `IngestError`, also one thrown by another installed copy of this package. */
 export const isIngestError = defineBrand(IngestError, 'sigpost.IngestError');
 
-/** One problem found while validating configuration or input, as data. */
-export interface InputIssue {
-  /** The option, flag, environment variable or field at fault (`toleranceSeconds`, `SIGPOST_PORT`, `id`). */
-  readonly key: string;
-  /** What is accepted, in words (`an integer from 1 to 3600`). */
-  readonly expected: string;
-  /** What was received, rendered safely (a secret is given by its byte length only). */
-  readonly received: string;
-}
-
-/** Renders issues in zod's `✖ … → at KEY` style, one issue per two lines. */
-export function renderIssues(issues: readonly InputIssue[]): string {
-  return issues.map((i) => `✖ expected ${i.expected}, received ${i.received}\n  → at ${i.key}`).join('\n');
-}
+/** One problem found while validating configuration or input: the protocol's `Issue`. */
+export type InputIssue = Issue;
+export { renderIssues };
 
 /** Server configuration is invalid; `issues` lists every problem at once. */
 export class ConfigError extends IngestError {

@@ -1,6 +1,8 @@
 // @sigpost/ingest: the receiving side of wire protocol v1. PostgreSQL lives in the
 // `@sigpost/ingest/postgres` subpath so SQLite users never load `pg` (openStore imports it lazily).
 
+// The statuses of a stored signal (their home is @sigpost/protocol).
+export { STORED_SIGNAL_STATUSES } from '@sigpost/protocol';
 // Administration (producers, secrets, operator tokens) and signal decisions
 export type {
   AddProducerInput,
@@ -21,7 +23,6 @@ export {
   DEV_PRODUCER_ID,
   MAX_SCOPE_ITEMS,
   MAX_SECRET_BYTES,
-  TOKEN_NAME_PATTERN,
 } from './admin.js';
 // App and server
 export type { AppDeps } from './app.js';
@@ -62,6 +63,17 @@ export {
 } from './secrets.js';
 export type { RunningServer, StartServerOptions } from './server.js';
 export { startServer } from './server.js';
+// Environment names, log levels and name patterns (also at the light `./settings` subpath)
+export type { LogLevel } from './settings.js';
+export {
+  DEFAULT_LOG_LEVEL,
+  HOST_PATTERN,
+  ID_PATTERNS,
+  LOG_LEVEL_ENV,
+  LOG_LEVELS,
+  SCHEMA_PATTERN,
+  TOKEN_NAME_PATTERN,
+} from './settings.js';
 export type { SignalView } from './signals.js';
 export {
   ApproveBodySchema,
@@ -70,7 +82,6 @@ export {
   parseSignalQuery,
   RejectBodySchema,
   SignalListQuerySchema,
-  STORED_SIGNAL_STATUSES,
   signalViewJson,
   toSignalView,
 } from './signals.js';

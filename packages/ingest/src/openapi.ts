@@ -7,15 +7,11 @@ import {
   type ProblemCode,
   SignalCandidateSchema,
   SignalIngestResponseSchema,
+  STORED_SIGNAL_STATUSES,
 } from '@sigpost/protocol';
 import { z } from 'zod';
 import { OPERATOR_PREFIX } from './routes/operator.js';
-import {
-  ApproveBodySchema,
-  RejectBodySchema,
-  SignalListQuerySchema,
-  STORED_SIGNAL_STATUSES,
-} from './signals.js';
+import { ApproveBodySchema, RejectBodySchema, SignalListQuerySchema } from './signals.js';
 
 type Json = Record<string, unknown>;
 

@@ -1,7 +1,13 @@
 // Every error the SDK throws on purpose, in one file so tests and docs can enumerate them.
 // Programmer errors (a wrong argument type, an out-of-range option) are plain TypeError/RangeError,
 // thrown at once and never retried; everything operational belongs to this tree.
-import { defineBrand, type ProblemDetails } from '@sigpost/protocol';
+import {
+  defineBrand,
+  type Issue,
+  type IssueCode,
+  type ProblemDetails,
+  renderIssues,
+} from '@sigpost/protocol';
 
 /** The codes an `OutboundClientError` (a request that failed or was refused) can carry. */
 const CLIENT_ERROR_CODES = [
@@ -126,32 +132,17 @@ export class OutboundSignatureError extends OutboundError {
   }
 }
 
-/** What a config problem is about. */
-export type ConfigIssueCode = 'required' | 'invalid_type' | 'invalid_value' | 'renamed' | 'unknown_key';
+/** What a config problem is about: the protocol's `IssueCode`. */
+export type ConfigIssueCode = IssueCode;
 
-/** One configuration problem, as data. `received` never contains the secret (only its byte length). */
-export interface ConfigIssue {
-  /** The env variable (`fromEnv`) or option name (constructor) the problem is about. */
-  readonly key: string;
-  readonly code: ConfigIssueCode;
-  /** What would be valid, in words (for `renamed`: the name to use instead). */
-  readonly expected: string;
-  /** What was found, in words. */
-  readonly received: string;
-}
+/**
+ * One configuration problem: the protocol's `Issue`, with its `code` always set. `key` is the env
+ * variable (`fromEnv`) or option name (constructor) the problem is about.
+ */
+export type ConfigIssue = Issue & { readonly code: IssueCode };
 
-/** Renders issues in zod's `✖ … → at KEY` style, one block per issue. */
-export function formatConfigIssues(issues: readonly ConfigIssue[]): string {
-  return issues
-    .map((issue) => {
-      const line =
-        issue.code === 'renamed'
-          ? `${issue.key} is not read; use ${issue.expected}`
-          : `expected ${issue.expected}, received ${issue.received}`;
-      return `✖ ${line}\n  → at ${issue.key}`;
-    })
-    .join('\n');
-}
+/** Renders issues in zod's `✖ … → at KEY` style: the protocol's `renderIssues`. */
+export const formatConfigIssues: (issues: readonly ConfigIssue[]) => string = renderIssues;
 
 /** An invalid configuration: every problem found, at once, in `issues`. */
 export class OutboundConfigError extends OutboundError {

@@ -1,7 +1,13 @@
 // @sigpost/outbound: the producer SDK. Signs trading signals (HMAC-SHA256, wire protocol v1) and posts
 // them to a Sigpost ingest server with retries. The durable outbox is the `@sigpost/outbound/outbox` subpath.
 
-export type { ProblemDetails, SignalCandidate, SignalIngestResponse, SignalStatus } from '@sigpost/protocol';
+export type {
+  IngestResponseStatus,
+  ProblemDetails,
+  SignalCandidate,
+  SignalIngestResponse,
+  SignalStatus,
+} from '@sigpost/protocol';
 export {
   buildSignature,
   currentTimestamp,

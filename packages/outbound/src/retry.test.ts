@@ -84,9 +84,9 @@ describe('resolveRetryOptions', () => {
     [{ limit: 0 }, RangeError, 'Expected `limit` to be ≥ 1'],
     [{ limit: 1.5 }, RangeError, 'Expected `limit` to be an integer'],
     [{ limit: Number.POSITIVE_INFINITY }, RangeError, 'Expected `limit` to be a finite number'],
-    [{ limit: '3' }, TypeError, 'Expected `limit` to be a number, received string'],
+    [{ limit: '3' }, TypeError, 'Expected `limit` to be a number, received "3"'],
     [{ baseDelayMs: -1 }, RangeError, 'Expected `baseDelayMs` to be ≥ 0'],
-    [{ maxDelayMs: Number.NaN }, TypeError, 'Expected `maxDelayMs` to be a number, received number'],
+    [{ maxDelayMs: Number.NaN }, TypeError, 'Expected `maxDelayMs` to be a number, received NaN'],
     [{ maxRetryAfterMs: -5 }, RangeError, 'Expected `maxRetryAfterMs` to be ≥ 0'],
     // setTimeout fires a longer wait after 1 ms: the cap would turn into a tight retry loop.
     [{ maxDelayMs: 2 ** 31 }, RangeError, 'Expected `maxDelayMs` to be ≤ 2147483647'],

@@ -4,6 +4,7 @@
 // `HmacClient.postSignal` runs its HTTP attempts through it, waiting in memory; the outbox runs one
 // attempt per claim through it and writes the next attempt's time to its file instead of waiting.
 import { setTimeout as delay } from 'node:timers/promises';
+import { describeValue } from '@sigpost/protocol';
 import { isOutboundError } from './errors.js';
 
 /**
@@ -79,17 +80,13 @@ export const MAX_TIMER_MS = 2_147_483_647; // ms (2^31 - 1, about 24.8 days)
 
 function checkNumber(name: string, value: unknown, min: number, integer = false, max = Infinity): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`Expected \`${name}\` to be a number, received ${describe(value)}`);
+    throw new TypeError(`Expected \`${name}\` to be a number, received ${describeValue(value)}`);
   }
   if (!Number.isFinite(value)) throw new RangeError(`Expected \`${name}\` to be a finite number`);
   if (integer && !Number.isInteger(value)) throw new RangeError(`Expected \`${name}\` to be an integer`);
   if (value < min) throw new RangeError(`Expected \`${name}\` to be ≥ ${min}`);
   if (value > max) throw new RangeError(`Expected \`${name}\` to be ≤ ${max}`);
   return value;
-}
-
-function describe(value: unknown): string {
-  return value === null ? 'null' : typeof value;
 }
 
 /**
@@ -106,7 +103,7 @@ export function resolveRetryOptions(
   base: Readonly<RetryOptions> = DEFAULT_RETRY,
 ): RetryOptions {
   if (typeof partial !== 'object' || partial === null) {
-    throw new TypeError(`Expected retry options to be an object, received ${describe(partial)}`);
+    throw new TypeError(`Expected retry options to be an object, received ${describeValue(partial)}`);
   }
   for (const key of Object.keys(partial)) {
     if ((RETRY_KEYS as readonly string[]).includes(key)) continue;

@@ -12,6 +12,9 @@ export {
   MIN_SECRET_BYTES,
   PRODUCER_ID_PATTERN,
 } from './headers.js';
+// Issues: one problem with a config option, variable, flag or input field, and its renderings
+export type { Issue, IssueCode } from './issues.js';
+export { describeValue, issueLine, renderIssues } from './issues.js';
 // Body limits
 export type { JsonCheck, JsonCheckReason, JsonLimits } from './json-guard.js';
 export { checkJson, JSON_LIMITS } from './json-guard.js';
@@ -26,19 +29,15 @@ export {
   problemCode,
   problemType,
 } from './problems.js';
-export type { SignalIngestResponse, SignalStatus } from './response.js';
+export type { SignalIngestResponse } from './response.js';
 // Response
-export {
-  ingestResponseFast,
-  parseIngestResponse,
-  SIGNAL_STATUSES,
-  SignalIngestResponseSchema,
-} from './response.js';
+export { ingestResponseFast, parseIngestResponse, SignalIngestResponseSchema } from './response.js';
 export type { SignalCandidate, ValidationResult } from './signal.js';
 // Signal
 export {
   formatIssues,
   INSTRUMENT_PATTERN,
+  isPlainObject,
   SIGNAL_FIELDS,
   SignalCandidateSchema,
   validateSignal,
@@ -52,5 +51,15 @@ export {
   checkTimestampWindow,
   verifySignature,
 } from './signature.js';
+export type { IngestResponseStatus, SignalStatus, StoredSignalStatus } from './statuses.js';
+// Signal statuses
+export {
+  INGEST_RESPONSE_STATUSES,
+  SIGNAL_STATUSES,
+  STORED_SIGNAL_STATUSES,
+} from './statuses.js';
 // Time
 export { currentTimestamp, formatTimestamp, nowMs, parseTimestamp } from './time.js';
+// URLs
+export type { UrlProblem, UrlRules } from './url.js';
+export { checkUrl } from './url.js';

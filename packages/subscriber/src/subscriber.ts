@@ -5,6 +5,7 @@
 // for the next event, i.e. after its handler resolved. Resumes use the last seq *received* (`after=`),
 // so events already queued are not asked for twice; anything at or below it is dropped as a duplicate.
 import type { IncomingMessage } from 'node:http';
+import { checkUrl, type UrlProblem } from '@sigpost/protocol';
 import type { Registry } from 'prom-client';
 import WebSocket from 'ws';
 import { MemoryCursor, type SubscriberCursor } from './cursor.js';
@@ -792,16 +793,21 @@ function parseRetryAfterSeconds(value: string | string[] | undefined): number | 
 function parseStreamUrl(value: unknown): URL {
   if (typeof value !== 'string')
     throw new TypeError('Expected `url` to be a string such as https://sigpost.example.com');
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new TypeError('Expected `url` to be an absolute URL such as https://sigpost.example.com');
-  }
   const schemes: Record<string, string> = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' };
-  const scheme = schemes[url.protocol];
-  if (scheme === undefined) throw new TypeError('Expected `url` to use http, https, ws or wss');
-  if (url.username || url.password) throw new TypeError('Expected `url` without credentials; pass `token`');
+  // The query is checked below, to name what was found in it.
+  const checked = checkUrl(value, { schemes: Object.keys(schemes), query: true, fragment: true });
+  if (!checked.ok) {
+    const problems: Record<UrlProblem, string> = {
+      'not-a-url': 'Expected `url` to be an absolute URL such as https://sigpost.example.com',
+      scheme: 'Expected `url` to use http, https, ws or wss',
+      credentials: 'Expected `url` without credentials; pass `token`',
+      query: 'Expected `url` without a query; use the options', // accepted above: named below
+      fragment: 'Expected `url` without a fragment', // accepted above
+    };
+    throw new TypeError(problems[checked.problem]);
+  }
+  const { url } = checked;
+  const scheme = schemes[url.protocol] as string;
   for (const name of url.searchParams.keys()) {
     if (name === 'token' || name === 'access_token') {
       throw new TypeError(

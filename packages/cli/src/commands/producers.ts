@@ -1,11 +1,12 @@
 import type { IssuedSecret } from '@sigpost/ingest';
+import { ID_PATTERNS, PREVIOUS_SECRET_KEYS_ENV } from '@sigpost/ingest/settings';
 import { INSTRUMENT_PATTERN } from '@sigpost/protocol';
 import { type Command, Option } from 'commander';
 import { addListCommand, formatTime, printFields, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
 import { CommandFailedError } from '../errors.js';
 import type { CliIO } from '../io.js';
-import { databaseOption, dbFlag, describeLocation, PREVIOUS_SECRET_KEYS_ENV } from '../store-options.js';
+import { databaseOption, dbFlag, describeLocation } from '../store-options.js';
 
 interface StoreFlags {
   readonly db?: string;
@@ -33,9 +34,6 @@ interface ResealOptions extends StoreFlags {
 interface RemoveOptions extends StoreFlags {
   readonly id: string;
 }
-
-/** Secret ids as `Admin` issues them (`sec_` and a ULID). */
-export const SECRET_ID_PATTERN = /^sec_[0-9A-Z]{26}$/;
 
 const SECRET_SHOWN_ONCE =
   'warning: the secret is shown once and cannot be shown again (the database keeps it encrypted); ' +
@@ -221,7 +219,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--secret-id <id>', 'the secret to retire, as `producers list` shows it')
         .argParser(
-          args.identifier('--secret-id', SECRET_ID_PATTERN, {
+          args.identifier('--secret-id', ID_PATTERNS.sec, {
             expected: 'a secret id such as sec_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
             prefix: 'sec_',
             list: 'sigpost producers list',

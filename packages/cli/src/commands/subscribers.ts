@@ -1,3 +1,5 @@
+import { ID_PATTERNS } from '@sigpost/ingest/settings';
+import { STORED_SIGNAL_STATUSES } from '@sigpost/protocol';
 import { type Command, Option } from 'commander';
 import { addListCommand, formatTime, printFields, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
@@ -16,9 +18,6 @@ interface RevokeOptions {
   readonly id: string;
   readonly db?: string;
 }
-
-/** Subscriber ids (`sub_` and a ULID). */
-export const SUBSCRIBER_ID_PATTERN = /^sub_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 const STORE_HELP = `
 Store: --db <path>, DATABASE_URL and SIGPOST_DB_SCHEMA as for \`sigpost serve\` (see \`sigpost producers --help\`).
@@ -53,7 +52,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option(
         '--statuses <list>',
-        `statuses it may see, comma-separated, among ${args.SIGNAL_STATUS_NAMES.join(', ')} (default: all)`,
+        `statuses it may see, comma-separated, among ${STORED_SIGNAL_STATUSES.join(', ')} (default: all)`,
       ).argParser(args.statusList('--statuses')),
     )
     .addOption(databaseOption())
@@ -117,11 +116,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--id <id>', 'the subscriber id, as `subscribers list` shows it')
         .argParser(
-          args.matching(
-            '--id',
-            SUBSCRIBER_ID_PATTERN,
-            'a subscriber id such as sub_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
-          ),
+          args.matching('--id', ID_PATTERNS.sub, 'a subscriber id such as sub_01JC3M5W8QXG4K2N6Y7T9B1ZAD'),
         )
         .makeOptionMandatory(),
     )

@@ -1,3 +1,4 @@
+import { ID_PATTERNS, TOKEN_NAME_PATTERN } from '@sigpost/ingest/settings';
 import { type Command, Option } from 'commander';
 import { addListCommand, formatTime, printFields, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
@@ -14,17 +15,15 @@ interface RevokeOptions {
   readonly db?: string;
 }
 
-/** Operator token names, as `Admin` accepts them (its `TOKEN_NAME_PATTERN`; a test keeps the two equal). */
-export const TOKEN_NAME = /^[A-Za-z0-9._@ -]{1,64}$/;
-/** Operator token ids (`tok_` and a ULID). */
-export const TOKEN_ID_PATTERN = /^tok_[0-9A-HJKMNP-TV-Z]{26}$/;
-
 const TOKEN_NAME_EXPECTED = '1–64 characters of letters, digits, space and . _ @ -';
 
-/** The mandatory `--name` of `tokens create` and `subscribers create`; `what` names it in errors. */
+/**
+ * The mandatory `--name` of `tokens create` and `subscribers create`, checked with the ingest
+ * settings' `TOKEN_NAME_PATTERN` (the one `Admin` applies); `what` names it in errors.
+ */
 export function tokenNameOption(what: string): Option {
   return new Option('--name <name>', `who or what uses the token, ${TOKEN_NAME_EXPECTED}`)
-    .argParser(args.matching('--name', TOKEN_NAME, TOKEN_NAME_EXPECTED, what))
+    .argParser(args.matching('--name', TOKEN_NAME_PATTERN, TOKEN_NAME_EXPECTED, what))
     .makeOptionMandatory();
 }
 
@@ -93,7 +92,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--id <id>', 'the token id, as `tokens list` shows it')
         .argParser(
-          args.identifier('--id', TOKEN_ID_PATTERN, {
+          args.identifier('--id', ID_PATTERNS.tok, {
             expected: 'a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
             prefix: 'tok_',
             list: 'sigpost tokens list',

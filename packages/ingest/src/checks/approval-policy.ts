@@ -2,7 +2,7 @@
 // `auto` → `received`, `manual` → `pending_approval`, an instrument outside the producer's allow-list
 // → stored as `rejected` (decided by this policy, with a message), so the producer learns the outcome
 // from its 201 and operators see it in the history.
-import type { SignalCandidate, SignalStatus } from '@sigpost/protocol';
+import type { IngestResponseStatus, SignalCandidate } from '@sigpost/protocol';
 import type { Producer } from '../store/store.js';
 
 /** Policy name recorded as `decidedBy` for signals rejected by the instrument allow-list. */
@@ -10,7 +10,7 @@ export const POLICY_DECIDER = 'policy:instrument-allow-list';
 
 /** The status a new signal is stored with, and the message of its 201. */
 export interface PolicyDecision {
-  readonly status: SignalStatus;
+  readonly status: IngestResponseStatus;
   readonly message: string | null;
   /** Who decided a signal stored as decided (`rejected`), or null. */
   readonly decidedBy: string | null;

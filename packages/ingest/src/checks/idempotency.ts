@@ -9,7 +9,7 @@
 // records are deleted by the purge timer (purge.ts). Deciding in the transaction makes the answer atomic
 // with the insert, also across servers sharing PostgreSQL.
 import { createHash } from 'node:crypto';
-import { checkJson, HEADERS, isValidIdempotencyKey } from '@sigpost/protocol';
+import { checkJson, HEADERS, isPlainObject, isValidIdempotencyKey } from '@sigpost/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Store, StoredResponse } from '../store/store.js';
 import type { HeaderBag } from './auth-headers.js';
@@ -154,9 +154,7 @@ async function firstBody(
     // A row stored by an older release may be over the limits: compare only what can be read safely.
     if (record === undefined || !checkJson(record.body).ok) return undefined;
     const value: unknown = JSON.parse(record.body);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
+    return isPlainObject(value) ? value : undefined;
   } catch (error) {
     request.log.warn({ err: error }, 'could not read the first body of a reused idempotency key');
     return undefined;

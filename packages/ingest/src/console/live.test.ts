@@ -1,8 +1,8 @@
 // The console's live.js is served to the browser without a build step, so it cannot import
 // @sigpost/protocol: it keeps a copy of the signal fields, held equal to the protocol's here.
 import { SIGNAL_FIELDS } from '@sigpost/protocol';
+import { validSignal } from '@sigpost/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
-import { validSignal } from '../../../../test-support/fixtures.js';
 
 interface LiveModule {
   readonly SIGNAL_FIELDS: readonly string[];

@@ -1,5 +1,6 @@
 // Helpers shared by the SQLite and PostgreSQL stores. No database driver is imported here, so the
 // SQLite path never loads `pg` (and the reverse).
+import { STORED_SIGNAL_STATUSES as SIGNAL_STATUSES } from '@sigpost/protocol';
 import { isSealedSecret } from '../secrets.js';
 import {
   type DecisionChannel,
@@ -17,12 +18,8 @@ import {
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 500;
 
-export const SIGNAL_STATUSES: readonly StoredSignalStatus[] = Object.freeze([
-  'received',
-  'pending_approval',
-  'approved',
-  'rejected',
-]);
+// The list lives in @sigpost/protocol (STORED_SIGNAL_STATUSES); re-exported for the two stores.
+export { SIGNAL_STATUSES };
 
 /** Column list of `signals` in the order of `SignalRow`, for SELECT and INSERT. */
 export const SIGNAL_COLUMNS =

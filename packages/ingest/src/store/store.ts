@@ -13,7 +13,7 @@ import type { TelegramStore } from './telegram.js';
 export type { TelegramCursor, TelegramMessage, TelegramStore } from './telegram.js';
 
 export type ApprovalMode = 'auto' | 'manual';
-export type StoredSignalStatus = 'received' | 'pending_approval' | 'approved' | 'rejected';
+export type StoredSignalStatus = import('@sigpost/protocol').StoredSignalStatus;
 
 export interface ProducerSecret {
   readonly id: string;

@@ -1,6 +1,12 @@
 // The JSON text frames of stream protocol v1 (docs/stream.md), and the parsing of a stream request.
-import { formatTimestamp, PRODUCER_ID_PATTERN, type ProblemCode, SIGNAL_FIELDS } from '@sigpost/protocol';
-import { SIGNAL_STATUSES } from '../store/common.js';
+import {
+  formatTimestamp,
+  isPlainObject,
+  PRODUCER_ID_PATTERN,
+  type ProblemCode,
+  SIGNAL_FIELDS,
+  STORED_SIGNAL_STATUSES,
+} from '@sigpost/protocol';
 import type { StoredSignalStatus, StreamEvent } from '../store/store.js';
 
 /** Path of the stream endpoint. */
@@ -36,7 +42,7 @@ export function eventMessage(event: StreamEvent): string {
   let body: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(s.body);
-    if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
+    if (isPlainObject(parsed)) body = parsed;
   } catch {
     // Only verified, validated JSON is stored; a row edited by hand gives null fields.
   }
@@ -155,11 +161,11 @@ export function parseStreamQuery(search: URLSearchParams): StreamQuery {
     );
   }
   const statuses = list('statuses');
-  const unknown = statuses?.find((s) => !SIGNAL_STATUSES.includes(s as StoredSignalStatus));
+  const unknown = statuses?.find((s) => !STORED_SIGNAL_STATUSES.includes(s as StoredSignalStatus));
   if (unknown !== undefined) {
     throw new StreamRefusal(
       'invalid-stream-request',
-      `statuses: ${JSON.stringify(unknown.slice(0, 40))} is not a status; use ${SIGNAL_STATUSES.join(', ')}`,
+      `statuses: ${JSON.stringify(unknown.slice(0, 40))} is not a status; use ${STORED_SIGNAL_STATUSES.join(', ')}`,
     );
   }
   return { after, producers, statuses: statuses as StoredSignalStatus[] | undefined };

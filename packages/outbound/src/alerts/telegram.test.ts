@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
+import { listenLocal } from '@sigpost/test-support/fixtures';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { listenLocal } from '../../../../test-support/fixtures.js';
 import { OutboundConfigError } from '../errors.js';
 import {
   type FakeTime,

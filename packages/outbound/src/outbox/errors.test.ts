@@ -1,5 +1,5 @@
+import { describeBrandedErrors } from '@sigpost/test-support/branded-errors';
 import { describe, expect, it } from 'vitest';
-import { describeBrandedErrors } from '../../../../test-support/branded-errors.js';
 import { isOutboxError, OutboxError, OutboxKeyConflictError, OutboxLockedError } from './errors.js';
 
 const cause = new Error('SQLITE_CANTOPEN');
