@@ -135,7 +135,7 @@ export function quote(value: string): string {
  * mistake is often the secret or token next to them.
  *
  * @example
- * identifier('--id', TOKEN_ID_PATTERN, { expected: 'a token id such as tok_…', prefix: 'tok_', list: 'sigpost tokens list' })
+ * identifier('--id', ID_PATTERNS.tok, { expected: 'a token id such as tok_…', prefix: 'tok_', list: 'sigpost tokens list' })
  */
 export function identifier(
   flag: string,

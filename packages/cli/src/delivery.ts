@@ -4,13 +4,13 @@ import { STATUS_CODES } from 'node:http';
 import { LOG_LEVEL_ENV, LOG_LEVELS } from '@sigpost/ingest/settings';
 import {
   HmacClient,
+  isOutboundClientError,
+  isOutboundConfigError,
   isOutboundError,
-  OutboundClientError,
+  isSignalValidationError,
   OutboundConfig,
-  OutboundConfigError,
   type PostSignalOptions,
   type SignalInput,
-  SignalValidationError,
 } from '@sigpost/outbound';
 import { parseTimestamp } from '@sigpost/protocol';
 import { pino } from 'pino';
@@ -51,7 +51,7 @@ export function fromEnv<T>(read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (error instanceof OutboundConfigError) throw new UsageError(error.message, { cause: error });
+    if (isOutboundConfigError(error)) throw new UsageError(error.message, { cause: error });
     throw error;
   }
 }
@@ -139,7 +139,7 @@ export function keyReusedHint(
 
 /** Describes an SDK error; anything else is not expected here and is rethrown by the caller. */
 export function describeFailure(error: unknown, source: SignalSource = 'flags'): FailureReport | undefined {
-  if (error instanceof OutboundClientError && error.code === 'OUTBOUND_HTTP_ERROR' && error.details) {
+  if (isOutboundClientError(error) && error.code === 'OUTBOUND_HTTP_ERROR' && error.details) {
     const { details } = error;
     const status = error.httpCode ?? details.status;
     const lines = [
@@ -174,14 +174,14 @@ export function describeFailure(error: unknown, source: SignalSource = 'flags'):
       },
     };
   }
-  if (error instanceof SignalValidationError) {
+  if (isSignalValidationError(error)) {
     return {
       lines: ['the signal is invalid; nothing was sent', ...error.errors.map((e) => `  - ${e}`)],
       json: { code: error.code, errors: error.errors, message: error.message },
     };
   }
   if (isOutboundError(error)) {
-    const httpCode = error instanceof OutboundClientError ? error.httpCode : undefined;
+    const httpCode = isOutboundClientError(error) ? error.httpCode : undefined;
     return {
       lines: [error.message],
       json: {

@@ -1,5 +1,6 @@
 // The errors a command throws on purpose. `main()` turns them into a message on stderr and an exit
 // code; anything else is a bug and is reported with its stack.
+import { defineBrand } from '@sigpost/protocol';
 
 /**
  * Exit codes of `sigpost`.
@@ -14,9 +15,6 @@ export const EXIT_CODES = Object.freeze({ ok: 0, failure: 1, usage: 2 } as const
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 
 export type CliErrorCode = 'CLI_USAGE' | 'CLI_INVALID_FLAG' | 'CLI_FAILED';
-
-/** Brand shared by every copy of this package, so `isCliError` works across duplicate installs. */
-const BRAND = Symbol.for('sigpost.CliError');
 
 /** Options of `CliError`: its `code` and exit code, whether it was already reported, and its cause. */
 export interface CliErrorOptions {
@@ -46,13 +44,8 @@ export class CliError extends Error {
   }
 }
 
-// On the prototype, not enumerable: a brand, not data.
-Object.defineProperty(CliError.prototype, BRAND, { value: true });
-
 /** True for any `CliError`, also one thrown by another installed copy of this package. */
-export function isCliError(value: unknown): value is CliError {
-  return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
-}
+export const isCliError = defineBrand(CliError, 'sigpost.CliError');
 
 /** The command was invoked wrongly (exit 2): a missing flag, a bad combination, a bad environment. */
 export class UsageError extends CliError {

@@ -7,16 +7,13 @@
  * (`StoreError` in ./store/errors.ts) and arrive here as `cause`.
  */
 
-import { type Issue, renderIssues } from '@sigpost/protocol';
+import { defineBrand, type Issue, renderIssues } from '@sigpost/protocol';
 
 export type IngestErrorCode =
   | 'INGEST_CONFIG'
   | 'INGEST_INVALID_INPUT'
   | 'INGEST_CONFLICT'
   | 'INGEST_NOT_FOUND';
-
-/** Brand shared by every copy of this package, so `isIngestError` works across duplicate installs. */
-const BRAND = Symbol.for('sigpost.IngestError');
 
 /** Options of `IngestError`: its `code`, and the error that caused it. */
 export interface IngestErrorOptions {
@@ -40,13 +37,8 @@ export class IngestError extends Error {
   }
 }
 
-// On the prototype, not enumerable: a brand, not data.
-Object.defineProperty(IngestError.prototype, BRAND, { value: true });
-
 /** True for any `IngestError`, also one thrown by another installed copy of this package. */
-export function isIngestError(value: unknown): value is IngestError {
-  return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
-}
+export const isIngestError = defineBrand(IngestError, 'sigpost.IngestError');
 
 /** One problem found while validating configuration or input: the protocol's `Issue`. */
 export type InputIssue = Issue;

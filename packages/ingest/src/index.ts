@@ -85,7 +85,8 @@ export {
   signalViewJson,
   toSignalView,
 } from './signals.js';
-export type { StoreErrorOptions } from './store/errors.js';
+// Every error a store throws on purpose, its codes and its guard (the file holds nothing else).
+export * from './store/errors.js';
 export type { OpenStoreOptions } from './store/open.js';
 export { openStore } from './store/open.js';
 export type { SqliteStoreOptions } from './store/sqlite.js';
@@ -107,19 +108,9 @@ export type {
   Store,
   StoredResponse,
   StoredSignalStatus,
-  StoreErrorCode,
   StreamEvent,
   StreamPosition,
   Subscriber,
-} from './store/store.js';
-export {
-  isStoreError,
-  StoreConflictError,
-  StoreError,
-  StoreInvalidCursorError,
-  StoreNotFoundError,
-  StoreSchemaTooNewError,
-  StoreUnavailableError,
 } from './store/store.js';
 export { CLOSE as STREAM_CLOSE_CODES, STREAM_PATH } from './stream/messages.js';
 export type { TelegramApprovalsOptions } from './telegram/bot.js';

@@ -1,15 +1,12 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { PROBLEM_CONTENT_TYPE, PROBLEMS, type ProblemCode, problem } from '@sigpost/protocol';
+import { defineBrand, PROBLEM_CONTENT_TYPE, PROBLEMS, type ProblemCode, problem } from '@sigpost/protocol';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isStoreError } from './store/errors.js';
 
 /** Largest request line plus headers, in bytes, before 431 `headers-too-large` (node's default, pinned here). */
 export const MAX_HEADER_BYTES = 16_384;
-
-/** Brand of `HttpProblem`, so `isHttpProblem` recognises one from another copy of this package. */
-const BRAND = Symbol.for('sigpost.HttpProblem');
 
 /** Options of `HttpProblem`: the problem type, its extension members, headers to send, and the cause. */
 export interface HttpProblemOptions {
@@ -42,13 +39,8 @@ export class HttpProblem extends Error {
   }
 }
 
-// On the prototype, not enumerable: a brand, not data.
-Object.defineProperty(HttpProblem.prototype, BRAND, { value: true });
-
 /** True for any `HttpProblem`, also one raised by another loaded copy of this package. */
-export function isHttpProblem(value: unknown): value is HttpProblem {
-  return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
-}
+export const isHttpProblem = defineBrand(HttpProblem, 'sigpost.HttpProblem');
 
 /** Sends an RFC 9457 answer for a code of the protocol's `PROBLEMS` table and records it for metrics and logs. */
 export function sendProblem(

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { defineBrand } from '@sigpost/protocol';
 
 // Producer secrets at rest. HMAC verification needs the raw secret on the server (unlike a password,
 // it cannot be stored as a hash), so the store keeps it encrypted with AES-256-GCM under a
@@ -45,14 +46,8 @@ export class SecretBoxError extends Error {
   }
 }
 
-const BRAND = Symbol.for('sigpost.SecretBoxError');
-// On the prototype, not enumerable: a brand, not data.
-Object.defineProperty(SecretBoxError.prototype, BRAND, { value: true });
-
 /** True for any `SecretBoxError`, also one thrown by another installed copy of this package. */
-export function isSecretBoxError(value: unknown): value is SecretBoxError {
-  return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
-}
+export const isSecretBoxError = defineBrand(SecretBoxError, 'sigpost.SecretBoxError');
 
 /** Options of `SecretBox.fromKeyFile`. */
 export interface KeyFileOptions {

@@ -1,15 +1,16 @@
 // Every error the SDK throws on purpose, in one file so tests and docs can enumerate them.
 // Programmer errors (a wrong argument type, an out-of-range option) are plain TypeError/RangeError,
 // thrown at once and never retried; everything operational belongs to this tree.
-import { type Issue, type IssueCode, type ProblemDetails, renderIssues } from '@sigpost/protocol';
+import {
+  defineBrand,
+  type Issue,
+  type IssueCode,
+  type ProblemDetails,
+  renderIssues,
+} from '@sigpost/protocol';
 
-/** Brand shared by every copy of this package, so `isOutboundError` works across duplicate installs. */
-const BRAND = Symbol.for('sigpost.OutboundError');
-/** The brand of 0.1.0, still set and accepted, so that a copy of either version recognises the other's errors. */
-const BRAND_0_1 = Symbol.for('sigpost.outbound.error');
-
-/** Stable codes of `OutboundError`; callers branch on these, never on messages. */
-export const OUTBOUND_ERROR_CODES = Object.freeze([
+/** The codes an `OutboundClientError` (a request that failed or was refused) can carry. */
+const CLIENT_ERROR_CODES = [
   'OUTBOUND_HTTP_ERROR',
   'OUTBOUND_NETWORK_ERROR',
   'OUTBOUND_TIMEOUT',
@@ -17,6 +18,11 @@ export const OUTBOUND_ERROR_CODES = Object.freeze([
   'OUTBOUND_INVALID_RESPONSE',
   'OUTBOUND_ABORTED',
   'OUTBOUND_CLIENT_CLOSED',
+] as const;
+
+/** Stable codes of `OutboundError`; callers branch on these, never on messages. */
+export const OUTBOUND_ERROR_CODES = Object.freeze([
+  ...CLIENT_ERROR_CODES,
   'OUTBOUND_INVALID_SIGNAL',
   'OUTBOUND_SIGNATURE_INVALID',
   'OUTBOUND_CONFIG_INVALID',
@@ -26,16 +32,7 @@ export const OUTBOUND_ERROR_CODES = Object.freeze([
 export type OutboundErrorCode = (typeof OUTBOUND_ERROR_CODES)[number];
 
 /** Codes an `OutboundClientError` (a request that failed or was refused) can carry. */
-export type OutboundClientErrorCode = Extract<
-  OutboundErrorCode,
-  | 'OUTBOUND_HTTP_ERROR'
-  | 'OUTBOUND_NETWORK_ERROR'
-  | 'OUTBOUND_TIMEOUT'
-  | 'OUTBOUND_BODY_TOO_LARGE'
-  | 'OUTBOUND_INVALID_RESPONSE'
-  | 'OUTBOUND_ABORTED'
-  | 'OUTBOUND_CLIENT_CLOSED'
->;
+export type OutboundClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 
 /** Options of `OutboundError`: its `code`, and the error that caused it. */
 export interface OutboundErrorOptions {
@@ -59,22 +56,14 @@ export class OutboundError extends Error {
   }
 }
 
-// On the prototype, not enumerable: a brand, not data.
-Object.defineProperty(OutboundError.prototype, BRAND, { value: true });
-Object.defineProperty(OutboundError.prototype, BRAND_0_1, { value: true });
-
 /**
- * True for any `OutboundError`, also one thrown by another installed copy of this package.
+ * True for any `OutboundError`, also one thrown by another installed copy of this package (0.1.0's
+ * brand, `sigpost.outbound.error`, is still set and accepted, so either version recognises the other's).
  *
  * @example
  * if (isOutboundError(error) && error.code === 'OUTBOUND_DISABLED') return;
  */
-export function isOutboundError(value: unknown): value is OutboundError {
-  const branded = value as { [BRAND]?: unknown; [BRAND_0_1]?: unknown } | null;
-  return (
-    typeof value === 'object' && branded !== null && (branded[BRAND] === true || branded[BRAND_0_1] === true)
-  );
-}
+export const isOutboundError = defineBrand(OutboundError, 'sigpost.OutboundError', 'sigpost.outbound.error');
 
 export interface OutboundClientErrorOptions {
   readonly code: OutboundClientErrorCode;
@@ -205,4 +194,23 @@ export class SignalValidationError extends OutboundError {
     );
     this.errors = Object.freeze([...errors]);
   }
+}
+
+// Guards for the subclasses callers branch on, by `code` (each code belongs to one class), so that
+// they also recognise errors of another installed copy, 0.1.0 included, where `instanceof` is false.
+const clientCodes: ReadonlySet<string> = new Set(CLIENT_ERROR_CODES);
+
+/** True for any `OutboundClientError` (an `OutboundTimeoutError` too), also from another installed copy. */
+export function isOutboundClientError(value: unknown): value is OutboundClientError {
+  return isOutboundError(value) && clientCodes.has(value.code);
+}
+
+/** True for any `OutboundConfigError`, also from another installed copy of this package. */
+export function isOutboundConfigError(value: unknown): value is OutboundConfigError {
+  return isOutboundError(value) && value.code === 'OUTBOUND_CONFIG_INVALID';
+}
+
+/** True for any `SignalValidationError`, also from another installed copy of this package. */
+export function isSignalValidationError(value: unknown): value is SignalValidationError {
+  return isOutboundError(value) && value.code === 'OUTBOUND_INVALID_SIGNAL';
 }

@@ -32,7 +32,10 @@ export type {
 // Errors
 export {
   formatConfigIssues,
+  isOutboundClientError,
+  isOutboundConfigError,
   isOutboundError,
+  isSignalValidationError,
   OUTBOUND_ERROR_CODES,
   OutboundClientError,
   OutboundConfigError,

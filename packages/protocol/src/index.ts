@@ -1,5 +1,7 @@
 // Wire protocol v1 of Sigpost: pure functions and schemas, no I/O. See docs/protocol.md.
 
+// Error brands (recognised across installed copies)
+export { defineBrand } from './brand.js';
 // Headers and limits
 export {
   HEADERS,
@@ -36,6 +38,7 @@ export {
   formatIssues,
   INSTRUMENT_PATTERN,
   isPlainObject,
+  SIGNAL_FIELDS,
   SignalCandidateSchema,
   validateSignal,
 } from './signal.js';

@@ -3,11 +3,7 @@
 // constructor. A configuration that no reconnect can fix (an https:// URL to a plain-HTTP port) is
 // thrown (SUBSCRIBER_NOT_TLS). Transient failures (a refused TCP connection, a server restart, close 1001/4429/4503, a
 // silent server) are never thrown: the subscriber logs them and reconnects.
-
-/** Brand shared by every copy of this package, so `isSubscriberError` works across duplicate installs. */
-const BRAND = Symbol.for('sigpost.SubscriberError');
-/** The brand of 0.1.0, still set and accepted, so that a copy of either version recognises the other's errors. */
-const BRAND_0_1 = Symbol.for('sigpost.subscriber.error');
+import { defineBrand } from '@sigpost/protocol';
 
 /** Stable codes of `SubscriberError`; branch on these, never on messages. */
 export const SUBSCRIBER_ERROR_CODES = Object.freeze([
@@ -47,17 +43,15 @@ export class SubscriberError extends Error {
   }
 }
 
-// On the prototype, not enumerable: a brand, not data.
-Object.defineProperty(SubscriberError.prototype, BRAND, { value: true });
-Object.defineProperty(SubscriberError.prototype, BRAND_0_1, { value: true });
-
-/** True for any `SubscriberError`, also one thrown by another installed copy of this package. */
-export function isSubscriberError(value: unknown): value is SubscriberError {
-  const branded = value as { [BRAND]?: unknown; [BRAND_0_1]?: unknown } | null;
-  return (
-    typeof value === 'object' && branded !== null && (branded[BRAND] === true || branded[BRAND_0_1] === true)
-  );
-}
+/**
+ * True for any `SubscriberError`, also one thrown by another installed copy of this package (0.1.0's
+ * brand, `sigpost.subscriber.error`, is still set and accepted, so either version recognises the other's).
+ */
+export const isSubscriberError = defineBrand(
+  SubscriberError,
+  'sigpost.SubscriberError',
+  'sigpost.subscriber.error',
+);
 
 /** An RFC 9457 problem, as the server answered a refused upgrade. */
 export interface StreamProblem {

@@ -108,37 +108,32 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
         return `{"items":[${events.map(eventMessage).join(',')}]}`;
       });
 
-      scope.post<{ Params: { id: string } }>('/signals/:id/approve', async (request, reply) => {
-        const body = parseBody(request, ApproveBodySchema, false);
+      // Approve (an optional note) and reject (a required reason): one decision, the text as its message.
+      const decide = async (
+        request: FastifyRequest<{ Params: { id: string } }>,
+        reply: FastifyReply,
+        decision: 'approved' | 'rejected',
+        message: string | null,
+      ) => {
         const view = await guardAsync(() =>
           decideSignal(
             ctx.store,
             ctx.clock,
             request.params.id,
-            'approved',
+            decision,
             operator(request),
-            body?.note ?? null,
+            message,
             request.sigpost.operatorChannel ?? 'api',
           ),
         );
         return viewAnswer(reply, view);
-      });
-
-      scope.post<{ Params: { id: string } }>('/signals/:id/reject', async (request, reply) => {
-        const body = parseBody(request, RejectBodySchema, true);
-        const view = await guardAsync(() =>
-          decideSignal(
-            ctx.store,
-            ctx.clock,
-            request.params.id,
-            'rejected',
-            operator(request),
-            body?.reason ?? null,
-            request.sigpost.operatorChannel ?? 'api',
-          ),
-        );
-        return viewAnswer(reply, view);
-      });
+      };
+      scope.post<{ Params: { id: string } }>('/signals/:id/approve', async (request, reply) =>
+        decide(request, reply, 'approved', parseBody(request, ApproveBodySchema, false)?.note ?? null),
+      );
+      scope.post<{ Params: { id: string } }>('/signals/:id/reject', async (request, reply) =>
+        decide(request, reply, 'rejected', parseBody(request, RejectBodySchema, true)?.reason ?? null),
+      );
 
       registerProducerListRoute(scope, ctx);
     },

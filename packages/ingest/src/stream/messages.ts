@@ -4,6 +4,7 @@ import {
   isPlainObject,
   PRODUCER_ID_PATTERN,
   type ProblemCode,
+  SIGNAL_FIELDS,
   STORED_SIGNAL_STATUSES,
 } from '@sigpost/protocol';
 import type { StoredSignalStatus, StreamEvent } from '../store/store.js';
@@ -25,16 +26,11 @@ export const CLOSE = Object.freeze({
   storeUnavailable: 4503,
 });
 
-/** Fields of the signal body copied into an event (null when the producer left one out). */
-const BODY_FIELDS = [
-  'entry_price',
-  'stop_loss',
-  'take_profit',
-  'confidence',
-  'reason',
-  'timestamp',
-  'payload',
-] as const;
+/**
+ * Fields of the signal body copied into an event (null when the producer left one out); `instrument`
+ * and `side` come from the stored record.
+ */
+const BODY_FIELDS = SIGNAL_FIELDS.filter((field) => field !== 'instrument' && field !== 'side');
 
 /**
  * One event as its text frame. Called once per event by the hub however many connections get it.

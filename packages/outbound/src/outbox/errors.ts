@@ -1,10 +1,6 @@
 // Errors of the outbox. They form their own small tree beside `OutboundError` because the outbox is an
 // optional subpath: its codes describe the local store, not a request to the server.
-
-/** Brand shared by every copy of this package, so `isOutboxError` works across duplicate installs. */
-const BRAND = Symbol.for('sigpost.OutboxError');
-/** The brand of 0.1.0, still set and accepted, so that a copy of either version recognises the other's errors. */
-const BRAND_0_1 = Symbol.for('sigpost.outbound.outbox.error');
+import { defineBrand } from '@sigpost/protocol';
 
 /** Stable codes of `OutboxError`; callers branch on these, never on messages. */
 export const OUTBOX_ERROR_CODES = Object.freeze([
@@ -48,17 +44,11 @@ export class OutboxError extends Error {
   }
 }
 
-// On the prototype, not enumerable: a brand, not data.
-Object.defineProperty(OutboxError.prototype, BRAND, { value: true });
-Object.defineProperty(OutboxError.prototype, BRAND_0_1, { value: true });
-
-/** True for any `OutboxError`, also one thrown by another installed copy of this package. */
-export function isOutboxError(value: unknown): value is OutboxError {
-  const branded = value as { [BRAND]?: unknown; [BRAND_0_1]?: unknown } | null;
-  return (
-    typeof value === 'object' && branded !== null && (branded[BRAND] === true || branded[BRAND_0_1] === true)
-  );
-}
+/**
+ * True for any `OutboxError`, also one thrown by another installed copy of this package (0.1.0's brand,
+ * `sigpost.outbound.outbox.error`, is still set and accepted).
+ */
+export const isOutboxError = defineBrand(OutboxError, 'sigpost.OutboxError', 'sigpost.outbound.outbox.error');
 
 /** An idempotency key given to `enqueue` that the outbox already holds with a different signal. */
 export class OutboxKeyConflictError extends OutboxError {
