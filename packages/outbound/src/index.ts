@@ -1,6 +1,8 @@
 // @sigpost/outbound: the producer SDK. Signs trading signals (HMAC-SHA256, wire protocol v1) and posts
 // them to a Sigpost ingest server with retries. The durable outbox is the `@sigpost/outbound/outbox` subpath.
 
+// The protocol's types and functions producers use, re-exported so they need one import
+
 export type {
   IngestResponseStatus,
   ProblemDetails,
@@ -15,12 +17,19 @@ export {
   INGEST_PATH,
   verifySignature,
 } from '@sigpost/protocol';
-export type { HmacClientOptions, PostSignalOptions, SignalInput } from './client.js';
+
 // Client
+
+export type { HmacClientOptions, PostSignalOptions, SignalInput } from './client.js';
 export { HmacClient } from './client.js';
-export type { OutboundConfigOptions } from './config.js';
+
 // Configuration
+
+export type { OutboundConfigOptions } from './config.js';
 export { DEFAULTS, ENV, LIMITS, OutboundConfig } from './config.js';
+
+// Errors
+
 export type {
   ConfigIssue,
   ConfigIssueCode,
@@ -29,7 +38,6 @@ export type {
   OutboundErrorCode,
   OutboundErrorOptions,
 } from './errors.js';
-// Errors
 export {
   formatConfigIssues,
   isOutboundClientError,
@@ -45,10 +53,14 @@ export {
   OutboundTimeoutError,
   SignalValidationError,
 } from './errors.js';
-export { MAX_RESPONSE_BYTES } from './http-attempt.js';
-export type { OutboundLogFields, OutboundLogger } from './logger.js';
+
 // Logging
+
+export type { OutboundLogFields, OutboundLogger } from './logger.js';
 export { LOG_FIELDS } from './logger.js';
+
+// Retry policy
+
 export type {
   AttemptInfo,
   RetryDecision,
@@ -58,7 +70,6 @@ export type {
   RetryRunOptions,
   RetrySuccess,
 } from './retry.js';
-// Retry policy
 export {
   backoffDelay,
   DEFAULT_RETRY,
@@ -69,6 +80,8 @@ export {
   resolveRetryOptions,
   runRetry,
 } from './retry.js';
-export type { SignedHeaders, SignRequestInput } from './signing.js';
+
 // Signing (the protocol's functions, re-exported so producers need one import)
+
+export type { SignedHeaders, SignRequestInput } from './signing.js';
 export { assertSignature, signRequest } from './signing.js';
