@@ -2,6 +2,8 @@
 // about one message per second per chat (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this),
 // so alerts that arrive while a message is being sent or during the pause wait and go out together.
 // Retries go through the one retry runner (`runRetry` of ../retry.ts), paced per chat by `ChatPacer`.
+import { checkUrl, describeValue } from '@sigpost/protocol';
+import { readBounded } from '../bounded-body.js';
 import { type ConfigIssue, OutboundConfigError } from '../errors.js';
 import type { OutboundLogger } from '../logger.js';
 import {
@@ -430,7 +432,9 @@ export class TelegramBotApi {
     }
     let answer: TelegramAnswer | undefined;
     try {
-      answer = parseAnswer(await readCapped(response, MAX_RESPONSE_BYTES));
+      const body = response.body;
+      const text = body === null ? '' : await readBounded(body, MAX_RESPONSE_BYTES, () => body.cancel());
+      answer = text === undefined ? undefined : parseAnswer(text);
     } catch (error) {
       return failure(
         true,
@@ -697,24 +701,6 @@ function parseAnswer(text: string): TelegramAnswer | undefined {
   }
 }
 
-async function readCapped(response: Response, limit: number): Promise<string> {
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
-}
-
 function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
@@ -743,22 +729,9 @@ function isValidChatId(value: unknown): value is string | number {
   return typeof value === 'string' && CHAT_ID_PATTERN.test(value);
 }
 
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.slice(0, 40));
-  if (typeof value === 'number') return String(value);
-  return value === null ? 'null' : typeof value;
-}
-
 function tryParseBaseUrl(text: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  if (url.search || url.hash || url.username || url.password) return undefined;
-  return url.href.replace(/\/+$/, '');
+  const checked = checkUrl(text, { schemes: ['http:', 'https:'] });
+  return checked.ok ? checked.url.href.replace(/\/+$/, '') : undefined;
 }
 
 function parseBaseUrl(text: unknown, name: string): string {
