@@ -1,8 +1,7 @@
 // Every error a store throws on purpose, in one file so tests and docs can enumerate them. Driver
 // errors (better-sqlite3's SqliteError, pg's DatabaseError) arrive as `cause`.
 
-/** Brand shared by every copy of this package, so `isStoreError` works across duplicate installs. */
-const BRAND = Symbol.for('sigpost.StoreError');
+import { defineBrand } from '@sigpost/protocol';
 
 /** Stable codes of store errors; branch on these, not on the class or the message. */
 export type StoreErrorCode =
@@ -33,13 +32,8 @@ export class StoreError extends Error {
   }
 }
 
-// On the prototype, not enumerable: a brand, not data.
-Object.defineProperty(StoreError.prototype, BRAND, { value: true });
-
-/** True for any `StoreError`, also one thrown by another installed copy of this package. */
-export function isStoreError(value: unknown): value is StoreError {
-  return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
-}
+/** True for any `StoreError`, also one thrown by another installed copy of this package (its brand). */
+export const isStoreError = defineBrand(StoreError, 'sigpost.StoreError');
 
 /** The write collides with stored state: an existing id, or the last active secret of a producer. */
 export class StoreConflictError extends StoreError {
