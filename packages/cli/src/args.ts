@@ -43,7 +43,7 @@ export class FlagValueError extends UsageError {
   readonly received: string;
 
   constructor(flag: string, expected: string, received: string) {
-    super(`${flag} expects ${expected}, received ${received}`, { code: 'CLI_INVALID_FLAG' });
+    super(issueLine({ key: flag, expected, received }), { code: 'CLI_INVALID_FLAG' });
     this.flag = flag;
     this.expected = expected;
     this.received = received;
