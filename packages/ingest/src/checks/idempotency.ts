@@ -8,7 +8,7 @@
 // SIGPOST_IDEMPOTENCY_TTL_SECONDS) and, in SQLite, the record's key (`idempotencyKeyHash`). Expired
 // records are deleted by the purge timer (purge.ts). Deciding in the transaction makes the answer atomic
 // with the insert, also across servers sharing PostgreSQL.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { checkJson, HEADERS, isPlainObject, isValidIdempotencyKey } from '@sigpost/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Store, StoredResponse } from '../store/store.js';
@@ -69,7 +69,8 @@ export class InFlightKeys {
 
 /** SHA-256 of the body bytes, hex: a repeat with another body under the same key is a 422. */
 export function requestHash(body: Uint8Array): string {
-  return createHash('sha256').update(body).digest('hex');
+  // One-shot: no Hash object per request.
+  return hash('sha256', body, 'hex');
 }
 
 /** When a record written at `nowMs` expires: after `ttlSeconds` (SIGPOST_IDEMPOTENCY_TTL_SECONDS). */
@@ -84,7 +85,7 @@ export function idempotencyExpiry(nowMs: number, ttlSeconds: number): number {
  * `sigpost_key_hash` on the writer's connection, for migration 2.
  */
 export function idempotencyKeyHash(producerId: string, key: string): Buffer {
-  return createHash('sha256').update(`${producerId.length}:${producerId}${key}`, 'utf8').digest();
+  return hash('sha256', `${producerId.length}:${producerId}${key}`, 'buffer');
 }
 
 /**
