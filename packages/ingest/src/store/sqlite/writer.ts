@@ -57,6 +57,13 @@ function prepareWrites(db: Database.Database) {
       `UPDATE signals SET status = ?, decided_at = ?, decided_by = ?, message = ?
        WHERE id = ? AND status = 'pending_approval' RETURNING ${SIGNAL_COLUMNS}`,
     ),
+    // The stream events of the signals just inserted (seq first to last), in one statement: the
+    // AUTOINCREMENT counter (sqlite_sequence) is then read and written once per batch, not per signal.
+    insertEventsOfSignals: p(
+      `INSERT INTO stream_events (signal_id, status, at, message, decided_at, decided_by, channel)
+       SELECT id, status, received_at, message, decided_at, decided_by, NULL FROM signals
+       WHERE seq >= ? AND seq <= ? ORDER BY seq`,
+    ),
     insertEvent: p(
       'INSERT INTO stream_events (signal_id, status, at, message, decided_at, decided_by, channel) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
@@ -199,6 +206,8 @@ export class SqliteWriter {
     const transaction = this.#db.transaction((wire: AcceptBatchWire) => {
       const request = new AcceptBatchReader(wire);
       const results: AcceptResultsWire = [];
+      let firstSeq = 0;
+      let lastSeq = 0;
       while (request.next()) {
         const keyHash =
           request.idempotencyKey === null
@@ -208,10 +217,14 @@ export class SqliteWriter {
         if (duplicate !== undefined) results.push(duplicate);
         else if (!this.#rememberSignature(request)) results.push(REPLAYED);
         else {
-          this.#insertSignal(request, keyHash);
+          lastSeq = this.#insertSignal(request, keyHash);
+          if (firstSeq === 0) firstSeq = lastSeq;
           results.push(STORED);
         }
       }
+      // Their stream events, in the same transaction (an event exists iff its signal committed) and
+      // in batch order: the batch's signals got consecutive seqs, as this transaction is the only writer.
+      if (firstSeq !== 0) this.#s().insertEventsOfSignals.run(firstSeq, lastSeq);
       return results;
     });
     return (wire) => transaction.immediate(wire);
@@ -374,11 +387,11 @@ export class SqliteWriter {
     );
   }
 
-  /** Insert: the signal with its response, its key's record, and its stream event (an event exists iff its signal committed). */
-  #insertSignal(request: Reader, keyHash: Buffer | undefined): void {
+  /** Insert: the signal with its response, and its key's record. Returns the signal's seq (its stream event is written after the batch). */
+  #insertSignal(request: Reader, keyHash: Buffer | undefined): number {
     const s = this.#s();
     const keyed = keyHash !== undefined;
-    let seq: number | bigint;
+    let seq: number;
     try {
       seq = s.insertSignal.run(
         request.id,
@@ -395,7 +408,7 @@ export class SqliteWriter {
         keyed ? request.requestHash : null,
         keyed ? request.responseStatus : null,
         keyed ? request.responseBody : null,
-      ).lastInsertRowid;
+      ).lastInsertRowid as number;
     } catch (error) {
       if (isConstraint(error, 'UNIQUE')) {
         throw new StoreConflictError(MESSAGES.signalExists(request.id), { cause: error });
@@ -403,15 +416,7 @@ export class SqliteWriter {
       throw error;
     }
     if (keyed) s.upsertIdempotency.run(keyHash, seq, request.idempotencyExpiresAt);
-    s.insertEvent.run(
-      request.id,
-      request.status,
-      request.receivedAt,
-      request.message,
-      request.decidedAt,
-      request.decidedBy,
-      null,
-    );
+    return seq;
   }
 
   /** The response stored with signal `seq`, checked against the (producer, key) that found it. */
