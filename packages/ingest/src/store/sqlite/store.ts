@@ -49,7 +49,7 @@ import { sqliteTelegramStore } from '../telegram-sqlite.js';
 import { type ConnectionSettings, connectionSettings, openConnection } from './connection.js';
 import { SQLITE_MIGRATIONS, schemaVersion } from './migrations.js';
 import { InlineWriter, ThreadConnection, type WriteOp, type Writer } from './transport.js';
-import { decodeAcceptResults, encodeAcceptBatch } from './wire.js';
+import { type AcceptResultsWire, decodeAcceptResults, encodeAcceptBatch } from './wire.js';
 import { SqliteWriter } from './writer.js';
 
 /** Options of `SqliteStore`. */
@@ -213,7 +213,11 @@ export class SqliteStore implements Store {
 
   async acceptBatch(batch: readonly AcceptRequest[]): Promise<AcceptResult[]> {
     if (batch.length === 0) return [];
-    const results = decodeAcceptResults(await this.#write('acceptBatch', encodeAcceptBatch(batch)));
+    const wire = encodeAcceptBatch(batch);
+    // The lengths and numbers move to the writer thread (transferred), the text is copied once.
+    const results = decodeAcceptResults(
+      (await this.#call('acceptBatch', [wire], [wire.numbers.buffer])) as AcceptResultsWire,
+    );
     if (results.some((r) => r.outcome === 'stored')) this.#committed();
     return results;
   }
@@ -403,14 +407,21 @@ export class SqliteStore implements Store {
     op: Op,
     ...args: Parameters<SqliteWriter[Op]>
   ): Promise<ReturnType<SqliteWriter[Op]>> {
+    return (await this.#call(op, args)) as ReturnType<SqliteWriter[Op]>;
+  }
+
+  /** `#write`, for a call that may move `transfer` (buffers of `args`) to the writer thread. */
+  #call(op: WriteOp, args: unknown[], transfer?: readonly ArrayBuffer[]): Promise<unknown> {
     if (this.#closing !== undefined) {
-      throw new StoreError(`Cannot write to SQLite database ${this.path}: the store is closed`);
+      return Promise.reject(
+        new StoreError(`Cannot write to SQLite database ${this.path}: the store is closed`),
+      );
     }
     this.#writer ??=
       this.path === ':memory:'
         ? new InlineWriter(new SqliteWriter(this.#db))
         : new ThreadConnection(this.path, this.#busyTimeoutMs);
-    return (await this.#writer.call(op, args)) as ReturnType<SqliteWriter[Op]>;
+    return this.#writer.call(op, args, transfer);
   }
 
   // Statements are prepared on first use, after migrate() has created the tables.
