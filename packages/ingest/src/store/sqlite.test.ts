@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { schemaOneDatabase } from '../../../../test-support/sqlite-schema-one.js';
 import { buildApp } from '../app.js';
 import { SecretBox } from '../secrets.js';
+import { idempotencyKeyHash } from './common.js';
 import { SQLITE_MIGRATIONS } from './sqlite/migrations.js';
 import { SqliteStore, writerThreadOfProcess } from './sqlite.js';
 import { storeContract } from './store.contract.js';
@@ -235,6 +236,12 @@ describe('SqliteStore writer thread', () => {
 });
 
 describe('SqliteStore migration 2 (idempotency by key hash, replay guard by signed time)', () => {
+  it('keys idempotency records by SHA-256 of "<id length>:<producer id><key>" (UTF-8), as records already stored are', () => {
+    expect(idempotencyKeyHash('producer-a', 'key-ö ✓').toString('hex')).toBe(
+      'dd76aca3d6c38504dc13ab1e47c0e7b0c45ed239b151e60b074d2a348e3d8769',
+    );
+  });
+
   it('keeps signals, idempotency records and remembered signatures of schema 1', async () => {
     const path = nextPath();
     schemaOneDatabase(path);
