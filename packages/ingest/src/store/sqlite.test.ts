@@ -339,3 +339,63 @@ describe('SqliteStore purge', () => {
     }
   });
 });
+
+describe('SqliteStore readEvents after its own commits (served from the events it just wrote)', () => {
+  it('answers as a fresh read of the file would, from any position, across decisions and several batches', async () => {
+    const path = nextPath();
+    const store = new SqliteStore({ path });
+    const fresh = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      await store.acceptBatch([
+        acceptRequest({ id: 'b1-1', status: 'pending_approval' }),
+        acceptRequest({ id: 'b1-dup', key: 'key-b1-1', signature: 'other' }),
+        acceptRequest({ id: 'b1-2', key: null }),
+      ]);
+      await store.acceptBatch([acceptRequest({ id: 'b2-1' }), acceptRequest({ id: 'b2-2' })]);
+      await store.decideSignal('b1-1', 'approved', 'operator:ann', 'ok', T0 + 5, 'api');
+      await store.acceptBatch([acceptRequest({ id: 'b3-1', at: T0 + 6 })]);
+      for (const [after, limit] of [
+        [0, 1000],
+        [1, 2],
+        [3, 1000],
+        [5, 1000],
+        [6, 1000],
+        [2, 1],
+      ] as const) {
+        expect(await store.readEvents(after, limit)).toEqual(await fresh.readEvents(after, limit));
+      }
+      expect((await store.readEvents(4, 1000)).map((e) => [e.seq, e.signal.id, e.channel])).toEqual([
+        [5, 'b1-1', 'api'],
+        [6, 'b3-1', null],
+      ]);
+    } finally {
+      await Promise.all([store.close(), fresh.close()]);
+    }
+  });
+
+  it("does not stop short of another connection's later events, nor return events it purged", async () => {
+    const path = nextPath();
+    const store = new SqliteStore({ path });
+    const other = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      await store.acceptBatch([acceptRequest({ id: 'mine', status: 'pending_approval' })]);
+      expect((await store.readEvents(0, 10)).map((e) => e.signal.id)).toEqual(['mine']);
+      // Another process decides right after the commit: the next read sees it at once.
+      await other.decideSignal('mine', 'rejected', 'operator:bob', null, T0 + 1, 'cli');
+      expect((await store.readEvents(0, 10)).map((e) => [e.seq, e.channel])).toEqual([
+        [1, null],
+        [2, 'cli'],
+      ]);
+      await store.acceptBatch([acceptRequest({ id: 'newer', at: T0 + 2 })]);
+      expect((await store.readEvents(2, 10)).map((e) => e.signal.id)).toEqual(['newer']);
+      // Another process purges everything: nothing is served from memory any more.
+      expect(await other.purgeSignals(T0 + 10)).toBe(2);
+      expect(await store.readEvents(0, 10)).toEqual([]);
+      expect(await store.readEvents(2, 10)).toEqual([]);
+    } finally {
+      await Promise.all([store.close(), other.close()]);
+    }
+  });
+});

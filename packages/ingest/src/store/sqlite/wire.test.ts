@@ -50,7 +50,9 @@ describe('accept batch wire format', () => {
   });
 
   it('decodes results: stored, replayed, and a duplicate with its stored answer', () => {
-    expect(decodeAcceptResults([STORED, REPLAYED, ['hash', 201, '{"a":1}']])).toEqual([
+    expect(
+      decodeAcceptResults({ outcomes: [STORED, REPLAYED, ['hash', 201, '{"a":1}']], firstEventSeq: 7 }),
+    ).toEqual([
       { outcome: 'stored' },
       { outcome: 'replayed-signature' },
       { outcome: 'duplicate', requestHash: 'hash', response: { status: 201, body: '{"a":1}' } },

@@ -182,9 +182,13 @@ export class AcceptBatchReader {
 
 /**
  * Per request of a batch: `STORED`, `REPLAYED`, or the stored [requestHash, status, body] of the
- * duplicate it is.
+ * duplicate it is; and the seq of the first stored signal's stream event (0 when none was stored:
+ * the others follow it, one per stored signal in batch order).
  */
-export type AcceptResultsWire = (typeof STORED | typeof REPLAYED | [string, number, string])[];
+export interface AcceptResultsWire {
+  readonly outcomes: (typeof STORED | typeof REPLAYED | [string, number, string])[];
+  readonly firstEventSeq: number;
+}
 export const STORED = 0;
 export const REPLAYED = 1;
 
@@ -192,7 +196,7 @@ const STORED_RESULT: AcceptResult = Object.freeze({ outcome: 'stored' });
 const REPLAYED_RESULT: AcceptResult = Object.freeze({ outcome: 'replayed-signature' });
 
 export function decodeAcceptResults(wire: AcceptResultsWire): AcceptResult[] {
-  return wire.map((r) =>
+  return wire.outcomes.map((r) =>
     r === STORED
       ? STORED_RESULT
       : r === REPLAYED

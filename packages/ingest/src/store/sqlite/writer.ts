@@ -205,7 +205,8 @@ export class SqliteWriter {
   #acceptTransaction(): (batch: AcceptBatchWire) => AcceptResultsWire {
     const transaction = this.#db.transaction((wire: AcceptBatchWire) => {
       const request = new AcceptBatchReader(wire);
-      const results: AcceptResultsWire = [];
+      const outcomes: AcceptResultsWire['outcomes'] = [];
+      let stored = 0;
       let firstSeq = 0;
       let lastSeq = 0;
       while (request.next()) {
@@ -214,18 +215,21 @@ export class SqliteWriter {
             ? undefined
             : idempotencyKeyHash(request.producerId, request.idempotencyKey);
         const duplicate = keyHash === undefined ? undefined : this.#idempotentAnswer(keyHash, request);
-        if (duplicate !== undefined) results.push(duplicate);
-        else if (!this.#rememberSignature(request)) results.push(REPLAYED);
+        if (duplicate !== undefined) outcomes.push(duplicate);
+        else if (!this.#rememberSignature(request)) outcomes.push(REPLAYED);
         else {
           lastSeq = this.#insertSignal(request, keyHash);
           if (firstSeq === 0) firstSeq = lastSeq;
-          results.push(STORED);
+          stored++;
+          outcomes.push(STORED);
         }
       }
       // Their stream events, in the same transaction (an event exists iff its signal committed) and
       // in batch order: the batch's signals got consecutive seqs, as this transaction is the only writer.
-      if (firstSeq !== 0) this.#s().insertEventsOfSignals.run(firstSeq, lastSeq);
-      return results;
+      if (stored === 0) return { outcomes, firstEventSeq: 0 };
+      // One statement's AUTOINCREMENT seqs are consecutive: the last one tells the first.
+      const lastEventSeq = this.#s().insertEventsOfSignals.run(firstSeq, lastSeq).lastInsertRowid as number;
+      return { outcomes, firstEventSeq: lastEventSeq - stored + 1 };
     });
     return (wire) => transaction.immediate(wire);
   }
