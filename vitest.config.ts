@@ -22,7 +22,7 @@ export default defineConfig({
   resolve: { conditions: ['@sigpost/source'] },
   ssr: { resolve: { conditions: ['@sigpost/source'], externalConditions: ['@sigpost/source'] } },
   test: {
-    reporters: ['default', './test-support/summary-reporter.ts'],
+    reporters: ['default', './packages/test-support/src/summary-reporter.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     projects: [
@@ -32,7 +32,7 @@ export default defineConfig({
           name: 'unit',
           include: UNIT_GLOBS,
           exclude: [...SYSTEM_GLOBS, '**/node_modules/**'],
-          setupFiles: ['./test-support/unit-setup.ts'],
+          setupFiles: ['./packages/test-support/src/unit-setup.ts'],
           // The files of a worker share one module cache: each file's imports are loaded once per
           // worker, not once per file (about 2.5× less CPU). A unit test leaves no global state behind.
           isolate: false,

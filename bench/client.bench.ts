@@ -9,9 +9,9 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { HmacClient, OutboundConfig, type SignalInput } from '@sigpost/outbound';
+import { INGEST_RESPONSE, independentSignature, validSignal } from '@sigpost/test-support/fixtures';
 import pino from 'pino';
 import { Pool } from 'undici';
-import { INGEST_RESPONSE, independentSignature, validSignal } from '../test-support/fixtures.js';
 
 const TARGET = 0.85;
 const CONCURRENCY = 50;

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { validSignal } from '@sigpost/test-support/fixtures';
 import { HmacClient } from '../packages/outbound/src/client.js';
 import { OutboundConfig } from '../packages/outbound/src/config.js';
 import { Outbox } from '../packages/outbound/src/outbox/outbox.js';
-import { validSignal } from '../test-support/fixtures.js';
 
 const CONCURRENCY = 16;
 const PER_ROUND = 1000; // signals per measured round

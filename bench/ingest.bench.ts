@@ -5,8 +5,8 @@
 //   naive    fastify 5 + HMAC verify + JSON schema + one SQLite INSERT … ON CONFLICT per request (WAL,
 //            synchronous = NORMAL): what a user would write in an afternoon (bench/naive-server.ts);
 //   naive-gc the same with one transaction per event-loop turn (group commit);
-//   sigpost  startServer as `sigpost serve` runs it (pino at info, one line per request, here written
-//            synchronously to /dev/null), SQLite (WAL, synchronous = FULL), every check;
+//   sigpost  startServer as `sigpost serve` runs it (pino at info, one line per request, the lines of one
+//            event-loop turn written together, here synchronously to /dev/null), SQLite (WAL, synchronous = FULL), every check;
 //   sigpost on PostgreSQL (own schema, dropped after; skipped with a message when unreachable).
 // The machine is shared and noisy, so bare, naive, naive-gc and sigpost run in BENCH_INGEST_ROUNDS
 // interleaved rounds (default 3, a fresh process and database each) and the run with the median
@@ -27,9 +27,9 @@ import { createServer } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Admin, openStore, SecretBox, type Store, startServer } from '@sigpost/ingest';
+import { Admin, coalescedLines, openStore, SecretBox, type Store, startServer } from '@sigpost/ingest';
+import { INGEST_RESPONSE, listenLocal } from '@sigpost/test-support/fixtures';
 import { pino } from 'pino';
-import { INGEST_RESPONSE, listenLocal } from '../test-support/fixtures.js';
 import { startNaiveServer } from './naive-server.js';
 import { PRODUCER, runWrk, SECRET, type WrkRun, writeRequests } from './wrk.js';
 
@@ -128,11 +128,12 @@ async function serveChild(args: string[]): Promise<void> {
     const store = target.startsWith('postgres')
       ? await openStore({ databaseUrl: target, schema })
       : await openStore({ dbPath: target });
-    // As `sigpost serve` logs (packages/cli/src/commands/serve.ts): pino, one synchronous write per line.
+    // As `sigpost serve` logs (packages/cli/src/commands/serve.ts): pino, the lines of one event-loop
+    // turn in one synchronous write.
     const devNull = openSync('/dev/null', 'w');
     const logger = pino(
       { level: LOG_LEVEL, base: { service: 'sigpost-ingest' } },
-      { write: (line: string) => writeSync(devNull, line) },
+      coalescedLines((chunk) => writeSync(devNull, chunk)),
     );
     const server = await startServer({
       store,
@@ -472,7 +473,7 @@ async function main(): Promise<void> {
         '("server threads": threads the server started, i.e. sigpost\'s SQLite writer; "other": GC, libuv):\n',
     );
     console.log(
-      '| server | accepted/s | vs bare | p50 ms | p99 ms | CPU event loop | CPU server threads | CPU other | CPU total | signals/commit | non-2xx |',
+      '| server | accepted/s | vs bare | p50 ms | p99 ms | CPU event loop | CPU server threads | CPU other | CPU total | signals/batch | non-2xx |',
     );
     console.log('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const name of ['bare', 'naive', 'naive-gc', 'sigpost']) {

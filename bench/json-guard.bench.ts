@@ -4,7 +4,7 @@
 // Also: a 10,000-deep body (refused at character 32) and a flat body near 64 KiB (the scan is linear).
 //   npx tsc -b packages/protocol && npm run bench -- json-guard
 import { checkJson } from '@sigpost/protocol';
-import { validSignal } from '../test-support/fixtures.js';
+import { validSignal } from '@sigpost/test-support/fixtures';
 
 /** The scan may cost at most this many times JSON.parse of the same body. */
 const TARGET = 1.5;

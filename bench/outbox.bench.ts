@@ -8,10 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { validSignal } from '@sigpost/test-support/fixtures';
 import Database from 'better-sqlite3';
 import { Outbox } from '../packages/outbound/src/outbox/outbox.js';
 import { configureConnection, INSERT_SQL, SCHEMA_SQL } from '../packages/outbound/src/outbox/store.js';
-import { validSignal } from '../test-support/fixtures.js';
 
 // fsync latency swings with whatever else uses the disk (on ext4 an fsync also waits for other files'
 // pending journal writes), so the two sides of each comparison alternate one operation at a time, in

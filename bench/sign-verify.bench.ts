@@ -8,7 +8,7 @@ import {
   SIGNAL_TIMESTAMP,
   validSignal,
   verifiesIndependently,
-} from '../test-support/fixtures.js';
+} from '@sigpost/test-support/fixtures';
 
 const TARGET = 0.9;
 const ROUNDS = 15;
@@ -19,7 +19,7 @@ const producerId = 'test-producer';
 const timestamp = SIGNAL_TIMESTAMP;
 const body = JSON.stringify(validSignal());
 
-// The raw side: the same recipe written with node:crypto alone (test-support/fixtures.ts).
+// The raw side: the same recipe written with node:crypto alone (@sigpost/test-support/fixtures).
 const rawSign = () => independentSignature({ secret, body, timestamp, producerId });
 const rawVerify = (signature: string) =>
   verifiesIndependently({ secret, body, timestamp, producerId, signature });

@@ -15,9 +15,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Admin, openStore, SecretBox, type Store, startServer } from '@sigpost/ingest';
 import { buildSignature, INGEST_PATH } from '@sigpost/protocol';
+import { validSignal } from '@sigpost/test-support/fixtures';
 import { Pool } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
-import { validSignal } from '../test-support/fixtures.js';
 
 const SECRET = 'bench-secret-key-min-16-bytes-long';
 const PRODUCER = 'bench-producer';

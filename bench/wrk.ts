@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildSignature } from '@sigpost/protocol';
-import { validSignal } from '../test-support/fixtures.js';
+import { validSignal } from '@sigpost/test-support/fixtures';
 
 export const PRODUCER = 'bench-producer';
 export const SECRET = 'bench-secret-key-min-16-bytes-long';

@@ -12,6 +12,10 @@ const SKIP = new Set(['node_modules', 'dist', '.git']);
 /** In a unit test file: a name of something the system project is for, and why. */
 const SYSTEM_ONLY: readonly (readonly [RegExp, string])[] = [
   [/from ['"]node:child_process['"]/, 'imports node:child_process'],
+  [
+    /from ['"]@sigpost\/test-support\/(process|server-process)['"]/,
+    'imports a helper that starts processes (@sigpost/test-support/process, server-process)',
+  ],
   [/from ['"]pg['"]|\bPostgresStore\b|SIGPOST_TEST_DATABASE_URL/, 'uses PostgreSQL'],
   [/\bplaywright|\bchromium\b/i, 'drives a browser'],
   [/\bSIGKILL\b/, 'kills a process'],

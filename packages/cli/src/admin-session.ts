@@ -1,16 +1,19 @@
-// What `producers` and `tokens` share: opening the store with `Admin` over it, turning the ingest
-// package's errors into CLI errors, and printing records as a table, tab-separated lines or JSON.
+// What `producers`, `subscribers` and `tokens` share: opening the store with `Admin` over it, turning
+// the ingest package's errors into CLI errors, printing records as a table, tab-separated lines or
+// JSON, and their `list` subcommand.
 import type { Admin, SecretSealer, Store } from '@sigpost/ingest';
+import { PREVIOUS_SECRET_KEYS_ENV, SECRET_KEY_ENV } from '@sigpost/ingest/settings';
+import type { Command } from 'commander';
+import { issuesUsageError } from './args.js';
 import { CommandFailedError, UsageError } from './errors.js';
 import type { CliIO } from './io.js';
 import {
   assertKeyAvailable,
+  databaseOption,
   describeLocation,
   loadSecretBox,
   openStoreAt,
-  PREVIOUS_SECRET_KEYS_ENV,
   resolveStoreLocation,
-  SECRET_KEY_ENV,
   type StoreLocation,
 } from './store-options.js';
 
@@ -123,15 +126,12 @@ function translate(error: unknown, location: StoreLocation, ingest: Ingest): unk
     const issue = error.issues[0];
     if (issue === undefined) return new UsageError(error.message, { cause: error });
     const flag = FLAG_OF_KEY[issue.key.replace(/\[\d+\]$/, '')] ?? issue.key;
-    return new UsageError(`${flag} expects ${issue.expected}, received ${issue.received}`, {
-      code: 'CLI_INVALID_FLAG',
-      cause: error,
-    });
+    return issuesUsageError([{ ...issue, key: flag }], error);
   }
   if (ingest.isIngestError(error)) {
     return new CommandFailedError(`${error.message} (${describeLocation(location)})`, { cause: error });
   }
-  if (error instanceof ingest.StoreError) {
+  if (ingest.isStoreError(error)) {
     return new CommandFailedError(`${describeLocation(location)} failed: ${error.message}`, { cause: error });
   }
   return error;
@@ -186,4 +186,43 @@ export function printFields(
     return;
   }
   for (const [key, value] of Object.entries(fields)) io.stdout.write(`${key}: ${value}\n`);
+}
+
+/** A `list` subcommand over the store: what it reads and how it prints one record. */
+export interface ListCommandSpec<T> {
+  readonly summary: string;
+  readonly description: string;
+  /** What the records are, for the line printed when there are none (`producers`, `operator tokens`). */
+  readonly plural: string;
+  readonly read: (admin: Admin) => Promise<readonly T[]>;
+  /** The table's header; `row` gives one cell per header. */
+  readonly headers: readonly string[];
+  readonly row: (record: T) => readonly string[];
+  /** The record as an element of the `--json` array. */
+  readonly json: (record: T) => unknown;
+}
+
+/**
+ * Adds `list` to `parent`: `--db` and `--json`, the records as a table on a terminal, tab-separated
+ * lines otherwise, or a JSON array (see `printRecords`). Nothing is created and no key is loaded.
+ */
+export function addListCommand<T>(parent: Command, io: CliIO, spec: ListCommandSpec<T>): void {
+  parent
+    .command('list')
+    .summary(spec.summary)
+    .description(spec.description)
+    .addOption(databaseOption())
+    .option('--json', 'print a JSON array')
+    .action((options: { readonly db?: string; readonly json?: true }) =>
+      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin, location }) => {
+        const records = await spec.read(admin);
+        printRecords(
+          io,
+          { json: options.json === true, empty: `no ${spec.plural} in the ${describeLocation(location)}` },
+          spec.headers,
+          records.map(spec.row),
+          records.map(spec.json),
+        );
+      }),
+    );
 }

@@ -11,10 +11,13 @@ import { statSync } from 'node:fs';
 import {
   checkJson,
   INSTRUMENT_PATTERN,
+  type Issue,
+  issueLine,
   isValidIdempotencyKey,
   isValidProducerId,
   MIN_SECRET_BYTES,
   parseTimestamp,
+  STORED_SIGNAL_STATUSES,
 } from '@sigpost/protocol';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
@@ -40,11 +43,20 @@ export class FlagValueError extends UsageError {
   readonly received: string;
 
   constructor(flag: string, expected: string, received: string) {
-    super(`${flag} expects ${expected}, received ${received}`, { code: 'CLI_INVALID_FLAG' });
+    super(issueLine({ key: flag, expected, received }), { code: 'CLI_INVALID_FLAG' });
     this.flag = flag;
     this.expected = expected;
     this.received = received;
   }
+}
+
+/**
+ * Issues found by the server's own checks (configuration, admin input, list filters), each already
+ * named by the flag or variable that set it, as one usage error: `KEY expects …, received …` per issue
+ * (`issueLine`, the same line as a `FlagValueError`), joined by `; `.
+ */
+export function issuesUsageError(issues: readonly Issue[], cause: unknown): UsageError {
+  return new UsageError(issues.map(issueLine).join('; '), { code: 'CLI_INVALID_FLAG', cause });
 }
 
 /** Parses one flag's text into its value, or throws a `FlagValueError`. */
@@ -123,7 +135,7 @@ export function quote(value: string): string {
  * mistake is often the secret or token next to them.
  *
  * @example
- * identifier('--id', TOKEN_ID_PATTERN, { expected: 'a token id such as tok_…', prefix: 'tok_', list: 'sigpost tokens list' })
+ * identifier('--id', ID_PATTERNS.tok, { expected: 'a token id such as tok_…', prefix: 'tok_', list: 'sigpost tokens list' })
  */
 export function identifier(
   flag: string,
@@ -254,13 +266,10 @@ export function listOf(
   };
 }
 
-/** The statuses a stored signal (and a stream event) can have: what `--statuses` accepts. */
-export const SIGNAL_STATUS_NAMES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
-
-/** `--statuses received,approved`: a comma-separated list of `SIGNAL_STATUS_NAMES`. */
+/** `--statuses received,approved`: a comma-separated list of `STORED_SIGNAL_STATUSES`. */
 export function statusList(flag: string): FlagParser<string[]> {
-  return listOf(flag, `a comma-separated list among ${SIGNAL_STATUS_NAMES.join(', ')}`, (s) =>
-    (SIGNAL_STATUS_NAMES as readonly string[]).includes(s),
+  return listOf(flag, `a comma-separated list among ${STORED_SIGNAL_STATUSES.join(', ')}`, (s) =>
+    (STORED_SIGNAL_STATUSES as readonly string[]).includes(s),
   );
 }
 

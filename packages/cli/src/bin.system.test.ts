@@ -1,15 +1,14 @@
 // The one test of the built `sigpost` binary: the committed bin/sigpost.js shim, dist/bin.js and a real
 // process (exit codes, stdin, stdout). Every other test runs main() in process, against src/.
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requestVerifiesIndependently, validSignal } from '@sigpost/test-support/fixtures';
+import { goldenVectors } from '@sigpost/test-support/golden';
+import { startIngestServer } from '@sigpost/test-support/ingest-server';
+import { type ProcessResult, runNode, startProcess } from '@sigpost/test-support/process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { validSignal } from '../../../test-support/fixtures.js';
-import { goldenVectors } from '../../../test-support/golden.js';
-import { type ProcessResult, runNode } from '../../../test-support/run-process.js';
-import { startIngestServer } from './test-helpers/ingest-server.js';
 import { run } from './test-helpers/io.js';
 
 const BIN = fileURLToPath(new URL('../bin/sigpost.js', import.meta.url));
@@ -88,42 +87,25 @@ describe('a reader that closes stdout early (`sigpost send --file … | head -1`
     const readerGone = new Promise<void>((resolve) => (release = resolve));
     const server = await startIngestServer({
       secret,
-      hold: () => (server.requests.length === 1 ? undefined : readerGone),
+      script: () => (server.requests.length === 1 ? undefined : { hold: readerGone }),
     });
     try {
-      const child = spawn(process.execPath, [BIN, 'send', '--file', file, '--concurrency', '4'], {
-        env: {
-          PATH: process.env.PATH ?? '',
-          HMAC_PRODUCER_SECRET: secret,
-          PRODUCER_ID: 'desk-1',
-          OUTBOUND_SERVER_URL: server.url,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-      const exited = new Promise<number | null>((resolve, reject) => {
-        child.on('error', reject);
-        child.on('close', (code) => resolve(code));
+      const child = startProcess(BIN, ['send', '--file', file, '--concurrency', '4'], {
+        env: { HMAC_PRODUCER_SECRET: secret, PRODUCER_ID: 'desk-1', OUTBOUND_SERVER_URL: server.url },
       });
       // `head -1`: read one line, then close the read end of the pipe.
-      const firstLine = await new Promise<string>((resolve) => {
-        let text = '';
-        child.stdout.setEncoding('utf8').on('data', (s: string) => {
-          text += s;
-          if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
-        });
-      });
-      child.stdout.destroy();
+      const firstLine = await child.line(() => true, 'the first line');
+      child.child.stdout?.destroy();
       release();
 
-      expect(await exited).toBe(0);
+      const { code, stderr } = await child.closed;
+      expect(code).toBe(0);
       expect(JSON.parse(firstLine)).toMatchObject({ status: 'received' });
       expect(stderr).not.toMatch(/EPIPE|Unhandled|error/);
       expect(stderr).toMatch(/^sent 20, failed 0 of 20 in /m);
       expect(
         server.requests
-          .filter((r) => r.verified)
+          .filter((r) => r.verified && requestVerifiesIndependently(secret, r))
           .map((r) => r.json?.reason)
           .sort(),
       ).toEqual([...reasons].sort());
@@ -148,20 +130,12 @@ describe('a reader that closes stdout early (`sigpost outbox enqueue --file … 
       ).join(''),
     );
     const db = join(dir, 'outbox.db');
-    const child = spawn(process.execPath, [BIN, 'outbox', 'enqueue', '--db', db, '--file', file], {
-      env: { PATH: process.env.PATH ?? '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const exited = new Promise<number | null>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code) => resolve(code));
-    });
-    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-    child.stdout.destroy();
+    const child = startProcess(BIN, ['outbox', 'enqueue', '--db', db, '--file', file]);
+    await child.until((o) => o.stdout.length > 0, 'the first output');
+    child.child.stdout?.destroy();
 
-    expect(await exited).toBe(0);
+    const { code, stderr } = await child.closed;
+    expect(code).toBe(0);
     expect(stderr).not.toMatch(/EPIPE|Unhandled|error/);
     const status = await run(['outbox', 'status', '--db', db, '--json']);
     expect(JSON.parse(status.stdout)).toMatchObject({ pending: count });
@@ -200,17 +174,9 @@ describe('stdout on a full disk (`sigpost … > /dev/full`)', () => {
       ['--version'],
     ]) {
       const full = openSync('/dev/full', 'w');
-      const child = spawn(process.execPath, [BIN, ...args], {
-        env: { PATH: process.env.PATH ?? '' },
-        stdio: ['ignore', full, 'pipe'],
-      });
+      const child = startProcess(BIN, args, { stdout: full });
       closeSync(full);
-      let stderr = '';
-      child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-      const code = await new Promise<number | null>((resolve, reject) => {
-        child.on('error', reject);
-        child.on('close', resolve);
-      });
+      const { code, stderr } = await child.closed;
       const what = `sigpost ${args.join(' ')} > /dev/full`;
       expect(code, what).toBe(1);
       expect(stderr, what).toContain(

@@ -1,23 +1,23 @@
 // The work of `sigpost send`, loaded only when a signal is sent: it pulls in the SDK (undici) and pino.
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import { LOG_LEVEL_ENV, LOG_LEVELS } from '@sigpost/ingest/settings';
 import {
   HmacClient,
+  isOutboundClientError,
+  isOutboundConfigError,
   isOutboundError,
-  OutboundClientError,
+  isSignalValidationError,
   OutboundConfig,
-  OutboundConfigError,
   type PostSignalOptions,
   type SignalInput,
-  SignalValidationError,
 } from '@sigpost/outbound';
-import { isValidIdempotencyKey, parseTimestamp } from '@sigpost/protocol';
+import { parseTimestamp } from '@sigpost/protocol';
 import { pino } from 'pino';
 import { oneOf } from './args.js';
 import { CommandFailedError, UsageError } from './errors.js';
-import { MAX_BODY_BYTES } from './input.js';
 import { type CliIO, nowOf } from './io.js';
-import { isContentLine, type Line, parseObjectLine, readLines } from './lines.js';
+import { type Line, parseSignalLine, signalFileLines } from './lines.js';
 import { formatDuration, ProgressBar } from './progress.js';
 
 /** How each signal is posted: the flags common to one signal and a file of them. */
@@ -28,17 +28,13 @@ export interface DeliveryOptions {
   readonly attempts?: number | undefined;
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
 /**
  * The SDK's logger: pino, JSON lines on stderr (stdout carries only results). Off unless
  * SIGPOST_LOG_LEVEL asks: every failure is already printed for people, and a JSON line before it is noise.
  */
 export function createLogger(io: CliIO) {
   const level =
-    io.env.SIGPOST_LOG_LEVEL === undefined
-      ? 'silent'
-      : oneOf('SIGPOST_LOG_LEVEL', LOG_LEVELS)(io.env.SIGPOST_LOG_LEVEL);
+    io.env[LOG_LEVEL_ENV] === undefined ? 'silent' : oneOf(LOG_LEVEL_ENV, LOG_LEVELS)(io.env[LOG_LEVEL_ENV]);
   return pino(
     {
       name: 'sigpost',
@@ -55,7 +51,7 @@ export function fromEnv<T>(read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (error instanceof OutboundConfigError) throw new UsageError(error.message, { cause: error });
+    if (isOutboundConfigError(error)) throw new UsageError(error.message, { cause: error });
     throw error;
   }
 }
@@ -143,7 +139,7 @@ export function keyReusedHint(
 
 /** Describes an SDK error; anything else is not expected here and is rethrown by the caller. */
 export function describeFailure(error: unknown, source: SignalSource = 'flags'): FailureReport | undefined {
-  if (error instanceof OutboundClientError && error.code === 'OUTBOUND_HTTP_ERROR' && error.details) {
+  if (isOutboundClientError(error) && error.code === 'OUTBOUND_HTTP_ERROR' && error.details) {
     const { details } = error;
     const status = error.httpCode ?? details.status;
     const lines = [
@@ -178,14 +174,14 @@ export function describeFailure(error: unknown, source: SignalSource = 'flags'):
       },
     };
   }
-  if (error instanceof SignalValidationError) {
+  if (isSignalValidationError(error)) {
     return {
       lines: ['the signal is invalid; nothing was sent', ...error.errors.map((e) => `  - ${e}`)],
       json: { code: error.code, errors: error.errors, message: error.message },
     };
   }
   if (isOutboundError(error)) {
-    const httpCode = error instanceof OutboundClientError ? error.httpCode : undefined;
+    const httpCode = isOutboundClientError(error) ? error.httpCode : undefined;
     return {
       lines: [error.message],
       json: {
@@ -244,12 +240,12 @@ export async function sendMany(
   try {
     // A first pass counts the lines, for the progress bar's total and the summary.
     let total = 0;
-    for await (const line of fileLines(path)) if (isContentLine(line)) total += 1;
+    for await (const _ of signalFileLines(path)) total += 1;
 
     const bar = new ProgressBar({ total, stream: io.stderr, isTTY: io.isTTY, now: () => nowOf(io) });
     let sent = 0;
     let failed = 0;
-    const lines = fileLines(path);
+    const lines = signalFileLines(path);
 
     const sendLine = async (line: Line): Promise<void> => {
       const { idempotencyKey, result } = await deliverLine(client, line, options);
@@ -270,7 +266,7 @@ export async function sendMany(
     // `concurrency` lines are held in memory. Async generators queue concurrent next() calls.
     const worker = async (): Promise<void> => {
       for (let next = await lines.next(); !next.done; next = await lines.next()) {
-        if (isContentLine(next.value)) await sendLine(next.value);
+        await sendLine(next.value);
       }
     };
     const outcomes = await Promise.allSettled(Array.from({ length: concurrency }, worker));
@@ -285,35 +281,22 @@ export async function sendMany(
   }
 }
 
-/** The lines of the `--file`, a read failure turned into a `CommandFailedError`. */
-async function* fileLines(path: string): AsyncGenerator<Line> {
-  try {
-    yield* readLines(path, MAX_BODY_BYTES);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw new CommandFailedError(`cannot read --file ${path} (${code})`, { cause: error });
-  }
-}
-
 async function deliverLine(
   client: HmacClient,
   line: Line,
   options: DeliveryOptions,
 ): Promise<{ idempotencyKey?: string; result: LineResult }> {
-  if ('tooLong' in line) {
-    return { result: lineFailure('CLI_INVALID_LINE', `longer than ${MAX_BODY_BYTES} bytes; skipped`) };
-  }
-  const parsed = parseObjectLine(line.text);
-  if (!parsed.ok) return { result: lineFailure('CLI_INVALID_LINE', parsed.problem) };
-  const { idempotency_key: given, ...signal } = parsed.value;
-  let idempotencyKey: string;
-  if (given === undefined) idempotencyKey = randomUUID();
-  else if (isValidIdempotencyKey(given)) idempotencyKey = given;
-  else {
+  const parsed = parseSignalLine(line);
+  if (!parsed.ok) {
     return {
-      result: lineFailure('CLI_INVALID_LINE', 'idempotency_key: expected 1–255 visible ASCII characters'),
+      result: lineFailure(
+        'CLI_INVALID_LINE',
+        `${parsed.problems.join('; ')}${parsed.tooLong ? '; skipped' : ''}`,
+      ),
     };
   }
+  const { signal } = parsed;
+  const idempotencyKey = parsed.idempotencyKey ?? randomUUID();
   try {
     // The SDK validates the signal (SignalValidationError) before sending anything.
     const response = await client.postSignal(

@@ -1,5 +1,6 @@
 // The errors a command throws on purpose. `main()` turns them into a message on stderr and an exit
 // code; anything else is a bug and is reported with its stack.
+import { defineBrand } from '@sigpost/protocol';
 
 /**
  * Exit codes of `sigpost`.
@@ -15,6 +16,15 @@ export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 
 export type CliErrorCode = 'CLI_USAGE' | 'CLI_INVALID_FLAG' | 'CLI_FAILED';
 
+/** Options of `CliError`: its `code` and exit code, whether it was already reported, and its cause. */
+export interface CliErrorOptions {
+  readonly code: CliErrorCode;
+  readonly exitCode: ExitCode;
+  /** The command has already written everything the user needs; `main()` prints nothing more. */
+  readonly alreadyReported?: boolean;
+  readonly cause?: unknown;
+}
+
 /** Base of the errors `main()` reports without a stack trace. Branch on `code`. */
 export class CliError extends Error {
   override readonly name: string = 'CliError';
@@ -26,16 +36,16 @@ export class CliError extends Error {
    */
   readonly alreadyReported: boolean;
 
-  constructor(
-    message: string,
-    options: { code: CliErrorCode; exitCode: ExitCode; alreadyReported?: boolean; cause?: unknown },
-  ) {
+  constructor(message: string, options: CliErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
     this.exitCode = options.exitCode;
     this.alreadyReported = options.alreadyReported ?? false;
   }
 }
+
+/** True for any `CliError`, also one thrown by another installed copy of this package. */
+export const isCliError = defineBrand(CliError, 'sigpost.CliError');
 
 /** The command was invoked wrongly (exit 2): a missing flag, a bad combination, a bad environment. */
 export class UsageError extends CliError {

@@ -1,8 +1,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { validateSignal } from '@sigpost/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isContentLine, type Line, parseObjectLine, readLines } from './lines.js';
+import { MAX_BODY_BYTES } from './input.js';
+import {
+  isContentLine,
+  type Line,
+  parseObjectLine,
+  parseSignalLine,
+  readLines,
+  signalFileLines,
+} from './lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-lines-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -75,5 +84,66 @@ describe('parseObjectLine', () => {
       problem: 'expected a JSON object (one signal per line)',
     });
     expect(parseObjectLine('{"a":1,"b":{"a":2}}')).toEqual({ ok: true, value: { a: 1, b: { a: 2 } } });
+  });
+});
+
+describe('parseSignalLine', () => {
+  it('takes the idempotency_key out of the signal', () => {
+    expect(parseSignalLine({ number: 1, text: '{"idempotency_key":"k-1","instrument":"GOLD"}' })).toEqual({
+      ok: true,
+      signal: { instrument: 'GOLD' },
+      idempotencyKey: 'k-1',
+    });
+    expect(parseSignalLine({ number: 1, text: '{"instrument":"GOLD"}' })).toEqual({
+      ok: true,
+      signal: { instrument: 'GOLD' },
+      idempotencyKey: undefined,
+    });
+  });
+
+  it('reports a bad key, a line that is not an object and a too-long line', () => {
+    expect(parseSignalLine({ number: 1, text: '{"idempotency_key":"a b"}' })).toEqual({
+      ok: false,
+      problems: ['idempotency_key: expected 1–255 visible ASCII characters'],
+    });
+    expect(parseSignalLine({ number: 2, text: '[1]' })).toEqual({
+      ok: false,
+      problems: ['expected a JSON object (one signal per line)'],
+    });
+    expect(parseSignalLine({ number: 3, tooLong: true })).toEqual({
+      ok: false,
+      problems: [`longer than ${MAX_BODY_BYTES} bytes`],
+      tooLong: true,
+    });
+  });
+
+  it('with a validator, lists the key problem and every signal problem at once', () => {
+    const result = parseSignalLine({ number: 1, text: '{"idempotency_key":"","side":"up"}' }, validateSignal);
+    expect(result.ok).toBe(false);
+    const problems = result.ok ? [] : result.problems;
+    expect(problems[0]).toBe('idempotency_key: expected 1–255 visible ASCII characters');
+    expect(problems.some((p) => p.startsWith('side:'))).toBe(true);
+  });
+});
+
+describe('signalFileLines', () => {
+  it('yields the content lines only, numbered as in the file', async () => {
+    const path = join(dir, 'signals.jsonl');
+    writeFileSync(path, '{"a":1}\n\n  \n{"b":2}\n');
+    const lines: Line[] = [];
+    for await (const line of signalFileLines(path)) lines.push(line);
+    expect(lines).toEqual([
+      { number: 1, text: '{"a":1}' },
+      { number: 4, text: '{"b":2}' },
+    ]);
+  });
+
+  it('turns a read failure into a CommandFailedError naming the file and the code', async () => {
+    const path = join(dir, 'missing.jsonl');
+    await expect(async () => {
+      for await (const _ of signalFileLines(path)) {
+        // nothing: the file does not exist
+      }
+    }).rejects.toThrow(`cannot read --file ${path} (ENOENT)`);
   });
 });

@@ -1,5 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { checkJson } from '@sigpost/protocol';
+import { checkJson, isPlainObject, isValidIdempotencyKey, type ValidationResult } from '@sigpost/protocol';
+import { CommandFailedError } from './errors.js';
+import { MAX_BODY_BYTES } from './input.js';
 
 /** One line of a file: its text, or a note that it was longer than the limit (and skipped unread). */
 export type Line =
@@ -80,8 +82,56 @@ export function parseObjectLine(text: string): ObjectLine {
     return { ok: false, problem: `not valid JSON (${(error as Error).message})` };
   }
   if (!check.ok) return { ok: false, problem: `not valid JSON (${check.message})` };
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isPlainObject(value)) {
     return { ok: false, problem: 'expected a JSON object (one signal per line)' };
   }
-  return { ok: true, value: value as Record<string, unknown> };
+  return { ok: true, value };
+}
+
+/** The content lines of a `--file` of signals (blank lines skipped); a read failure is a `CommandFailedError`. */
+export async function* signalFileLines(path: string): AsyncGenerator<Line> {
+  try {
+    for await (const line of readLines(path, MAX_BODY_BYTES)) if (isContentLine(line)) yield line;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw new CommandFailedError(`cannot read --file ${path} (${code})`, { cause: error });
+  }
+}
+
+/** A line of a signal file as its signal and optional idempotency key, or every problem with it. */
+export type SignalLine<T> =
+  | { readonly ok: true; readonly signal: T; readonly idempotencyKey: string | undefined }
+  | { readonly ok: false; readonly problems: readonly string[]; readonly tooLong?: true };
+
+/**
+ * Parses one line of a JSON Lines file of signals (`send --file`, `outbox enqueue --file`): one JSON
+ * object (`parseObjectLine`) whose optional `idempotency_key` member is taken out of the signal, and,
+ * given `validate` (the protocol's `validateSignal`), the signal checked too: every problem at once.
+ *
+ * @example
+ * parseSignalLine({ number: 1, text: '{"idempotency_key":"k-1","instrument":"GOLD"}' });
+ * // { ok: true, signal: { instrument: 'GOLD' }, idempotencyKey: 'k-1' }
+ */
+export function parseSignalLine(line: Line): SignalLine<Record<string, unknown>>;
+export function parseSignalLine<T>(
+  line: Line,
+  validate: (signal: Record<string, unknown>) => ValidationResult<T>,
+): SignalLine<T>;
+export function parseSignalLine(
+  line: Line,
+  validate: (signal: Record<string, unknown>) => ValidationResult<unknown> = (value) => ({ ok: true, value }),
+): SignalLine<unknown> {
+  if ('tooLong' in line)
+    return { ok: false, problems: [`longer than ${MAX_BODY_BYTES} bytes`], tooLong: true };
+  const parsed = parseObjectLine(line.text);
+  if (!parsed.ok) return { ok: false, problems: [parsed.problem] };
+  const { idempotency_key: key, ...signal } = parsed.value;
+  const problems: string[] = [];
+  if (key !== undefined && !isValidIdempotencyKey(key)) {
+    problems.push('idempotency_key: expected 1–255 visible ASCII characters');
+  }
+  const result = validate(signal);
+  if (!result.ok) problems.push(...result.errors);
+  if (problems.length > 0 || !result.ok) return { ok: false, problems };
+  return { ok: true, signal: result.value, idempotencyKey: key as string | undefined };
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, type Option } from 'commander';
 import { conditionalFlagChecks, count, credentialKind, FlagValueError } from './args.js';
 import { commands, type RegisterCommand } from './commands/index.js';
-import { CliError, EXIT_CODES, type ExitCode, UsageError } from './errors.js';
+import { EXIT_CODES, type ExitCode, isCliError, UsageError } from './errors.js';
 import type { CliIO, TextSink } from './io.js';
 
 // src/main.ts and dist/main.js both sit one level under the package root.
@@ -226,7 +226,7 @@ function report(error: unknown, io: CliIO): ExitCode {
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT_CODES.ok;
     return EXIT_CODES.usage;
   }
-  if (error instanceof CliError) {
+  if (isCliError(error)) {
     if (!error.alreadyReported) io.stderr.write(`error: ${error.message}\n`);
     return error.exitCode;
   }

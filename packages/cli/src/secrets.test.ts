@@ -5,11 +5,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { closedPort } from '@sigpost/test-support/ingest-server';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentialKind } from './args.js';
 import { buildProgram, sensitiveValues } from './main.js';
-import { closedPort } from './test-helpers/ingest-server.js';
 import { captureIO, run } from './test-helpers/io.js';
 
 /** What gets pasted by mistake: a keygen secret, an operator token, a sealing key, a database URL with a password. */

@@ -12,6 +12,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import type { SecretBox, Store } from '@sigpost/ingest';
+import { SCHEMA_PATTERN, SECRET_KEY_ENV } from '@sigpost/ingest/settings';
 import { Option } from 'commander';
 import { type FlagParser, FlagValueError, quote } from './args.js';
 import { CommandFailedError, UsageError } from './errors.js';
@@ -22,14 +23,8 @@ export const DEFAULT_DB_PATH = './data/sigpost.db';
 export const DATABASE_URL_ENV = 'DATABASE_URL';
 /** Environment variable naming the PostgreSQL schema of Sigpost's tables (default: the search_path). */
 export const DB_SCHEMA_ENV = 'SIGPOST_DB_SCHEMA';
-/** Environment variable holding the key that seals producer secrets (base64 of 32 bytes). */
-export const SECRET_KEY_ENV = 'SIGPOST_SECRET_KEY';
-/** Environment variable holding earlier keys (comma-separated) during a key rotation: see `producers reseal`. */
-export const PREVIOUS_SECRET_KEYS_ENV = 'SIGPOST_PREVIOUS_SECRET_KEYS';
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;
-// Mirrors PostgresStore's rule, so a bad value is a usage error before any connection is tried.
-const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 const MAX_PATH_CHARS = 4096;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -231,14 +226,14 @@ export async function loadSecretBox(
   env: Env,
   options: { create: boolean },
 ): Promise<LoadedSecretBox> {
-  const { SecretBox, SecretBoxError } = await import('@sigpost/ingest');
+  const { SecretBox, isSecretBoxError } = await import('@sigpost/ingest');
   const fromEnv = env[SECRET_KEY_ENV];
   if (fromEnv !== undefined && fromEnv.trim() !== '') {
     try {
       return { box: SecretBox.fromEnv(env), createdKeyFile: undefined };
     } catch (error) {
       // A malformed variable is a configuration mistake: exit 2, like a bad flag.
-      if (error instanceof SecretBoxError) throw new UsageError(error.message, { cause: error });
+      if (isSecretBoxError(error)) throw new UsageError(error.message, { cause: error });
       throw error;
     }
   }
@@ -250,12 +245,12 @@ export async function loadSecretBox(
     try {
       box = file.withPreviousKeysFromEnv(env);
     } catch (error) {
-      if (error instanceof SecretBoxError) throw new UsageError(error.message, { cause: error });
+      if (isSecretBoxError(error)) throw new UsageError(error.message, { cause: error });
       throw error;
     }
     return { box, createdKeyFile: created ? location.keyFile : undefined };
   } catch (error) {
-    if (error instanceof SecretBoxError) throw new CommandFailedError(error.message, { cause: error });
+    if (isSecretBoxError(error)) throw new CommandFailedError(error.message, { cause: error });
     throw error;
   }
 }

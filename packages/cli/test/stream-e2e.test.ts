@@ -1,11 +1,9 @@
 // The live stream end to end, every part real: `sigpost serve` processes on a SQLite file or on one
 // PostgreSQL schema, producers posting through HmacClient, the subscriber SDK (in this process and in a
 // consumer process with a FileCursor), `sigpost subscribers revoke` and `sigpost stream`. The server
-// and the SDK were each tested alone (the SDK against test-support/stream-server.ts); these tests check
+// and the SDK were each tested alone (the SDK against @sigpost/test-support/stream-server); these tests check
 // that they agree on docs/stream.md. What a subscriber received is compared with the store's events.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,10 +18,11 @@ import {
   type StreamEvent,
   SubscriberRefusedError,
 } from '@sigpost/subscriber';
+import { validSignal } from '@sigpost/test-support/fixtures';
+import { killProcesses, type RunningProcess, startProcess } from '@sigpost/test-support/process';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { validSignal } from '../../../test-support/fixtures.js';
 import { register as registerSubscribers } from '../src/commands/subscribers.js';
 import { main } from '../src/main.js';
 import { captureIO } from '../src/test-helpers/io.js';
@@ -37,12 +36,10 @@ const WAIT_MS = 45_000; // ms: the longest any awaited condition may take on a l
 const SILENT = pino({ level: 'silent' });
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-stream-e2e-'));
-const children = new Set<ChildProcess>();
 const subscribers: SignalSubscriber[] = [];
 afterEach(async () => {
   await Promise.all(subscribers.splice(0).map((s) => s.close()));
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
+  killProcesses();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -52,72 +49,12 @@ const newDb = () => join(dir, `sigpost-${++dbCounter}.db`);
 // ---------------------------------------------------------------------------------------------------------
 // Processes
 
-interface Proc {
-  readonly child: ChildProcess;
-  readonly out: { stdout: string; stderr: string };
-  /** Resolves when `test` holds for the output so far; rejects if the process exits first or after WAIT_MS. */
-  until(test: (out: { stdout: string; stderr: string }) => boolean, what: string): Promise<void>;
-  /** Sends `signal` and resolves with the exit code (null when killed by a signal). */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
 /** `node --import tsx script …argv` (TypeScript sources), its output collected. */
-function tsx(script: string, argv: readonly string[], env: Record<string, string>): Proc {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@sigpost/source', '--import', 'tsx', script, ...argv],
-    {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const out = { stdout: '', stderr: '' };
-  const waiters = new Set<() => void>();
-  const onData = (key: 'stdout' | 'stderr') => (chunk: string) => {
-    out[key] += chunk;
-    for (const check of [...waiters]) check();
-  };
-  child.stdout?.setEncoding('utf8').on('data', onData('stdout'));
-  child.stderr?.setEncoding('utf8').on('data', onData('stderr'));
-  return {
-    child,
-    out,
-    until(test, what) {
-      return new Promise<void>((resolve, reject) => {
-        const finish = (error?: Error) => {
-          waiters.delete(check);
-          child.off('exit', onExit);
-          clearTimeout(timer);
-          if (error) reject(error);
-          else resolve();
-        };
-        const check = () => {
-          if (test(out)) finish();
-        };
-        const onExit = (code: number | null) =>
-          finish(new Error(`waiting for ${what}: the process exited (${code}):\n${out.stderr}`));
-        const timer = setTimeout(
-          () => finish(new Error(`waiting for ${what}: not within ${WAIT_MS} ms:\n${out.stderr}`)),
-          WAIT_MS,
-        );
-        waiters.add(check);
-        child.once('exit', onExit);
-        check();
-      });
-    },
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      const exited = once(child, 'exit') as Promise<[number | null]>;
-      child.kill(signal);
-      const [code] = await exited;
-      return code;
-    },
-  };
+function tsx(script: string, argv: readonly string[], env: Record<string, string>): RunningProcess {
+  return startProcess(script, argv, { typescript: true, env });
 }
 
-interface Server extends Proc {
+interface Server extends RunningProcess {
   /** `http://127.0.0.1:<port>` */
   readonly url: string;
   readonly port: number;
@@ -134,7 +71,7 @@ async function serve(db: string, port = 0, env: Record<string, string> = {}): Pr
   });
   const listening = /listening on (http:\/\/127\.0\.0\.1:(\d+)) /;
   await proc.until((o) => listening.test(o.stderr), 'sigpost serve to listen');
-  const [, url = '', listenPort = ''] = listening.exec(proc.out.stderr) ?? [];
+  const [, url = '', listenPort = ''] = listening.exec(proc.output.stderr) ?? [];
   return { ...proc, url, port: Number(listenPort) };
 }
 
@@ -336,8 +273,7 @@ describe('the stream end to end on SQLite (sigpost serve processes)', { timeout:
     const posting = Promise.all(clients.map((c, i) => postMany(c, 100, `p${i}`, () => posted++)));
 
     await sub.until(() => sub.events.length >= 40, '40 events before the crash');
-    server.child.kill('SIGKILL');
-    await once(server.child, 'exit');
+    await server.kill();
     const receivedAtCrash = sub.events.length;
     server = await serve(db, port); // the same port: the SDK and the producers retry the same URL
     await posting;
@@ -666,7 +602,7 @@ describe('the stream end to end on SQLite (sigpost serve processes)', { timeout:
     const one = tsx(BIN, ['stream', '--url', server.url, '--after', '0', '--cursor-file', cursor], env);
     await one.until((o) => lines(o.stdout).length === 5, 'five lines');
     expect(await one.stop('SIGINT')).toBe(0);
-    const printed = lines(one.out.stdout);
+    const printed = lines(one.output.stdout);
     expect(printed.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(printed.map((e) => e.type)).toEqual(Array(5).fill('signal.received'));
     expect(printed.map((e) => e.signal.reason)).toEqual(range(0, 4).map((i) => `first-${i}`));
@@ -676,7 +612,7 @@ describe('the stream end to end on SQLite (sigpost serve processes)', { timeout:
     const two = tsx(BIN, ['stream', '--url', server.url, '--after', '0', '--cursor-file', cursor], env);
     await two.until((o) => lines(o.stdout).length === 3, 'three more lines');
     expect(await two.stop('SIGINT')).toBe(0);
-    expect(lines(two.out.stdout).map((e) => [e.seq, e.signal.reason])).toEqual([
+    expect(lines(two.output.stdout).map((e) => [e.seq, e.signal.reason])).toEqual([
       [6, 'second-0'],
       [7, 'second-1'],
       [8, 'second-2'],

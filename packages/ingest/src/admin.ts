@@ -1,9 +1,15 @@
-import { INSTRUMENT_PATTERN, isValidProducerId, MIN_SECRET_BYTES } from '@sigpost/protocol';
+import {
+  describeValue,
+  INSTRUMENT_PATTERN,
+  isValidProducerId,
+  MIN_SECRET_BYTES,
+  STORED_SIGNAL_STATUSES,
+} from '@sigpost/protocol';
 import { type Clock, systemClock } from './clock.js';
 import { ConflictError, type InputIssue, InvalidInputError, NotFoundError } from './errors.js';
 import { newId } from './ids.js';
 import { generateSecret, hashToken } from './secrets.js';
-import { SIGNAL_STATUSES } from './store/common.js';
+import { TOKEN_NAME_PATTERN } from './settings.js';
 import {
   type ApprovalMode,
   type OperatorToken,
@@ -43,8 +49,6 @@ const MAX_RESEAL_PASSES = 5;
 export const MAX_SECRET_BYTES = 1024;
 /** Most instruments in one producer's allow-list. */
 export const MAX_INSTRUMENTS = 1000;
-/** Operator token names: 1–64 characters of letters, digits, `.`, `_`, `-`, `@` and space. */
-export const TOKEN_NAME_PATTERN = /^[A-Za-z0-9._@ -]{1,64}$/;
 
 /** Input of `Admin.addProducer`. */
 export interface AddProducerInput {
@@ -118,10 +122,7 @@ function describeSecret(secret: unknown): string {
   return typeof secret === 'string' ? `${Buffer.byteLength(secret, 'utf8')} bytes` : typeof secret;
 }
 
-function quoted(value: unknown): string {
-  if (typeof value !== 'string') return value === null ? 'null' : typeof value;
-  return JSON.stringify(value.length > 70 ? `${value.slice(0, 70)}…` : value);
-}
+const quoted = (value: unknown): string => describeValue(value, 70);
 
 /**
  * Producer, secret and operator-token administration over a `Store`, shared by the CLI and the
@@ -373,8 +374,8 @@ export class Admin {
     const statuses = list<StoredSignalStatus>(
       'statuses',
       input?.statuses,
-      (s) => SIGNAL_STATUSES.includes(s as StoredSignalStatus),
-      `statuses among ${SIGNAL_STATUSES.join(', ')}`,
+      (s) => STORED_SIGNAL_STATUSES.includes(s as StoredSignalStatus),
+      `statuses among ${STORED_SIGNAL_STATUSES.join(', ')}`,
     );
     if (issues.length > 0) throw new InvalidInputError('subscriber', issues);
     const now = Math.floor(this.#clock.now());

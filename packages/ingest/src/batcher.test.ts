@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Admin } from './admin.js';
 import { Batcher } from './batcher.js';
 import { SecretBox } from './secrets.js';
@@ -160,6 +160,59 @@ describe('Batcher (group commit)', () => {
     const failed = await Promise.allSettled([batcher.accept(accept(0)), batcher.accept(accept(1))]);
     expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(await batcher.accept(accept(2))).toEqual({ outcome: 'stored' });
+  });
+
+  it('sends up to maxInFlight batches before the first comes back, and the next when one does', async () => {
+    const gates = [deferred(), deferred(), deferred()];
+    let held = 0;
+    const batcher = new Batcher(
+      counting(() => gates[held++]?.promise ?? Promise.resolve()),
+      { maxBatchSize: 100, maxInFlight: 2 },
+    );
+    const turn = () => new Promise((r) => setImmediate(r));
+    const a = batcher.accept(accept(0));
+    await turn();
+    const b = batcher.accept(accept(1));
+    await turn();
+    const c = [2, 3].map((i) => batcher.accept(accept(i)));
+    await turn();
+    await turn();
+    expect(calls).toEqual([1, 1]); // two in flight; the third batch waits
+    expect(batcher.queued).toBe(2);
+    gates[0]?.resolve();
+    await a;
+    await vi.waitFor(() => expect(calls).toEqual([1, 1, 2]));
+    for (const gate of gates) gate.resolve();
+    expect(await Promise.all([b, ...c])).toEqual(Array(3).fill({ outcome: 'stored' }));
+    await batcher.drain();
+  });
+
+  it('with batches in flight in the SQLite writer thread, a failing one fails alone (how the thread commits them together: store/sqlite/transport.test.ts)', async () => {
+    // Another connection holds the write lock, so the writer's first commit waits while the next
+    // batches queue up behind it in the thread.
+    const blocker = new Database(store.path);
+    blocker.exec('BEGIN IMMEDIATE');
+    const batcher = new Batcher(counting(), { maxBatchSize: 100, maxInFlight: 4 });
+    const turn = () => new Promise((r) => setImmediate(r));
+    const first = batcher.accept(accept(0));
+    await turn();
+    const second = batcher.accept(accept(1));
+    await turn();
+    // The same signal id as the second: its batch fails with a conflict, inside the same group.
+    const clash = accept(2);
+    const third = batcher.accept({ ...clash, signal: { ...clash.signal, id: accept(1).signal.id } });
+    await turn();
+    const fourth = batcher.accept(accept(3));
+    await turn();
+    expect(calls).toEqual([1, 1, 1, 1]);
+    blocker.exec('ROLLBACK');
+    blocker.close();
+    const settled = await Promise.allSettled([first, second, third, fourth]);
+    expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((settled[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'STORE_CONFLICT' });
+    expect((await store.listSignals({})).items.map((s) => s.id).sort()).toEqual(
+      [0, 1, 3].map((i) => accept(i).signal.id),
+    );
   });
 
   it('drain resolves once everything queued is committed', async () => {

@@ -14,22 +14,35 @@ export type BatchObserver = (size: number) => void;
  * `store.acceptBatch` call (one transaction, one fsync). Measured here at about twice the throughput
  * of one transaction per request.
  *
- * At most one batch is being committed at a time; requests arriving meanwhile wait and form the next
- * batch, so batches grow with load (and with the latency of a remote database) instead of
- * transactions piling up. A failed commit rejects every request of its batch and nothing else.
+ * At most `maxInFlight` batches are being committed at a time; requests arriving meanwhile wait and
+ * form the next batch, so batches grow with load (and with the latency of a remote database) instead
+ * of transactions piling up. With 1 (PostgreSQL), a batch goes to the store when the previous one has
+ * committed. SQLite's writer thread commits together the batches that queued up while it was busy, so
+ * there the batcher sends each batch as it forms (a few in flight) and the writer never waits for the
+ * event loop to hand it the next one. A failed commit rejects every request of its batch and nothing else.
  */
 export class Batcher {
   readonly #store: Store;
   readonly #maxBatchSize: number;
   readonly #observe: BatchObserver;
+  readonly #maxInFlight: number;
   #queue: Pending[] = [];
   #scheduled = false;
-  #committing = false;
+  #inFlight = 0;
   readonly #idleWaiters: (() => void)[] = [];
 
-  constructor(store: Store, options: { maxBatchSize: number; observe?: BatchObserver }) {
+  constructor(
+    store: Store,
+    options: {
+      maxBatchSize: number;
+      /** Batches committing at once. @default 1 */
+      maxInFlight?: number;
+      observe?: BatchObserver;
+    },
+  ) {
     this.#store = store;
     this.#maxBatchSize = options.maxBatchSize;
+    this.#maxInFlight = Math.max(1, Math.trunc(options.maxInFlight ?? 1));
     this.#observe = options.observe ?? (() => {});
   }
 
@@ -48,26 +61,26 @@ export class Batcher {
 
   /** Resolves once every queued request has been committed (or has failed). */
   drain(): Promise<void> {
-    if (this.#queue.length === 0 && !this.#committing && !this.#scheduled) return Promise.resolve();
+    if (this.#queue.length === 0 && this.#inFlight === 0 && !this.#scheduled) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#committing) return;
+    if (this.#scheduled || this.#inFlight >= this.#maxInFlight) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      if (!this.#committing) this.#commitNext();
+      if (this.#inFlight < this.#maxInFlight) this.#commitNext();
     });
   }
 
   #commitNext(): void {
     const batch = this.#queue.splice(0, this.#maxBatchSize);
     if (batch.length === 0) {
-      this.#wakeIdle();
+      if (this.#inFlight === 0) this.#wakeIdle();
       return;
     }
-    this.#committing = true;
+    this.#inFlight++;
     try {
       this.#observe(batch.length);
     } catch {
@@ -86,7 +99,7 @@ export class Batcher {
   }
 
   #settle(batch: readonly Pending[], results: AcceptResult[] | undefined, error: unknown): void {
-    this.#committing = false;
+    this.#inFlight--;
     // The next batch goes to the store before this one's answers are written, so that the store
     // (a writer thread, or a database server) commits it while the event loop sends the responses.
     if (this.#queue.length > 0) this.#commitNext();
@@ -100,7 +113,9 @@ export class Batcher {
             : new Error(`store.acceptBatch returned ${results.length} results for ${batch.length} requests`),
         );
     });
-    if (!this.#committing) this.#wakeIdle();
+    if (this.#inFlight === 0 && this.#queue.length === 0) this.#wakeIdle();
+    // Requests queued beyond maxBatchSize, or while every slot was taken, go in the next turn.
+    else if (this.#queue.length > 0) this.#schedule();
   }
 
   #wakeIdle(): void {

@@ -101,6 +101,17 @@ describe('resolveConfig', () => {
       expect((error as ConfigError).issues.map((i) => i.key)).toEqual(['host', 'port', 'toleranceSeconds']);
     }
   });
+
+  it('accepts as host what `sigpost serve --host` accepts (HOST_PATTERN): a name or an IP literal', () => {
+    for (const host of ['localhost', 'sigpost.example.com', '0.0.0.0', '::1', 'fe80::1']) {
+      expect(resolveConfig({ host }).host).toBe(host);
+    }
+    for (const host of ['two words', 'http://example.com', '-leading.example.com']) {
+      expect(() => resolveConfig({ host })).toThrow(
+        `✖ expected a host name or IP address, received ${JSON.stringify(host)}\n  → at host`,
+      );
+    }
+  });
 });
 
 describe('readConfigEnv', () => {

@@ -1,3 +1,4 @@
+import { describeValue } from '@sigpost/protocol';
 import { ConfigError, type InputIssue } from './errors.js';
 
 /** Per-producer token bucket: `perSecond` tokens are added every second, up to `burst`. */
@@ -102,6 +103,10 @@ export const DEFAULTS: ServerConfig = Object.freeze({
   signalRetentionDays: 0, // days; 0 = keep forever
 });
 
+/** What `host` (`SIGPOST_HOST`, `sigpost serve --host`) accepts: a host name or an IPv4/IPv6 literal. */
+export const HOST_PATTERN =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]{2,45})$/;
+
 /** Environment variables read by `readConfigEnv`, by option. */
 export const ENV_NAMES = Object.freeze({
   host: 'SIGPOST_HOST',
@@ -182,12 +187,6 @@ function describe(range: Range): string {
   return `${range.integer ? 'an integer' : 'a number'} from ${range.min} to ${range.max}${range.unit}`;
 }
 
-function received(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
-  return Array.isArray(value) ? 'an array' : typeof value;
-}
-
 function checkNumber(key: string, value: unknown, range: Range, issues: InputIssue[]): void {
   const ok =
     typeof value === 'number' &&
@@ -195,7 +194,7 @@ function checkNumber(key: string, value: unknown, range: Range, issues: InputIss
     (!range.integer || Number.isInteger(value)) &&
     value >= range.min &&
     value <= range.max;
-  if (!ok) issues.push({ key, expected: describe(range), received: received(value) });
+  if (!ok) issues.push({ key, expected: describe(range), received: describeValue(value) });
 }
 
 /**
@@ -214,7 +213,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     issues.push({
       key,
       expected: renamed ? `no \`${key}\` option; use \`${renamed}\`` : 'no such option',
-      received: received((input as Record<string, unknown>)[key]),
+      received: describeValue((input as Record<string, unknown>)[key]),
     });
   }
   const rateInput = input.rateLimit ?? {};
@@ -222,12 +221,12 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     issues.push({
       key: 'rateLimit',
       expected: 'an object { perSecond, burst }',
-      received: received(rateInput),
+      received: describeValue(rateInput),
     });
   } else {
     for (const key of Object.keys(rateInput)) {
       if (key !== 'perSecond' && key !== 'burst') {
-        issues.push({ key: `rateLimit.${key}`, expected: 'no such option', received: received(key) });
+        issues.push({ key: `rateLimit.${key}`, expected: 'no such option', received: describeValue(key) });
       }
     }
   }
@@ -259,8 +258,8 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     streamMaxConnectionsPerToken: input.streamMaxConnectionsPerToken ?? DEFAULTS.streamMaxConnectionsPerToken,
     signalRetentionDays: input.signalRetentionDays ?? DEFAULTS.signalRetentionDays,
   };
-  if (typeof config.host !== 'string' || config.host.length === 0 || config.host.length > 255) {
-    issues.push({ key: 'host', expected: 'a host name or IP address', received: received(config.host) });
+  if (typeof config.host !== 'string' || config.host.length > 255 || !HOST_PATTERN.test(config.host)) {
+    issues.push({ key: 'host', expected: 'a host name or IP address', received: describeValue(config.host) });
   }
   for (const [key, range] of Object.entries(RANGES) as [keyof typeof RANGES, Range][]) {
     checkNumber(key, config[key], range, issues);
@@ -273,7 +272,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     issues.push({
       key: 'headersTimeoutMs',
       expected: `at most the request timeout (${config.requestTimeoutMs} ms)`,
-      received: received(config.headersTimeoutMs),
+      received: describeValue(config.headersTimeoutMs),
     });
   }
   // Retention: a signal must outlive its idempotency record, which a repeat of its key reads.
@@ -285,7 +284,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     issues.push({
       key: 'signalRetentionDays',
       expected: `0 (keep forever) or at least idempotencyTtlSeconds (${config.idempotencyTtlSeconds} s = ${Math.ceil(config.idempotencyTtlSeconds / 86_400)} days)`,
-      received: received(config.signalRetentionDays),
+      received: describeValue(config.signalRetentionDays),
     });
   }
   if (issues.length > 0) throw new ConfigError(issues);
@@ -306,7 +305,7 @@ export function readConfigEnv(
   const issues: InputIssue[] = [];
   for (const [old, replacement] of Object.entries(RENAMED_ENV)) {
     if (env[old] !== undefined && env[old] !== '') {
-      issues.push({ key: old, expected: `no ${old}; use ${replacement}`, received: received(env[old]) });
+      issues.push({ key: old, expected: `no ${old}; use ${replacement}`, received: describeValue(env[old]) });
     }
   }
   const num = (name: string, integer: boolean): number | undefined => {
@@ -314,7 +313,7 @@ export function readConfigEnv(
     if (raw === undefined || raw === '') return undefined;
     const pattern = integer ? /^\d{1,15}$/ : /^\d{1,15}(?:\.\d{1,9})?$/;
     if (!pattern.test(raw.trim())) {
-      issues.push({ key: name, expected: integer ? 'an integer' : 'a number', received: received(raw) });
+      issues.push({ key: name, expected: integer ? 'an integer' : 'a number', received: describeValue(raw) });
       return undefined;
     }
     return Number(raw.trim());

@@ -1,10 +1,11 @@
 import type { ProblemCode } from '@sigpost/protocol';
 import type { Batcher } from './batcher.js';
+import type { InFlightKeys } from './checks/idempotency.js';
+import type { TokenBuckets } from './checks/rate-limit.js';
+import type { SignatureVerifier } from './checks/signature.js';
 import type { Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
 import type { ConsoleSessions } from './console/sessions.js';
-import type { TokenBuckets } from './ingest/rate-limit.js';
-import type { SignatureVerifier } from './ingest/verify-signature.js';
 import type { IngestMetrics, IngestOutcome } from './metrics.js';
 import type { Store } from './store/store.js';
 
@@ -33,8 +34,8 @@ export interface AppContext {
   readonly buckets: TokenBuckets;
   /** Signed-in operator console sessions (in memory, per process). */
   readonly consoleSessions: ConsoleSessions;
-  /** `${producerId}\n${idempotencyKey}` of keyed ingest requests being processed by this process. */
-  readonly inFlight: Set<string>;
+  /** Keys of this process's ingest requests between validation and commit (check 10). */
+  readonly inFlight: InFlightKeys;
   /** True once a graceful shutdown has begun: new requests get 503 and /readyz fails. */
   draining: boolean;
 }

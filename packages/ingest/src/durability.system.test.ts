@@ -1,11 +1,10 @@
 // SIGKILL durability with real processes: every signal that got a 201 is in the store after a crash at
 // a random moment. The server runs as a child process (node + tsx on the TypeScript source).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { INGEST_PATH } from '@sigpost/protocol';
+import { killProcesses } from '@sigpost/test-support/process';
+import { type ServerProcess, startServerProcess } from '@sigpost/test-support/server-process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Admin } from './admin.js';
 import { SecretBox } from './secrets.js';
@@ -13,38 +12,20 @@ import { SqliteStore } from './store/sqlite.js';
 import { PRODUCER, SECRET, SIGNAL, signed, tempDir } from './test-helpers/fixtures.js';
 import { StreamClient } from './test-helpers/stream-client.js';
 
-const CHILD = fileURLToPath(new URL('./test-helpers/serve-child.ts', import.meta.url));
-const children: ChildProcess[] = [];
 const cleanups: (() => void)[] = [];
 
 afterEach(() => {
-  for (const child of children.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  killProcesses();
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-async function spawnServer(dbPath: string, key: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--conditions=@sigpost/source', '--import', 'tsx', CHILD, dbPath], {
-    env: { ...process.env, SIGPOST_SECRET_KEY: key },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** The real server as a process on the SQLite file `dbPath`, with no rate limit to speak of. */
+async function spawnServer(dbPath: string, key: string): Promise<ServerProcess> {
+  return startServerProcess(['--db', dbPath], {
+    SIGPOST_SECRET_KEY: key,
+    SIGPOST_RATE_LIMIT_PER_SECOND: '1000000',
+    SIGPOST_RATE_LIMIT_BURST: '1000000',
   });
-  children.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d) => {
-      out += d;
-      const m = /LISTENING (\S+)\n/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`server exited with ${code} before listening:\n${stderr}`)),
-    );
-  });
-  return { child, url };
 }
 
 /** Posts distinct signals with `concurrency` workers until `stop()`; collects the ids answered 201. */
@@ -109,25 +90,23 @@ describe('durability', () => {
 
     const allAccepted: string[] = [];
     for (let round = 0; round < 2; round++) {
-      const { child, url } = await spawnServer(dbPath, key);
+      const server = await spawnServer(dbPath, key);
+      const { url } = server;
       const traffic = load(url, 16);
       // Kill once some signals were accepted, after a random extra delay, with requests in flight.
       while (traffic.accepted.length < 20) await new Promise((r) => setTimeout(r, 5));
       const delay = 20 + Math.floor(Math.random() * 200);
       await new Promise((r) => setTimeout(r, delay));
-      child.kill('SIGKILL');
-      await once(child, 'exit');
+      await server.kill();
       await traffic.stop();
       expect(traffic.accepted.length, `round ${round}, killed after ${delay} ms`).toBeGreaterThan(20);
       allAccepted.push(...traffic.accepted);
     }
 
     // Restart, and check through the restarted server's own store file.
-    const { child, url } = await spawnServer(dbPath, key);
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
-    child.kill('SIGTERM');
-    const [code] = await once(child, 'exit');
-    expect(code).toBe(0);
+    const restarted = await spawnServer(dbPath, key);
+    expect((await fetch(`${restarted.url}/readyz`)).status).toBe(200);
+    expect(await restarted.stop()).toBe(0);
     const store = new SqliteStore({ path: dbPath });
     try {
       const missing: string[] = [];
@@ -166,8 +145,7 @@ describe('durability', () => {
     cleanups.push(() => client.close());
     const traffic = load(first.url, 8);
     await client.until(() => client.events.length >= 30, '30 events before the kill');
-    first.child.kill('SIGKILL');
-    await once(first.child, 'exit');
+    await first.kill();
     await traffic.stop();
     expect((await client.closing()).code).toBe(1006);
 
@@ -181,8 +159,7 @@ describe('durability', () => {
     const accepted = [...traffic.accepted, ...more.accepted];
     const total = (await setup.countSignalsByStatus()).received;
     await resumed.until(() => resumed.lastSeq === total, `seq ${total}`);
-    second.child.kill('SIGTERM');
-    await once(second.child, 'exit');
+    await second.stop();
     await setup.close();
 
     const events = [...client.events, ...resumed.events];
@@ -202,10 +179,10 @@ describe('durability', () => {
     await operator.migrate();
     const admin = new Admin(operator, box);
     const first = await admin.addProducer({ id: PRODUCER, secret: SECRET });
-    const { child, url } = await spawnServer(dbPath, key);
+    const server = await spawnServer(dbPath, key);
 
     let current = SECRET;
-    const traffic = load(url, 4, () => current);
+    const traffic = load(server.url, 4, () => current);
     await until(traffic.accepted, 30);
     // Another process (this one, with its own connection) rotates; the producer switches at once.
     const rotated = await admin.rotateSecret(PRODUCER);
@@ -217,8 +194,7 @@ describe('durability', () => {
     await until(traffic.accepted, retired + 30);
     await traffic.stop();
     await operator.close();
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    await server.stop();
 
     expect(traffic.refused).toEqual([]);
     expect(traffic.networkErrors).toBe(0);

@@ -4,8 +4,10 @@
  * HTTP refusals are not thrown as errors: they are problem+json answers built from the protocol's
  * `PROBLEMS` table (see ./problems.ts). The classes here are for the programmatic API: bad
  * configuration, bad admin input, conflicts and unknown ids. Store failures keep their own classes
- * (`StoreError` in ./store/store.ts) and arrive here as `cause`.
+ * (`StoreError` in ./store/errors.ts) and arrive here as `cause`.
  */
+
+import { defineBrand, type Issue, renderIssues } from '@sigpost/protocol';
 
 export type IngestErrorCode =
   | 'INGEST_CONFIG'
@@ -13,31 +15,34 @@ export type IngestErrorCode =
   | 'INGEST_CONFLICT'
   | 'INGEST_NOT_FOUND';
 
-/** Base class of every error this package throws on purpose. Branch on `code`. */
+/** Options of `IngestError`: its `code`, and the error that caused it. */
+export interface IngestErrorOptions {
+  readonly code: IngestErrorCode;
+  readonly cause?: unknown;
+}
+
+/**
+ * Base class of every error this package throws on purpose. Branch on `code`.
+ *
+ * @example
+ * try { await admin.createProducer(input); } catch (e) { if (isIngestError(e)) console.error(e.code); }
+ */
 export class IngestError extends Error {
   override readonly name: string = 'IngestError';
   readonly code: IngestErrorCode;
 
-  constructor(code: IngestErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  constructor(message: string, options: IngestErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
   }
 }
 
-/** One problem found while validating configuration or input, as data. */
-export interface InputIssue {
-  /** The option, flag, environment variable or field at fault (`toleranceSeconds`, `SIGPOST_PORT`, `id`). */
-  readonly key: string;
-  /** What is accepted, in words (`an integer from 1 to 3600`). */
-  readonly expected: string;
-  /** What was received, rendered safely (a secret is given by its byte length only). */
-  readonly received: string;
-}
+/** True for any `IngestError`, also one thrown by another installed copy of this package. */
+export const isIngestError = defineBrand(IngestError, 'sigpost.IngestError');
 
-/** Renders issues in zod's `✖ … → at KEY` style, one issue per two lines. */
-export function renderIssues(issues: readonly InputIssue[]): string {
-  return issues.map((i) => `✖ expected ${i.expected}, received ${i.received}\n  → at ${i.key}`).join('\n');
-}
+/** One problem found while validating configuration or input: the protocol's `Issue`. */
+export type InputIssue = Issue;
+export { renderIssues };
 
 /** Server configuration is invalid; `issues` lists every problem at once. */
 export class ConfigError extends IngestError {
@@ -45,7 +50,7 @@ export class ConfigError extends IngestError {
   readonly issues: readonly InputIssue[];
 
   constructor(issues: readonly InputIssue[]) {
-    super('INGEST_CONFIG', `Invalid ingest server configuration:\n${renderIssues(issues)}`);
+    super(`Invalid ingest server configuration:\n${renderIssues(issues)}`, { code: 'INGEST_CONFIG' });
     this.issues = issues;
   }
 }
@@ -56,7 +61,7 @@ export class InvalidInputError extends IngestError {
   readonly issues: readonly InputIssue[];
 
   constructor(what: string, issues: readonly InputIssue[]) {
-    super('INGEST_INVALID_INPUT', `Invalid ${what}:\n${renderIssues(issues)}`);
+    super(`Invalid ${what}:\n${renderIssues(issues)}`, { code: 'INGEST_INVALID_INPUT' });
     this.issues = issues;
   }
 }
@@ -66,7 +71,7 @@ export class ConflictError extends IngestError {
   override readonly name = 'ConflictError' as const;
 
   constructor(message: string, options?: { cause?: unknown }) {
-    super('INGEST_CONFLICT', message, options);
+    super(message, { code: 'INGEST_CONFLICT', cause: options?.cause });
   }
 }
 
@@ -75,15 +80,6 @@ export class NotFoundError extends IngestError {
   override readonly name = 'NotFoundError' as const;
 
   constructor(message: string, options?: { cause?: unknown }) {
-    super('INGEST_NOT_FOUND', message, options);
+    super(message, { code: 'INGEST_NOT_FOUND', cause: options?.cause });
   }
-}
-
-/** True for any error thrown on purpose by this package (matches on `code`, so it works across copies). */
-export function isIngestError(error: unknown): error is IngestError {
-  return (
-    error instanceof Error &&
-    typeof (error as { code?: unknown }).code === 'string' &&
-    (error as unknown as { code: string }).code.startsWith('INGEST_')
-  );
 }

@@ -46,6 +46,14 @@ export function ulid(epochMs: number): string {
 /** Pattern of the ids made by `newId`. */
 export const ID_PATTERN = /^(sig|sec|tok|sub)_[0-9A-HJKMNP-TV-Z]{26}$/;
 
+/** The pattern of each kind of id made by `newId`, by prefix. */
+export const ID_PATTERNS = Object.freeze({
+  sig: /^sig_[0-9A-HJKMNP-TV-Z]{26}$/,
+  sec: /^sec_[0-9A-HJKMNP-TV-Z]{26}$/,
+  tok: /^tok_[0-9A-HJKMNP-TV-Z]{26}$/,
+  sub: /^sub_[0-9A-HJKMNP-TV-Z]{26}$/,
+} as const);
+
 /** `sig_…` for signals, `sec_…` for producer secrets, `tok_…` for operator tokens, `sub_…` for stream subscribers. */
 export function newId(prefix: 'sig' | 'sec' | 'tok' | 'sub', epochMs: number): string {
   return `${prefix}_${ulid(epochMs)}`;

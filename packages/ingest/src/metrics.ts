@@ -1,14 +1,13 @@
 import type { Server } from 'node:net';
+import { STORED_SIGNAL_STATUSES } from '@sigpost/protocol';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Store, StoredSignalStatus } from './store/store.js';
+import type { Store } from './store/store.js';
 
 /** How an ingest request ended, as a metric label. */
 
 /** How long one count of stored signals serves /metrics scrapes. */
 const SIGNAL_COUNT_TTL_MS = 5_000;
 export type IngestOutcome = 'accepted' | 'replayed' | 'refused' | 'error' | 'aborted';
-
-const STATUSES: readonly StoredSignalStatus[] = ['received', 'pending_approval', 'approved', 'rejected'];
 
 /**
  * The app's Prometheus metrics, on a registry of its own (two apps in one process never share
@@ -49,7 +48,7 @@ export class IngestMetrics {
     });
     this.batchSize = new Histogram({
       name: 'sigpost_commit_batch_size',
-      help: 'Accepted requests committed per transaction (group commit).',
+      help: 'Accepted requests per group-commit batch handed to the store (SQLite commits the batches that queue up in its writer thread together).',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
       registers,
     });
@@ -76,7 +75,7 @@ export class IngestMetrics {
           });
         }
         const counts = await cached.counts;
-        for (const status of STATUSES) this.set({ status }, counts[status] ?? 0);
+        for (const status of STORED_SIGNAL_STATUSES) this.set({ status }, counts[status] ?? 0);
       },
     });
   }

@@ -7,15 +7,11 @@ import {
   type ProblemCode,
   SignalCandidateSchema,
   SignalIngestResponseSchema,
+  STORED_SIGNAL_STATUSES,
 } from '@sigpost/protocol';
 import { z } from 'zod';
 import { OPERATOR_PREFIX } from './routes/operator.js';
-import {
-  ApproveBodySchema,
-  RejectBodySchema,
-  SignalListQuerySchema,
-  STORED_SIGNAL_STATUSES,
-} from './signals.js';
+import { ApproveBodySchema, RejectBodySchema, SignalListQuerySchema } from './signals.js';
 
 type Json = Record<string, unknown>;
 
@@ -121,6 +117,16 @@ function problems(...codes: ProblemCode[]): Json {
   return out;
 }
 
+/** A JSON request or response body of `schema`. */
+const jsonContent = (schema: Json): Json => ({ 'application/json': { schema } });
+
+/** `{"items": [ITEM, …]}`: how the operator API answers a list that comes in one piece. */
+const itemList = (item: Json): Json => ({
+  type: 'object',
+  required: ['items'],
+  properties: { items: { type: 'array', items: item } },
+});
+
 const header = (name: string, description: string, pattern?: string, required = true): Json => ({
   name,
   in: 'header',
@@ -213,7 +219,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
           ],
           requestBody: {
             required: true,
-            content: { 'application/json': { schema: ref('SignalCandidate') } },
+            content: jsonContent(ref('SignalCandidate')),
           },
           responses: {
             '201': {
@@ -225,7 +231,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
                   schema: { type: 'string', enum: ['true'] },
                 },
               },
-              content: { 'application/json': { schema: ref('SignalIngestResponse') } },
+              content: jsonContent(ref('SignalIngestResponse')),
             },
             ...problems(
               'malformed-json',
@@ -259,7 +265,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
           responses: {
             '200': {
               description: 'One page.',
-              content: { 'application/json': { schema: ref('SignalPage') } },
+              content: jsonContent(ref('SignalPage')),
             },
             ...problems('invalid-request', 'operator-unauthorized', ...OPERATOR_FAILURES),
           },
@@ -273,44 +279,33 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
           responses: {
             '200': {
               description: 'Every producer, by id.',
-              content: {
-                'application/json': {
-                  schema: {
-                    type: 'object',
-                    required: ['items'],
-                    properties: {
+              content: jsonContent(
+                itemList({
+                  type: 'object',
+                  required: ['producer_id', 'approval', 'instruments', 'created_at', 'secrets'],
+                  properties: {
+                    producer_id: { type: 'string' },
+                    approval: { enum: ['auto', 'manual'] },
+                    instruments: {
+                      description: 'Allowed instruments; null means any.',
+                      oneOf: [{ type: 'array', items: { type: 'string' } }, { type: 'null' }],
+                    },
+                    created_at: { type: 'string', format: 'date-time' },
+                    secrets: {
+                      description: 'Active secrets, oldest first: ids only.',
+                      type: 'array',
                       items: {
-                        type: 'array',
-                        items: {
-                          type: 'object',
-                          required: ['producer_id', 'approval', 'instruments', 'created_at', 'secrets'],
-                          properties: {
-                            producer_id: { type: 'string' },
-                            approval: { enum: ['auto', 'manual'] },
-                            instruments: {
-                              description: 'Allowed instruments; null means any.',
-                              oneOf: [{ type: 'array', items: { type: 'string' } }, { type: 'null' }],
-                            },
-                            created_at: { type: 'string', format: 'date-time' },
-                            secrets: {
-                              description: 'Active secrets, oldest first: ids only.',
-                              type: 'array',
-                              items: {
-                                type: 'object',
-                                required: ['secret_id', 'created_at'],
-                                properties: {
-                                  secret_id: { type: 'string' },
-                                  created_at: { type: 'string', format: 'date-time' },
-                                },
-                              },
-                            },
-                          },
+                        type: 'object',
+                        required: ['secret_id', 'created_at'],
+                        properties: {
+                          secret_id: { type: 'string' },
+                          created_at: { type: 'string', format: 'date-time' },
                         },
                       },
                     },
                   },
-                },
-              },
+                }),
+              ),
             },
             ...problems('operator-unauthorized', ...OPERATOR_FAILURES),
           },
@@ -325,7 +320,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
           responses: {
             '200': {
               description: 'The signal.',
-              content: { 'application/json': { schema: ref('SignalView') } },
+              content: jsonContent(ref('SignalView')),
             },
             ...problems('not-found', 'operator-unauthorized', ...OPERATOR_FAILURES),
           },
@@ -342,37 +337,26 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
           responses: {
             '200': {
               description: 'The events, oldest first.',
-              content: {
-                'application/json': {
-                  schema: {
-                    type: 'object',
-                    required: ['items'],
-                    properties: {
-                      items: {
-                        type: 'array',
-                        items: {
-                          type: 'object',
-                          required: ['type', 'seq', 'at', 'signal'],
-                          properties: {
-                            type: {
-                              type: 'string',
-                              enum: [
-                                'signal.received',
-                                'signal.pending_approval',
-                                'signal.approved',
-                                'signal.rejected',
-                              ],
-                            },
-                            seq: { type: 'integer', minimum: 1 },
-                            at: { type: 'string', format: 'date-time' },
-                            signal: { type: 'object' },
-                          },
-                        },
-                      },
+              content: jsonContent(
+                itemList({
+                  type: 'object',
+                  required: ['type', 'seq', 'at', 'signal'],
+                  properties: {
+                    type: {
+                      type: 'string',
+                      enum: [
+                        'signal.received',
+                        'signal.pending_approval',
+                        'signal.approved',
+                        'signal.rejected',
+                      ],
                     },
+                    seq: { type: 'integer', minimum: 1 },
+                    at: { type: 'string', format: 'date-time' },
+                    signal: { type: 'object' },
                   },
-                },
-              },
+                }),
+              ),
             },
             ...problems('not-found', 'operator-unauthorized', ...OPERATOR_FAILURES),
           },
@@ -386,12 +370,12 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
           parameters: [idParam],
           requestBody: {
             required: false,
-            content: { 'application/json': { schema: ref('ApproveRequest') } },
+            content: jsonContent(ref('ApproveRequest')),
           },
           responses: {
             '200': {
               description: 'Approved.',
-              content: { 'application/json': { schema: ref('SignalView') } },
+              content: jsonContent(ref('SignalView')),
             },
             ...problems(
               'not-found',
@@ -410,11 +394,11 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
           summary: 'Reject a pending signal with a reason',
           security: bearer,
           parameters: [idParam],
-          requestBody: { required: true, content: { 'application/json': { schema: ref('RejectRequest') } } },
+          requestBody: { required: true, content: jsonContent(ref('RejectRequest')) },
           responses: {
             '200': {
               description: 'Rejected.',
-              content: { 'application/json': { schema: ref('SignalView') } },
+              content: jsonContent(ref('SignalView')),
             },
             ...problems(
               'not-found',

@@ -1,32 +1,36 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { PROBLEM_CONTENT_TYPE, PROBLEMS, type ProblemCode, problem } from '@sigpost/protocol';
+import { defineBrand, PROBLEM_CONTENT_TYPE, PROBLEMS, type ProblemCode, problem } from '@sigpost/protocol';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isStoreError } from './store/errors.js';
 
 /** Largest request line plus headers, in bytes, before 431 `headers-too-large` (node's default, pinned here). */
 export const MAX_HEADER_BYTES = 16_384;
 
+/** Options of `HttpProblem`: the problem type, its extension members, headers to send, and the cause. */
+export interface HttpProblemOptions {
+  /** The problem type, from the protocol's `PROBLEMS` table. */
+  readonly code: ProblemCode;
+  readonly extensions?: Readonly<Record<string, unknown>>;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly cause?: unknown;
+}
+
 /**
- * A refusal raised inside a route: the error handler turns it into the problem+json answer.
+ * A refusal raised inside a route: the error handler turns it into the problem+json answer, with
+ * `detail` (the constructor's first argument) as its `detail`. Its `message` is `<code>: <detail>`.
  * Not exported from the package: it is how routes talk to the error handler, not an API.
  */
 export class HttpProblem extends Error {
   override readonly name = 'HttpProblem' as const;
   readonly code: ProblemCode;
-  readonly detail: string | undefined;
+  readonly detail: string;
   readonly extensions: Readonly<Record<string, unknown>>;
   readonly headers: Readonly<Record<string, string>>;
 
-  constructor(
-    code: ProblemCode,
-    detail?: string,
-    options: {
-      extensions?: Readonly<Record<string, unknown>>;
-      headers?: Readonly<Record<string, string>>;
-      cause?: unknown;
-    } = {},
-  ) {
+  constructor(detail: string, options: HttpProblemOptions) {
+    const { code } = options;
     super(detail ? `${code}: ${detail}` : code, options.cause === undefined ? {} : { cause: options.cause });
     this.code = code;
     this.detail = detail;
@@ -34,6 +38,9 @@ export class HttpProblem extends Error {
     this.headers = options.headers ?? {};
   }
 }
+
+/** True for any `HttpProblem`, also one raised by another loaded copy of this package. */
+export const isHttpProblem = defineBrand(HttpProblem, 'sigpost.HttpProblem');
 
 /** Sends an RFC 9457 answer for a code of the protocol's `PROBLEMS` table and records it for metrics and logs. */
 export function sendProblem(
@@ -343,11 +350,11 @@ export function makeErrorHandler(
       sendProblem(reply, refusal ?? 'invalid-request', 'the connection closed before the request was read');
       return;
     }
-    if (error instanceof HttpProblem) {
+    if (isHttpProblem(error)) {
       sendProblem(reply, error.code, error.detail, error.extensions, error.headers);
       return;
     }
-    if ((error as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE') {
+    if (isStoreError(error) && error.code === 'STORE_UNAVAILABLE') {
       // StoreUnavailableError: the database is down or unreachable; the client may retry.
       request.log.error({ err: error }, 'the store is unavailable');
       sendProblem(

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { defineBrand } from '@sigpost/protocol';
 
 // Producer secrets at rest. HMAC verification needs the raw secret on the server (unlike a password,
 // it cannot be stored as a hash), so the store keeps it encrypted with AES-256-GCM under a
@@ -39,11 +40,14 @@ export class SecretBoxError extends Error {
   override readonly name = 'SecretBoxError' as const;
   readonly code: SecretBoxErrorCode;
 
-  constructor(code: SecretBoxErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  constructor(message: string, options: { readonly code: SecretBoxErrorCode; readonly cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
   }
 }
+
+/** True for any `SecretBoxError`, also one thrown by another installed copy of this package. */
+export const isSecretBoxError = defineBrand(SecretBoxError, 'sigpost.SecretBoxError');
 
 /** Options of `SecretBox.fromKeyFile`. */
 export interface KeyFileOptions {
@@ -93,8 +97,8 @@ export class SecretBox {
     if (!(key instanceof Uint8Array) || key.byteLength !== SECRET_KEY_BYTES) {
       const received = key instanceof Uint8Array ? `${key.byteLength} bytes` : typeof key;
       throw new SecretBoxError(
-        'SECRET_KEY_INVALID',
         `Invalid secret key: expected ${SECRET_KEY_BYTES} bytes, received ${received}`,
+        { code: 'SECRET_KEY_INVALID' },
       );
     }
     return new SecretBox(Buffer.from(key));
@@ -110,8 +114,8 @@ export class SecretBox {
     const value = env[SECRET_KEY_ENV];
     if (value === undefined || value.trim() === '') {
       throw new SecretBoxError(
-        'SECRET_KEY_MISSING',
         `${SECRET_KEY_ENV} is not set: expected base64 of ${SECRET_KEY_BYTES} bytes (generate one with \`openssl rand -base64 32\`)`,
+        { code: 'SECRET_KEY_MISSING' },
       );
     }
     return SecretBox.fromKey(decodeKey(value, SECRET_KEY_ENV)).withPreviousKeysFromEnv(env);
@@ -170,13 +174,15 @@ export class SecretBox {
       text = readFileSync(path, 'utf8');
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) {
-        throw new SecretBoxError('SECRET_KEY_FILE', `Cannot read secret key file ${path}`, { cause: error });
+        throw new SecretBoxError(`Cannot read secret key file ${path}`, {
+          code: 'SECRET_KEY_FILE',
+          cause: error,
+        });
       }
       if (!options.create) {
         throw new SecretBoxError(
-          'SECRET_KEY_FILE',
           `Secret key file ${path} does not exist (set ${SECRET_KEY_ENV}, or create the file with \`openssl rand -base64 32 > ${path} && chmod 600 ${path}\`)`,
-          { cause: error },
+          { code: 'SECRET_KEY_FILE', cause: error },
         );
       }
       text = createKeyFile(path);
@@ -205,8 +211,8 @@ export class SecretBox {
   open(sealed: string): string {
     if (typeof sealed !== 'string' || !SEALED_PATTERN.test(sealed)) {
       throw new SecretBoxError(
-        'SECRET_CORRUPT',
         `Cannot open sealed secret: expected ${VERSION}.<keyId>.<iv>.<tag>.<ciphertext> (base64url parts)`,
+        { code: 'SECRET_CORRUPT' },
       );
     }
     const [, keyId, iv, tag, ciphertext] = sealed.split('.') as [string, string, string, string, string];
@@ -215,8 +221,8 @@ export class SecretBox {
       if (previous !== undefined) return previous.open(sealed);
       const loaded = [this.keyId, ...this.#previous.keys()].join(', ');
       throw new SecretBoxError(
-        'SECRET_WRONG_KEY',
         `Cannot open sealed secret: it was sealed with key ${keyId}, but the loaded keys are ${loaded} (check ${SECRET_KEY_ENV}, ${PREVIOUS_SECRET_KEYS_ENV} or the key file)`,
+        { code: 'SECRET_WRONG_KEY' },
       );
     }
     try {
@@ -231,9 +237,8 @@ export class SecretBox {
       ]).toString('utf8');
     } catch (error) {
       throw new SecretBoxError(
-        'SECRET_CORRUPT',
         `Cannot open sealed secret sealed with key ${keyId}: authentication failed (the stored value is corrupt or was altered)`,
-        { cause: error },
+        { code: 'SECRET_CORRUPT', cause: error },
       );
     }
   }
@@ -268,8 +273,8 @@ function decodeKey(text: string, where: string): Buffer {
   // Buffer.from ignores characters outside the alphabet; re-encoding proves the text was clean base64.
   if (key.toString('base64') !== trimmed || key.byteLength !== SECRET_KEY_BYTES) {
     throw new SecretBoxError(
-      'SECRET_KEY_INVALID',
       `Invalid secret key in ${where}: expected base64 of ${SECRET_KEY_BYTES} bytes, received ${describeKeyText(trimmed, key)}`,
+      { code: 'SECRET_KEY_INVALID' },
     );
   }
   return key;
@@ -290,7 +295,10 @@ function createKeyFile(path: string): string {
     return text;
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return readFileSync(path, 'utf8');
-    throw new SecretBoxError('SECRET_KEY_FILE', `Cannot create secret key file ${path}`, { cause: error });
+    throw new SecretBoxError(`Cannot create secret key file ${path}`, {
+      code: 'SECRET_KEY_FILE',
+      cause: error,
+    });
   }
 }
 
@@ -299,8 +307,8 @@ function assertPrivate(path: string): void {
   const mode = statSync(path).mode & 0o777;
   if ((mode & 0o077) !== 0) {
     throw new SecretBoxError(
-      'SECRET_KEY_FILE',
       `Secret key file ${path} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); run \`chmod 600 ${path}\``,
+      { code: 'SECRET_KEY_FILE' },
     );
   }
 }

@@ -1,14 +1,16 @@
 import {
   checkJson,
+  describeValue,
   formatTimestamp,
   INSTRUMENT_PATTERN,
   PRODUCER_ID_PATTERN,
   parseTimestamp,
+  STORED_SIGNAL_STATUSES,
 } from '@sigpost/protocol';
 import { z } from 'zod';
 import type { Clock } from './clock.js';
 import { ConflictError, type InputIssue, InvalidInputError, NotFoundError } from './errors.js';
-import { ID_PATTERN } from './ids.js';
+import { ID_PATTERNS } from './ids.js';
 import type {
   DecisionChannel,
   SignalFilter,
@@ -16,9 +18,6 @@ import type {
   Store,
   StoredSignalStatus,
 } from './store/store.js';
-
-/** Statuses a stored signal can have (the three of the 201 answer, plus `approved`). */
-export const STORED_SIGNAL_STATUSES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
 
 /** A stored signal as the operator API and the CLI show it (snake_case, like the wire). */
 export interface SignalView {
@@ -127,15 +126,8 @@ export function toInputIssues(
     }
     const key = issue.path.map(String).join('.') || '(input)';
     const message = issue.message.replace(/^expected /, '');
-    return [{ key: name(key), expected: message, received: describe(issue.input) }];
+    return [{ key: name(key), expected: message, received: describeValue(issue.input) }];
   });
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (Array.isArray(value)) return `${value.length} values`;
-  return typeof value;
 }
 
 /**
@@ -217,7 +209,7 @@ export function signalViewJson(view: SignalView): string {
 
 /** True when `id` has the shape of a signal id (so a lookup is worth making). */
 export function isSignalId(id: unknown): id is string {
-  return typeof id === 'string' && id.startsWith('sig_') && ID_PATTERN.test(id);
+  return typeof id === 'string' && ID_PATTERNS.sig.test(id);
 }
 
 /** Looks a signal up; throws `NotFoundError` when there is none. */

@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CliIO, main } from '@sigpost/cli';
 import { HmacClient, OutboundClientError, OutboundConfig, type SignalInput } from '@sigpost/outbound';
+import { validSignal } from '@sigpost/test-support/fixtures';
+import { killProcesses } from '@sigpost/test-support/process';
+import { type ServerProcess, startServerProcess } from '@sigpost/test-support/server-process';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { validSignal } from '../../../test-support/fixtures.js';
 import { openStore } from '../src/index.js';
-import { killServerProcesses, type ServerProcess, startServerProcess } from './fixtures/processes.js';
 
 const KEY = randomBytes(32).toString('base64');
 const PRODUCER = 'rotating-desk';
@@ -26,7 +27,7 @@ let server: ServerProcess | undefined;
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await server?.stop();
-  killServerProcesses();
+  killProcesses();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -3,11 +3,12 @@
 // fresh timestamp) race to both servers at once; the database must keep exactly one of them.
 import { randomBytes } from 'node:crypto';
 import { buildSignature, formatTimestamp, HEADERS, INGEST_PATH } from '@sigpost/protocol';
+import { validSignal } from '@sigpost/test-support/fixtures';
+import { killProcesses } from '@sigpost/test-support/process';
+import { type ServerProcess, startServerProcess } from '@sigpost/test-support/server-process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validSignal } from '../../../test-support/fixtures.js';
 import { Admin, openStore, SecretBox } from '../src/index.js';
-import { killServerProcesses, type ServerProcess, startServerProcess } from './fixtures/processes.js';
 
 const url = process.env.SIGPOST_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `sigpost_scaleout_${process.pid}_${Date.now().toString(36)}`;
@@ -89,7 +90,7 @@ describe.runIf(unreachable === undefined)('scale-out: two server processes shari
 
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.stop()));
-    killServerProcesses();
+    killProcesses();
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await admin.end();
   });

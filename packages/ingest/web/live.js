@@ -25,8 +25,13 @@ const CLOSE_REVOKED = 4403;
 const CLOSE_CURSOR_EXPIRED = 4410;
 const CLOSE_BAD_MESSAGE = 4400;
 
-/** Producer fields the stream copies from the signal body. */
-const BODY_FIELDS = [
+/**
+ * The fields of a signal body (`SIGNAL_FIELDS` of @sigpost/protocol, copied: this file is served without
+ * a build step; src/console/live.test.ts keeps the two equal). The stream sends each of them flat.
+ */
+export const SIGNAL_FIELDS = [
+  'instrument',
+  'side',
   'entry_price',
   'stop_loss',
   'take_profit',
@@ -39,8 +44,8 @@ const BODY_FIELDS = [
 /** A stream event's flat `signal` as the operator API's view (`signal` holds the producer's body fields). */
 export function eventView(event) {
   const s = event.signal;
-  const body = { instrument: s.instrument, side: s.side };
-  for (const name of BODY_FIELDS) if (s[name] !== null && s[name] !== undefined) body[name] = s[name];
+  const body = {};
+  for (const name of SIGNAL_FIELDS) if (s[name] !== null && s[name] !== undefined) body[name] = s[name];
   return {
     signal_id: s.signal_id,
     producer_id: s.producer_id,

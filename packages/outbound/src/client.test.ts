@@ -1,8 +1,16 @@
 import type { ServerResponse } from 'node:http';
 import { parseTimestamp } from '@sigpost/protocol';
+import { INGEST_RESPONSE, requestVerifiesIndependently, validSignal } from '@sigpost/test-support/fixtures';
+import { goldenVectors } from '@sigpost/test-support/golden';
+import {
+  type IngestRequest,
+  type IngestServer,
+  type Respond,
+  sendJson,
+  sendProblem,
+  startIngestServer,
+} from '@sigpost/test-support/ingest-server';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { requestVerifiesIndependently, validSignal } from '../../../test-support/fixtures.js';
-import { goldenVectors } from '../../../test-support/golden.js';
 import { HmacClient, type HmacClientOptions, type SignalInput } from './client.js';
 import { OutboundConfig, type OutboundConfigOptions } from './config.js';
 import {
@@ -14,22 +22,13 @@ import {
 import type { OutboundLogger } from './logger.js';
 import { recordingLogger } from './outbox/test-helpers/fixtures.js';
 import { fakeTime } from './test-helpers/fake-time.js';
-import {
-  INGEST_RESPONSE,
-  type RecordedRequest,
-  type Respond,
-  sendJson,
-  sendProblem,
-  startServer,
-  type TestServer,
-} from './test-helpers/server.js';
 
 const SECRET = 'test-secret-key-min-16-bytes-long';
 const PRODUCER = 'test-producer';
 const SIGNAL: SignalInput = validSignal();
 const SIGNAL_BODY = JSON.stringify(SIGNAL);
 
-let servers: TestServer[] = [];
+let servers: IngestServer[] = [];
 let clients: HmacClient[] = [];
 
 afterEach(async () => {
@@ -39,8 +38,8 @@ afterEach(async () => {
   servers = [];
 });
 
-async function serve(respond: Respond): Promise<TestServer> {
-  const server = await startServer(respond);
+async function serve(respond: Respond): Promise<IngestServer> {
+  const server = await startIngestServer(respond);
   servers.push(server);
   return server;
 }
@@ -80,7 +79,7 @@ describe('HmacClient.postSignal on the wire', () => {
 
     expect(response).toEqual(INGEST_RESPONSE);
     expect(server.requests).toHaveLength(1);
-    const [req] = server.requests as [RecordedRequest];
+    const [req] = server.requests as [IngestRequest];
     expect([req.method, req.url, req.body.toString('utf8')]).toEqual([
       'POST',
       '/api/v1/signals/ingest',
@@ -120,7 +119,7 @@ describe('HmacClient.postSignal on the wire', () => {
     );
     clients.push(client);
     await client.postSignal(JSON.parse(vector.body) as SignalInput);
-    const [req] = server.requests as [RecordedRequest];
+    const [req] = server.requests as [IngestRequest];
     expect(req.body.toString('utf8')).toBe(vector.body);
     expect(req.headers['x-timestamp']).toBe(vector.timestamp);
     expect(req.headers['x-signature']).toBe(vector.signature);
@@ -502,7 +501,7 @@ describe('HmacClient.postSignal timeouts, aborts and network errors', () => {
   });
 
   it('reports a refused connection as a retryable network error with its cause', async () => {
-    const closed = await startServer(created);
+    const closed = await startIngestServer(created);
     const { url, port } = closed;
     await closed.close();
     const { clock, sleep, time } = fakeTime();
@@ -548,7 +547,7 @@ describe('HmacClient.postSignal timeouts, aborts and network errors', () => {
 describe('HmacClient.postSignal malformed answers', () => {
   const send =
     (status: number, body: string, headers: Record<string, string> = {}): Respond =>
-    (_req: RecordedRequest, res: ServerResponse) => {
+    (_req: IngestRequest, res: ServerResponse) => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(body);
     };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  describeValue,
   formatTimestamp,
   INGEST_PATH,
   isValidIdempotencyKey,
@@ -98,7 +99,7 @@ function checkTimeoutSeconds(value: unknown): number {
   const { min, max } = CALL_TIMEOUT_SECONDS;
   if (typeof value !== 'number' || !(value >= min && value <= max)) {
     throw new RangeError(
-      `Expected \`timeoutSeconds\` to be a number from ${min} to ${max}, received ${typeof value === 'number' ? value : typeof value}`,
+      `Expected \`timeoutSeconds\` to be a number from ${min} to ${max}, received ${describeValue(value)}`,
     );
   }
   return value;

@@ -1,5 +1,12 @@
 import { inspect } from 'node:util';
-import { INGEST_PATH, MIN_SECRET_BYTES, PRODUCER_ID_PATTERN } from '@sigpost/protocol';
+import {
+  checkUrl,
+  describeValue,
+  INGEST_PATH,
+  MIN_SECRET_BYTES,
+  PRODUCER_ID_PATTERN,
+  type UrlProblem,
+} from '@sigpost/protocol';
 import { type ConfigIssue, OutboundConfigError } from './errors.js';
 
 /**
@@ -103,19 +110,7 @@ const OPTION_KEYS: readonly Key[] = [
   'maxBodySize',
 ];
 
-/** `"value"`, cut to 80 characters, for issue texts about values that are not secret. */
-function quote(value: string): string {
-  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
-}
-
-function received(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return value === '' ? 'an empty string' : quote(value);
-  if (typeof value === 'number') return String(value);
-  if (typeof value === 'boolean') return String(value);
-  return Array.isArray(value) ? 'an array' : `a value of type ${typeof value}`;
-}
+const received = (value: unknown): string => describeValue(value, 80);
 
 const TIMEOUT_EXPECTED = `${LIMITS.timeoutSeconds.min}–${LIMITS.timeoutSeconds.max} seconds`;
 const BODY_EXPECTED = `${LIMITS.maxBodySize.min}–${LIMITS.maxBodySize.max} bytes (a whole number)`;
@@ -134,21 +129,18 @@ interface Validated {
 }
 
 /** Why a base URL is refused, or its normalised form (no trailing slash). */
-function checkUrl(value: string): { ok: true; url: string } | { ok: false; received: string } {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return { ok: false, received: value === '' ? 'an empty string' : quote(value) };
-  }
+function checkBaseUrl(value: string): { ok: true; url: string } | { ok: false; received: string } {
+  const checked = checkUrl(value, { schemes: ['http:', 'https:'] });
+  if (checked.ok) return { ok: true, url: checked.url.href.replace(/\/+$/, '') };
   // The URL ends up in error messages and logs: credentials in it would leak.
-  if (url.username !== '' || url.password !== '') return { ok: false, received: 'a URL with credentials' };
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return { ok: false, received: `a ${url.protocol} URL` };
-  }
-  if (url.search !== '' || value.includes('?')) return { ok: false, received: 'a URL with a query' };
-  if (url.hash !== '' || value.includes('#')) return { ok: false, received: 'a URL with a fragment' };
-  return { ok: true, url: url.href.replace(/\/+$/, '') };
+  const problems: Record<UrlProblem, string> = {
+    'not-a-url': received(value),
+    credentials: 'a URL with credentials',
+    scheme: `a ${checked.url?.protocol} URL`,
+    query: 'a URL with a query',
+    fragment: 'a URL with a fragment',
+  };
+  return { ok: false, received: problems[checked.problem] };
 }
 
 /** Validates typed values; `keys` names each setting as the caller knows it (option or env name). */
@@ -191,7 +183,7 @@ function validate(
     else if (typeof serverBaseUrl !== 'string') {
       add('serverBaseUrl', 'invalid_type', URL_EXPECTED, received(serverBaseUrl));
     } else {
-      const checked = checkUrl(serverBaseUrl);
+      const checked = checkBaseUrl(serverBaseUrl);
       if (checked.ok) url = checked.url;
       else add('serverBaseUrl', 'invalid_value', URL_EXPECTED, checked.received);
     }

@@ -1,7 +1,11 @@
+import { describeBrandedErrors } from '@sigpost/test-support/branded-errors';
 import { describe, expect, it } from 'vitest';
 import {
   formatConfigIssues,
+  isOutboundClientError,
+  isOutboundConfigError,
   isOutboundError,
+  isSignalValidationError,
   OUTBOUND_ERROR_CODES,
   OutboundClientError,
   OutboundConfigError,
@@ -91,6 +95,19 @@ describe('the error tree', () => {
   });
 });
 
+const cause = new Error('the socket closed');
+
+describeBrandedErrors([
+  {
+    name: 'OutboundError',
+    guard: isOutboundError,
+    make: () => new OutboundError('m', { code: 'OUTBOUND_NETWORK_ERROR', cause }),
+    code: 'OUTBOUND_NETWORK_ERROR',
+    cause,
+    legacyBrand: 'sigpost.outbound.error',
+  },
+]);
+
 describe('isOutboundError', () => {
   it('recognises every error of the tree and nothing else', () => {
     expect(isOutboundError(new OutboundDisabledError())).toBe(true);
@@ -115,6 +132,52 @@ describe('isOutboundError', () => {
     expect(JSON.stringify(new OutboundDisabledError())).toBe(
       '{"name":"OutboundDisabledError","code":"OUTBOUND_DISABLED"}',
     );
+  });
+});
+
+describe('the subclass guards', () => {
+  const client = new OutboundClientError('refused', {
+    code: 'OUTBOUND_HTTP_ERROR',
+    method: 'POST',
+    url: URL_,
+    attempts: 1,
+    httpCode: 400,
+  });
+  const timeout = new OutboundTimeoutError('slow', { method: 'POST', url: URL_, attempts: 1, timeoutMs: 5 });
+  const config = new OutboundConfigError([
+    { key: 'HMAC_PRODUCER_URL', code: 'required', expected: 'a URL', received: 'nothing' },
+  ]);
+  const invalid = new SignalValidationError(['side: expected "buy" or "sell"']);
+  const all = [
+    client,
+    timeout,
+    config,
+    invalid,
+    new OutboundDisabledError(),
+    new OutboundSignatureError('x'),
+  ];
+
+  it.each([
+    ['isOutboundClientError', isOutboundClientError, [client, timeout]],
+    ['isOutboundConfigError', isOutboundConfigError, [config]],
+    ['isSignalValidationError', isSignalValidationError, [invalid]],
+  ] as const)('%s is true for exactly its class and subclasses', (_name, guard, mine) => {
+    for (const error of all) expect(guard(error)).toBe((mine as readonly unknown[]).includes(error));
+    expect(guard(new Error('x'))).toBe(false);
+    expect(guard({ code: 'OUTBOUND_CONFIG_INVALID' })).toBe(false);
+    expect(guard(null)).toBe(false);
+  });
+
+  it('recognises the errors of another copy of the package, 0.1.0 included, by brand and code', () => {
+    const foreign = (code: string) => {
+      const error = Object.assign(new Error('from another copy'), { code });
+      Object.defineProperty(error, Symbol.for('sigpost.outbound.error'), { value: true });
+      return error;
+    };
+    expect(isOutboundClientError(foreign('OUTBOUND_TIMEOUT'))).toBe(true);
+    expect(isOutboundConfigError(foreign('OUTBOUND_CONFIG_INVALID'))).toBe(true);
+    expect(isSignalValidationError(foreign('OUTBOUND_INVALID_SIGNAL'))).toBe(true);
+    expect(isOutboundClientError(foreign('OUTBOUND_DISABLED'))).toBe(false);
   });
 });
 

@@ -1,13 +1,16 @@
 // Every error the SDK throws on purpose, in one file so tests and docs can enumerate them.
 // Programmer errors (a wrong argument type, an out-of-range option) are plain TypeError/RangeError,
 // thrown at once and never retried; everything operational belongs to this tree.
-import type { ProblemDetails } from '@sigpost/protocol';
+import {
+  defineBrand,
+  type Issue,
+  type IssueCode,
+  type ProblemDetails,
+  renderIssues,
+} from '@sigpost/protocol';
 
-/** Brand shared by every copy of this package, so `isOutboundError` works across duplicate installs. */
-const BRAND = Symbol.for('sigpost.outbound.error');
-
-/** Stable codes of `OutboundError`; callers branch on these, never on messages. */
-export const OUTBOUND_ERROR_CODES = Object.freeze([
+/** The codes an `OutboundClientError` (a request that failed or was refused) can carry. */
+const CLIENT_ERROR_CODES = [
   'OUTBOUND_HTTP_ERROR',
   'OUTBOUND_NETWORK_ERROR',
   'OUTBOUND_TIMEOUT',
@@ -15,6 +18,11 @@ export const OUTBOUND_ERROR_CODES = Object.freeze([
   'OUTBOUND_INVALID_RESPONSE',
   'OUTBOUND_ABORTED',
   'OUTBOUND_CLIENT_CLOSED',
+] as const;
+
+/** Stable codes of `OutboundError`; callers branch on these, never on messages. */
+export const OUTBOUND_ERROR_CODES = Object.freeze([
+  ...CLIENT_ERROR_CODES,
   'OUTBOUND_INVALID_SIGNAL',
   'OUTBOUND_SIGNATURE_INVALID',
   'OUTBOUND_CONFIG_INVALID',
@@ -24,16 +32,13 @@ export const OUTBOUND_ERROR_CODES = Object.freeze([
 export type OutboundErrorCode = (typeof OUTBOUND_ERROR_CODES)[number];
 
 /** Codes an `OutboundClientError` (a request that failed or was refused) can carry. */
-export type OutboundClientErrorCode = Extract<
-  OutboundErrorCode,
-  | 'OUTBOUND_HTTP_ERROR'
-  | 'OUTBOUND_NETWORK_ERROR'
-  | 'OUTBOUND_TIMEOUT'
-  | 'OUTBOUND_BODY_TOO_LARGE'
-  | 'OUTBOUND_INVALID_RESPONSE'
-  | 'OUTBOUND_ABORTED'
-  | 'OUTBOUND_CLIENT_CLOSED'
->;
+export type OutboundClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
+
+/** Options of `OutboundError`: its `code`, and the error that caused it. */
+export interface OutboundErrorOptions {
+  readonly code: OutboundErrorCode;
+  readonly cause?: unknown;
+}
 
 /**
  * Base of every error the SDK throws on purpose. Branch on `code`.
@@ -45,24 +50,20 @@ export class OutboundError extends Error {
   override readonly name: string = 'OutboundError';
   readonly code: OutboundErrorCode;
 
-  constructor(message: string, code: OutboundErrorCode, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+  constructor(message: string, options: OutboundErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
   }
 }
 
-// On the prototype, not enumerable: a brand, not data.
-Object.defineProperty(OutboundError.prototype, BRAND, { value: true });
-
 /**
- * True for any `OutboundError`, also one thrown by another installed copy of this package.
+ * True for any `OutboundError`, also one thrown by another installed copy of this package (0.1.0's
+ * brand, `sigpost.outbound.error`, is still set and accepted, so either version recognises the other's).
  *
  * @example
  * if (isOutboundError(error) && error.code === 'OUTBOUND_DISABLED') return;
  */
-export function isOutboundError(error: unknown): error is OutboundError {
-  return typeof error === 'object' && error !== null && (error as { [BRAND]?: unknown })[BRAND] === true;
-}
+export const isOutboundError = defineBrand(OutboundError, 'sigpost.OutboundError', 'sigpost.outbound.error');
 
 export interface OutboundClientErrorOptions {
   readonly code: OutboundClientErrorCode;
@@ -95,7 +96,7 @@ export class OutboundClientError extends OutboundError {
   readonly url: string;
 
   constructor(message: string, options: OutboundClientErrorOptions) {
-    super(message, options.code, { cause: options.cause });
+    super(message, { code: options.code, cause: options.cause });
     this.httpCode = options.httpCode;
     this.details = options.details;
     this.attempts = options.attempts;
@@ -127,36 +128,21 @@ export class OutboundSignatureError extends OutboundError {
   declare readonly code: 'OUTBOUND_SIGNATURE_INVALID';
 
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 'OUTBOUND_SIGNATURE_INVALID', options);
+    super(message, { code: 'OUTBOUND_SIGNATURE_INVALID', cause: options?.cause });
   }
 }
 
-/** What a config problem is about. */
-export type ConfigIssueCode = 'required' | 'invalid_type' | 'invalid_value' | 'renamed' | 'unknown_key';
+/** What a config problem is about: the protocol's `IssueCode`. */
+export type ConfigIssueCode = IssueCode;
 
-/** One configuration problem, as data. `received` never contains the secret (only its byte length). */
-export interface ConfigIssue {
-  /** The env variable (`fromEnv`) or option name (constructor) the problem is about. */
-  readonly key: string;
-  readonly code: ConfigIssueCode;
-  /** What would be valid, in words (for `renamed`: the name to use instead). */
-  readonly expected: string;
-  /** What was found, in words. */
-  readonly received: string;
-}
+/**
+ * One configuration problem: the protocol's `Issue`, with its `code` always set. `key` is the env
+ * variable (`fromEnv`) or option name (constructor) the problem is about.
+ */
+export type ConfigIssue = Issue & { readonly code: IssueCode };
 
-/** Renders issues in zod's `✖ … → at KEY` style, one block per issue. */
-export function formatConfigIssues(issues: readonly ConfigIssue[]): string {
-  return issues
-    .map((issue) => {
-      const line =
-        issue.code === 'renamed'
-          ? `${issue.key} is not read; use ${issue.expected}`
-          : `expected ${issue.expected}, received ${issue.received}`;
-      return `✖ ${line}\n  → at ${issue.key}`;
-    })
-    .join('\n');
-}
+/** Renders issues in zod's `✖ … → at KEY` style: the protocol's `renderIssues`. */
+export const formatConfigIssues: (issues: readonly ConfigIssue[]) => string = renderIssues;
 
 /** An invalid configuration: every problem found, at once, in `issues`. */
 export class OutboundConfigError extends OutboundError {
@@ -166,10 +152,9 @@ export class OutboundConfigError extends OutboundError {
 
   constructor(issues: readonly ConfigIssue[]) {
     const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
-    super(
-      `Invalid outbound configuration (${count}):\n${formatConfigIssues(issues)}`,
-      'OUTBOUND_CONFIG_INVALID',
-    );
+    super(`Invalid outbound configuration (${count}):\n${formatConfigIssues(issues)}`, {
+      code: 'OUTBOUND_CONFIG_INVALID',
+    });
     this.issues = Object.freeze(issues.map((i) => Object.freeze({ ...i })));
   }
 }
@@ -185,7 +170,7 @@ export class OutboundDisabledError extends OutboundError {
   constructor() {
     super(
       'Signal not sent: delivery is disabled by HMAC_PRODUCER_ENABLED=false (enabled: false); nothing was sent',
-      'OUTBOUND_DISABLED',
+      { code: 'OUTBOUND_DISABLED' },
     );
   }
 }
@@ -205,9 +190,27 @@ export class SignalValidationError extends OutboundError {
     const count = errors.length === 1 ? '1 problem' : `${errors.length} problems`;
     super(
       `Signal failed validation (${count}); nothing was sent:\n${errors.map((e) => `  ${e}`).join('\n')}`,
-      'OUTBOUND_INVALID_SIGNAL',
-      options,
+      { code: 'OUTBOUND_INVALID_SIGNAL', cause: options?.cause },
     );
     this.errors = Object.freeze([...errors]);
   }
+}
+
+// Guards for the subclasses callers branch on, by `code` (each code belongs to one class), so that
+// they also recognise errors of another installed copy, 0.1.0 included, where `instanceof` is false.
+const clientCodes: ReadonlySet<string> = new Set(CLIENT_ERROR_CODES);
+
+/** True for any `OutboundClientError` (an `OutboundTimeoutError` too), also from another installed copy. */
+export function isOutboundClientError(value: unknown): value is OutboundClientError {
+  return isOutboundError(value) && clientCodes.has(value.code);
+}
+
+/** True for any `OutboundConfigError`, also from another installed copy of this package. */
+export function isOutboundConfigError(value: unknown): value is OutboundConfigError {
+  return isOutboundError(value) && value.code === 'OUTBOUND_CONFIG_INVALID';
+}
+
+/** True for any `SignalValidationError`, also from another installed copy of this package. */
+export function isSignalValidationError(value: unknown): value is SignalValidationError {
+  return isOutboundError(value) && value.code === 'OUTBOUND_INVALID_SIGNAL';
 }

@@ -10,6 +10,7 @@ import {
   type SignalIngestResponse,
 } from '@sigpost/protocol';
 import type { Dispatcher } from 'undici';
+import { readBounded } from './bounded-body.js';
 import { OutboundClientError, type OutboundClientErrorCode, OutboundTimeoutError } from './errors.js';
 import { parseRetryAfter } from './retry.js';
 import type { SignedHeaders } from './signing.js';
@@ -76,34 +77,6 @@ function describeNetworkError(error: unknown): string {
   // Node's connect errors can be an AggregateError with an empty message (one error per address tried).
   if (error.message !== '') return error.message;
   return typeof code === 'string' ? code : error.name;
-}
-
-/** Reads a body up to `limit` bytes; `undefined` when it is longer (the rest is never read). */
-async function readBounded(
-  body: AsyncIterable<Buffer> & { text(): Promise<string>; destroy(): unknown },
-  contentLength: string | string[] | undefined,
-  limit: number,
-): Promise<string | undefined> {
-  const declared = typeof contentLength === 'string' ? Number(contentLength) : Number.NaN;
-  if (Number.isSafeInteger(declared)) {
-    if (declared > limit) {
-      body.destroy();
-      return undefined;
-    }
-    // undici fails the body when it differs from Content-Length, so this read is bounded.
-    return body.text();
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 /**
@@ -191,7 +164,13 @@ export async function sendAttempt(ctx: HttpAttempt): Promise<HttpAttemptResult> 
     status = response.statusCode;
     retryAfter = response.headers['retry-after'];
     contentType = response.headers['content-type'];
-    text = await readBounded(response.body, response.headers['content-length'], MAX_RESPONSE_BYTES);
+    const body = response.body;
+    text = await readBounded(
+      body,
+      MAX_RESPONSE_BYTES,
+      () => body.destroy(),
+      response.headers['content-length'],
+    );
   } catch (cause) {
     throw transportError(cause, { url, timedOut, attempt, limit, timeoutMs, abortSignal });
   } finally {

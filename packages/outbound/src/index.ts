@@ -1,7 +1,15 @@
 // @sigpost/outbound: the producer SDK. Signs trading signals (HMAC-SHA256, wire protocol v1) and posts
 // them to a Sigpost ingest server with retries. The durable outbox is the `@sigpost/outbound/outbox` subpath.
 
-export type { ProblemDetails, SignalCandidate, SignalIngestResponse, SignalStatus } from '@sigpost/protocol';
+// The protocol's types and functions producers use, re-exported so they need one import
+
+export type {
+  IngestResponseStatus,
+  ProblemDetails,
+  SignalCandidate,
+  SignalIngestResponse,
+  SignalStatus,
+} from '@sigpost/protocol';
 export {
   buildSignature,
   currentTimestamp,
@@ -9,23 +17,33 @@ export {
   INGEST_PATH,
   verifySignature,
 } from '@sigpost/protocol';
-export type { HmacClientOptions, PostSignalOptions, SignalInput } from './client.js';
+
 // Client
+
+export type { HmacClientOptions, PostSignalOptions, SignalInput } from './client.js';
 export { HmacClient } from './client.js';
-export type { OutboundConfigOptions } from './config.js';
+
 // Configuration
+
+export type { OutboundConfigOptions } from './config.js';
 export { DEFAULTS, ENV, LIMITS, OutboundConfig } from './config.js';
+
+// Errors
+
 export type {
   ConfigIssue,
   ConfigIssueCode,
   OutboundClientErrorCode,
   OutboundClientErrorOptions,
   OutboundErrorCode,
+  OutboundErrorOptions,
 } from './errors.js';
-// Errors
 export {
   formatConfigIssues,
+  isOutboundClientError,
+  isOutboundConfigError,
   isOutboundError,
+  isSignalValidationError,
   OUTBOUND_ERROR_CODES,
   OutboundClientError,
   OutboundConfigError,
@@ -35,10 +53,14 @@ export {
   OutboundTimeoutError,
   SignalValidationError,
 } from './errors.js';
-export { MAX_RESPONSE_BYTES } from './http-attempt.js';
-export type { OutboundLogFields, OutboundLogger } from './logger.js';
+
 // Logging
+
+export type { OutboundLogFields, OutboundLogger } from './logger.js';
 export { LOG_FIELDS } from './logger.js';
+
+// Retry policy
+
 export type {
   AttemptInfo,
   RetryDecision,
@@ -48,7 +70,6 @@ export type {
   RetryRunOptions,
   RetrySuccess,
 } from './retry.js';
-// Retry policy
 export {
   backoffDelay,
   DEFAULT_RETRY,
@@ -59,6 +80,8 @@ export {
   resolveRetryOptions,
   runRetry,
 } from './retry.js';
-export type { SignedHeaders, SignRequestInput } from './signing.js';
+
 // Signing (the protocol's functions, re-exported so producers need one import)
+
+export type { SignedHeaders, SignRequestInput } from './signing.js';
 export { assertSignature, signRequest } from './signing.js';

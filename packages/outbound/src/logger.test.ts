@@ -1,16 +1,15 @@
+import { INGEST_RESPONSE, validSignal } from '@sigpost/test-support/fixtures';
+import {
+  type IngestServer,
+  sendJson,
+  sendProblem,
+  startIngestServer,
+} from '@sigpost/test-support/ingest-server';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { validSignal } from '../../../test-support/fixtures.js';
 import { HmacClient, type SignalInput } from './client.js';
 import { OutboundConfig } from './config.js';
 import { assertLogger, LOG_FIELDS, logFields, type OutboundLogger } from './logger.js';
-import {
-  INGEST_RESPONSE,
-  sendJson,
-  sendProblem,
-  startServer,
-  type TestServer,
-} from './test-helpers/server.js';
 
 const SECRET = 'log-test-secret-that-must-never-leak';
 const SIGNAL: SignalInput = validSignal({
@@ -18,7 +17,7 @@ const SIGNAL: SignalInput = validSignal({
   payload: { marker: 'body-marker-payload' },
 });
 
-let server: TestServer | undefined;
+let server: IngestServer | undefined;
 let client: HmacClient | undefined;
 afterEach(async () => {
   await client?.close();
@@ -39,7 +38,7 @@ describe('logging through a real pino logger', () => {
   });
 
   it('logs the seed fields at the seed levels and never the secret, a signature, a header or the body', async () => {
-    server = await startServer((req, res, i) => {
+    server = await startIngestServer((req, res, i) => {
       if (i === 0) sendProblem(res, 503, { type: 'about:blank', title: 'Busy' });
       else if (req.headers['x-idempotency-key'] === 'refused-key') {
         sendProblem(res, 401, {

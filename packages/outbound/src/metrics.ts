@@ -1,6 +1,7 @@
 // Producer-side Prometheus metrics. They live on a registry the caller owns (a new one by default),
 // never on prom-client's global registry, so embedding the SDK cannot collide with the host's metrics.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { isOutboundError } from './errors.js';
 
 /** The states an outbox entry can be in, as the `state` label of `sigpost_outbox_entries`. */
 export const OUTBOX_STATES = Object.freeze(['pending', 'in_flight', 'delivered', 'dead'] as const);
@@ -174,12 +175,8 @@ export function createOutboundMetrics(registry: Registry = new Registry()): Outb
  * the kind of failure (`"timeout"`, `"network_error"`, `"aborted"`, …), so the label set stays bounded.
  */
 export function attemptStatusLabel(error: unknown): string {
-  if (typeof error === 'object' && error !== null) {
-    const { httpCode, code } = error as { httpCode?: unknown; code?: unknown };
-    if (typeof httpCode === 'number') return String(httpCode);
-    if (typeof code === 'string' && code.startsWith('OUTBOUND_')) {
-      return code.slice('OUTBOUND_'.length).toLowerCase();
-    }
-  }
-  return 'error';
+  if (!isOutboundError(error)) return 'error';
+  const { httpCode } = error as { httpCode?: unknown };
+  if (typeof httpCode === 'number') return String(httpCode);
+  return error.code.slice('OUTBOUND_'.length).toLowerCase();
 }

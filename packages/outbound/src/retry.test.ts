@@ -84,9 +84,9 @@ describe('resolveRetryOptions', () => {
     [{ limit: 0 }, RangeError, 'Expected `limit` to be ≥ 1'],
     [{ limit: 1.5 }, RangeError, 'Expected `limit` to be an integer'],
     [{ limit: Number.POSITIVE_INFINITY }, RangeError, 'Expected `limit` to be a finite number'],
-    [{ limit: '3' }, TypeError, 'Expected `limit` to be a number, received string'],
+    [{ limit: '3' }, TypeError, 'Expected `limit` to be a number, received "3"'],
     [{ baseDelayMs: -1 }, RangeError, 'Expected `baseDelayMs` to be ≥ 0'],
-    [{ maxDelayMs: Number.NaN }, TypeError, 'Expected `maxDelayMs` to be a number, received number'],
+    [{ maxDelayMs: Number.NaN }, TypeError, 'Expected `maxDelayMs` to be a number, received NaN'],
     [{ maxRetryAfterMs: -5 }, RangeError, 'Expected `maxRetryAfterMs` to be ≥ 0'],
     // setTimeout fires a longer wait after 1 ms: the cap would turn into a tight retry loop.
     [{ maxDelayMs: 2 ** 31 }, RangeError, 'Expected `maxDelayMs` to be ≤ 2147483647'],
@@ -275,6 +275,35 @@ describe('decideRetry', () => {
     });
   });
 
+  it("with jitter: 'none', waits the whole backoff ceiling whatever the random source says", () => {
+    const options = { ...OPTIONS, limit: 9 };
+    const waits = [1, 2, 3, 4, 5, 8].map((attempt) =>
+      decideRetry({ ...base, attempt, options, jitter: 'none', random: () => 0, error: http(503) }),
+    );
+    // 100·2^(n-1), capped at maxDelayMs (1 s).
+    expect(waits.map((d) => d.retry && d.delayMs)).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+    // A server's delay is used as given, jitter or not.
+    expect(decideRetry({ ...base, jitter: 'none', error: http(429, 1_234) })).toEqual({
+      retry: true,
+      delayMs: 1_234,
+    });
+  });
+
+  it('classifies with the caller’s isRetryable instead of the default, when given', () => {
+    const own = Object.assign(new Error('own'), { retryable: true, retryAfterMs: 700 });
+    const ownRetryable = (error: unknown) => (error as { retryable?: unknown }).retryable === true;
+    expect(decideRetry({ ...base, error: own })).toEqual({ retry: false, reason: 'not-retryable' });
+    expect(decideRetry({ ...base, error: own, isRetryable: ownRetryable })).toEqual({
+      retry: true,
+      delayMs: 700,
+    });
+    // The default would retry a 503; the caller's classifier says no.
+    expect(decideRetry({ ...base, error: http(503), isRetryable: ownRetryable })).toEqual({
+      retry: false,
+      reason: 'not-retryable',
+    });
+  });
+
   it('has no deadline when deadlineMs is undefined', () => {
     const options = { ...OPTIONS, deadlineMs: undefined };
     expect(decideRetry({ ...base, options, elapsedMs: 1e12, error: http(500) })).toEqual({
@@ -421,6 +450,23 @@ describe('runRetry', () => {
       resume: { attempts: 1, firstAttemptAt: time.now - 9_999 },
     });
     expect(!late.ok && late.decision).toEqual({ retry: false, reason: 'deadline' });
+  });
+
+  it('passes isRetryable and jitter on to the policy', async () => {
+    const { time, clock, sleep } = fakeTime(1_000);
+    const busy = () => Object.assign(new Error('busy'), { retryable: true });
+    const { calls, attempt } = failing(busy);
+    const result = await runRetry(attempt, {
+      retry: { ...OPTIONS, limit: 4 },
+      clock,
+      sleep,
+      random: () => 0.5,
+      jitter: 'none',
+      isRetryable: (error) => (error as { retryable?: unknown }).retryable === true,
+    });
+    expect(calls).toHaveLength(4);
+    expect(time.delays).toEqual([100, 200, 400]);
+    expect(!result.ok && result.decision).toEqual({ retry: false, reason: 'attempts-exhausted' });
   });
 
   it('rejects with the reason once its signal has aborted, and passes the signal to sleep', async () => {

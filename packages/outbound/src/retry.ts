@@ -4,6 +4,7 @@
 // `HmacClient.postSignal` runs its HTTP attempts through it, waiting in memory; the outbox runs one
 // attempt per claim through it and writes the next attempt's time to its file instead of waiting.
 import { setTimeout as delay } from 'node:timers/promises';
+import { describeValue } from '@sigpost/protocol';
 import { isOutboundError } from './errors.js';
 
 /**
@@ -75,21 +76,17 @@ const RENAMED_RETRY_OPTIONS: Readonly<Record<string, keyof RetryOptions>> = {
 };
 
 /** The longest wait setTimeout can schedule: a longer one fires after 1 ms instead (with a warning). */
-const MAX_TIMER_MS = 2_147_483_647; // ms (2^31 - 1, about 24.8 days)
+export const MAX_TIMER_MS = 2_147_483_647; // ms (2^31 - 1, about 24.8 days)
 
 function checkNumber(name: string, value: unknown, min: number, integer = false, max = Infinity): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`Expected \`${name}\` to be a number, received ${describe(value)}`);
+    throw new TypeError(`Expected \`${name}\` to be a number, received ${describeValue(value)}`);
   }
   if (!Number.isFinite(value)) throw new RangeError(`Expected \`${name}\` to be a finite number`);
   if (integer && !Number.isInteger(value)) throw new RangeError(`Expected \`${name}\` to be an integer`);
   if (value < min) throw new RangeError(`Expected \`${name}\` to be ≥ ${min}`);
   if (value > max) throw new RangeError(`Expected \`${name}\` to be ≤ ${max}`);
   return value;
-}
-
-function describe(value: unknown): string {
-  return value === null ? 'null' : typeof value;
 }
 
 /**
@@ -106,7 +103,7 @@ export function resolveRetryOptions(
   base: Readonly<RetryOptions> = DEFAULT_RETRY,
 ): RetryOptions {
   if (typeof partial !== 'object' || partial === null) {
-    throw new TypeError(`Expected retry options to be an object, received ${describe(partial)}`);
+    throw new TypeError(`Expected retry options to be an object, received ${describeValue(partial)}`);
   }
   for (const key of Object.keys(partial)) {
     if ((RETRY_KEYS as readonly string[]).includes(key)) continue;
@@ -138,16 +135,22 @@ export function resolveRetryOptions(
  * @param random a source of numbers in [0, 1) (`Math.random`; tests inject their own)
  */
 export function backoffDelay(attempt: number, options: RetryOptions, random: () => number): number {
+  const ceiling = backoffCeiling(attempt, options);
+  if (ceiling === 0) return 0;
+  const r = random();
+  // A misbehaving random source must not produce a negative or over-cap wait.
+  const unit = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0;
+  return Math.min(Math.floor(unit * ceiling), ceiling);
+}
+
+/** `min(maxDelayMs, baseDelayMs · 2^(attempt-1))`: the longest backoff wait before the next attempt (no jitter). */
+function backoffCeiling(attempt: number, options: RetryOptions): number {
   if (!Number.isInteger(attempt) || attempt < 1) {
     throw new RangeError(`Expected \`attempt\` to be an integer ≥ 1, received ${attempt}`);
   }
   if (options.baseDelayMs === 0 || options.maxDelayMs === 0) return 0;
   // 2 ** 1100 is Infinity; min() still caps it.
-  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1));
-  const r = random();
-  // A misbehaving random source must not produce a negative or over-cap wait.
-  const unit = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0;
-  return Math.min(Math.floor(unit * ceiling), ceiling);
+  return Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1));
 }
 
 // RFC 9110 §5.6.7: IMF-fixdate, plus the obsolete RFC 850 and asctime forms recipients must accept.
@@ -263,12 +266,24 @@ export interface RetryInput {
   readonly elapsedMs: number;
   readonly options: RetryOptions;
   readonly random: () => number;
+  /**
+   * Which failures are worth another attempt, for a caller whose errors carry their own classification.
+   * @default {@link isRetryable}
+   */
+  readonly isRetryable?: ((error: unknown) => boolean) | undefined;
+  /**
+   * `'full'`: a backoff wait is random in [0, ceiling). `'none'`: it is the ceiling itself,
+   * `min(maxDelayMs, baseDelayMs·2^(attempt-1))`, for a caller that is the only sender on its path and
+   * paces itself (nobody to spread out from). A server's `retryAfterMs` is never jittered either way.
+   * @default 'full'
+   */
+  readonly jitter?: 'full' | 'none' | undefined;
 }
 
 /**
  * Decides whether to retry after a failed attempt and how long to wait first.
- * A server's `retryAfterMs` (from `Retry-After`) replaces the backoff, capped at `maxRetryAfterMs`;
- * a retry whose wait would end past `deadlineMs` is refused.
+ * A server's `retryAfterMs` (from `Retry-After`, or any error that carries one) replaces the backoff,
+ * capped at `maxRetryAfterMs`; a retry whose wait would end past `deadlineMs` is refused.
  *
  * @example
  * const d = decideRetry({ error, attempt: 1, elapsedMs: 120, options: DEFAULT_RETRY, random: Math.random });
@@ -276,13 +291,15 @@ export interface RetryInput {
  */
 export function decideRetry(input: RetryInput): RetryDecision {
   const { error, attempt, elapsedMs, options, random } = input;
-  if (!isRetryable(error)) return { retry: false, reason: 'not-retryable' };
+  if (!(input.isRetryable ?? isRetryable)(error)) return { retry: false, reason: 'not-retryable' };
   if (attempt >= options.limit) return { retry: false, reason: 'attempts-exhausted' };
   const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs;
   const delayMs =
     typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) && retryAfterMs >= 0
       ? Math.min(retryAfterMs, options.maxRetryAfterMs)
-      : backoffDelay(attempt, options, random);
+      : input.jitter === 'none'
+        ? backoffCeiling(attempt, options)
+        : backoffDelay(attempt, options, random);
   if (options.deadlineMs !== undefined && elapsedMs + delayMs >= options.deadlineMs) {
     return { retry: false, reason: 'deadline' };
   }
@@ -335,6 +352,10 @@ export interface RetryRunOptions {
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Numbers in [0, 1) for the backoff jitter. @default Math.random */
   readonly random?: () => number;
+  /** Which failures are worth another attempt ({@link RetryInput.isRetryable}). @default {@link isRetryable} */
+  readonly isRetryable?: (error: unknown) => boolean;
+  /** `'none'`: backoff waits are not jittered ({@link RetryInput.jitter}). @default 'full' */
+  readonly jitter?: 'full' | 'none';
   /** Stops the run: no attempt starts once it has aborted (the run rejects with its reason), and a wait ends. */
   readonly signal?: AbortSignal;
   /**
@@ -391,7 +412,15 @@ export async function runRetry<T>(
     } catch (error) {
       const at = clock();
       const elapsedMs = at - startedAt;
-      const decision = decideRetry({ error, attempt: n, elapsedMs, options: retry, random });
+      const decision = decideRetry({
+        error,
+        attempt: n,
+        elapsedMs,
+        options: retry,
+        random,
+        isRetryable: options.isRetryable,
+        jitter: options.jitter,
+      });
       const failure: RetryFailure = {
         ok: false,
         error,

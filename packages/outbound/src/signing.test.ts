@@ -1,6 +1,6 @@
+import { independentSignature } from '@sigpost/test-support/fixtures';
+import { goldenVectors } from '@sigpost/test-support/golden';
 import { describe, expect, it } from 'vitest';
-import { independentSignature } from '../../../test-support/fixtures.js';
-import { goldenVectors } from '../../../test-support/golden.js';
 import { OutboundSignatureError } from './errors.js';
 import { assertSignature, signRequest } from './signing.js';
 

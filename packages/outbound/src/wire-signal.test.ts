@@ -1,5 +1,5 @@
+import { validSignal } from '@sigpost/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
-import { validSignal } from '../../../test-support/fixtures.js';
 import { toWireSignal } from './wire-signal.js';
 
 describe('toWireSignal', () => {

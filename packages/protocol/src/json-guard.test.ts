@@ -1,7 +1,7 @@
+import { hasDuplicate, parseFirstWins, tree, write } from '@sigpost/test-support/duplicate-keys';
+import { validSignal } from '@sigpost/test-support/fixtures';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hasDuplicate, parseFirstWins, tree, write } from '../../../test-support/duplicate-keys.js';
-import { validSignal } from '../../../test-support/fixtures.js';
 import { checkJson, JSON_LIMITS, type JsonLimits } from './json-guard.js';
 
 const BODY = JSON.stringify(validSignal({ payload: undefined }));

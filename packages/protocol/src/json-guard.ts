@@ -118,17 +118,11 @@ export function checkJson(text: string, limits: JsonLimits = JSON_LIMITS): JsonC
 
     if (state === 0) {
       if (++values > limits.maxValues) {
-        return fail(
-          'limit',
-          i,
-          `over the limit of ${limits.maxValues} values in one body`,
-          'maxValues',
-          depth,
-        );
+        return overLimit(limits, 'maxValues', i, depth, '', ' values in one body');
       }
       if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
         if (depth === maxDepth) {
-          return fail('limit', i, `nested over the limit of ${maxDepth} levels`, 'maxDepth', depth);
+          return overLimit(limits, 'maxDepth', i, depth, 'nested ', ' levels');
         }
         depth++;
         kinds[depth] = c === 0x7b ? OBJECT : ARRAY;
@@ -158,13 +152,7 @@ export function checkJson(text: string, limits: JsonLimits = JSON_LIMITS): JsonC
             depth,
           );
         if (scannedLength > limits.maxStringLength) {
-          return fail(
-            'limit',
-            i,
-            `string over the limit of ${limits.maxStringLength} characters`,
-            'maxStringLength',
-            depth,
-          );
+          return overLimit(limits, 'maxStringLength', i, depth, 'string ', ' characters');
         }
         i = end + 1;
       } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
@@ -212,13 +200,7 @@ export function checkJson(text: string, limits: JsonLimits = JSON_LIMITS): JsonC
         if (kinds[depth] === OBJECT) state = 2;
         else {
           if (counts[depth] === limits.maxArrayElements) {
-            return fail(
-              'limit',
-              i,
-              `array over the limit of ${limits.maxArrayElements} elements`,
-              'maxArrayElements',
-              depth - 1,
-            );
+            return overLimit(limits, 'maxArrayElements', i, depth - 1, 'array ', ' elements');
           }
           counts[depth] = (counts[depth] as number) + 1;
           state = 0;
@@ -239,22 +221,10 @@ export function checkJson(text: string, limits: JsonLimits = JSON_LIMITS): JsonC
     const end = scanString(s, i);
     if (end < 0) return syntax(n, -end - 1, 'a valid string key', depth - 1);
     if (scannedLength > limits.maxKeyLength) {
-      return fail(
-        'limit',
-        i,
-        `key over the limit of ${limits.maxKeyLength} characters`,
-        'maxKeyLength',
-        depth - 1,
-      );
+      return overLimit(limits, 'maxKeyLength', i, depth - 1, 'key ', ' characters');
     }
     if (counts[depth] === limits.maxKeysPerObject) {
-      return fail(
-        'limit',
-        i,
-        `object over the limit of ${limits.maxKeysPerObject} keys`,
-        'maxKeysPerObject',
-        depth - 1,
-      );
+      return overLimit(limits, 'maxKeysPerObject', i, depth - 1, 'object ', ' keys');
     }
     // Keys are compared by value: "a" and "\u0061" are the same key (the hash is of the value).
     const count = counts[depth] as number;
@@ -322,6 +292,18 @@ function fail(
     offset: at,
     message: `${path}: ${what}`,
   };
+}
+
+/** A refusal for `limit`: `<what>over the limit of <its value><unit>` (the rare path, out of the scan). */
+function overLimit(
+  limits: JsonLimits,
+  limit: keyof JsonLimits,
+  at: number,
+  levels: number,
+  what: string,
+  unit: string,
+): JsonCheck {
+  return fail('limit', at, `${what}over the limit of ${limits[limit]}${unit}`, limit, levels);
 }
 
 /** A grammar refusal: what was expected at `at`, in a text of length `n`. */

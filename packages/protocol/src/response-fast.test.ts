@@ -1,6 +1,6 @@
+import { INGEST_RESPONSE } from '@sigpost/test-support/fixtures';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { INGEST_RESPONSE } from '../../../test-support/fixtures.js';
 import { ingestResponseFast, parseIngestResponse, SignalIngestResponseSchema } from './response.js';
 
 const RESPONSE = INGEST_RESPONSE;

@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import { formatIssues, isPlainObject, type ValidationResult } from './signal.js';
+import { INGEST_RESPONSE_STATUSES, type IngestResponseStatus } from './statuses.js';
 import { parseTimestamp } from './time.js';
-
-export const SIGNAL_STATUSES = ['received', 'pending_approval', 'rejected'] as const;
-export type SignalStatus = (typeof SIGNAL_STATUSES)[number];
 
 /** The body of a `201 Created` answer to an ingest request. */
 export const SignalIngestResponseSchema = z
@@ -12,7 +10,7 @@ export const SignalIngestResponseSchema = z
       .string()
       .min(1)
       .meta({ description: 'Server-assigned signal id.', example: 'sig_01JC3M5W8Q' }),
-    status: z.enum(SIGNAL_STATUSES),
+    status: z.enum(INGEST_RESPONSE_STATUSES),
     server_timestamp: z
       .string()
       .refine((s) => parseTimestamp(s) !== undefined, { error: 'expected an RFC 3339 date-time' })
@@ -48,7 +46,7 @@ export function ingestResponseFast(value: unknown): SignalIngestResponse | undef
   if (!isPlainObject(value)) return undefined;
   const { signal_id, status, server_timestamp, message, errors } = value;
   if (typeof signal_id !== 'string' || signal_id.length === 0) return undefined;
-  if (!(SIGNAL_STATUSES as readonly unknown[]).includes(status)) return undefined;
+  if (!(INGEST_RESPONSE_STATUSES as readonly unknown[]).includes(status)) return undefined;
   if (typeof server_timestamp !== 'string' || parseTimestamp(server_timestamp) === undefined)
     return undefined;
   if (message !== null && typeof message !== 'string') return undefined;
@@ -56,7 +54,7 @@ export function ingestResponseFast(value: unknown): SignalIngestResponse | undef
     return undefined;
   return {
     signal_id,
-    status: status as SignalStatus,
+    status: status as IngestResponseStatus,
     server_timestamp,
     message,
     errors: errors === null ? null : [...(errors as string[])],

@@ -1,6 +1,6 @@
+import { validSignal } from '@sigpost/test-support/fixtures';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { validSignal } from '../../../test-support/fixtures.js';
 import { isValidSignalFast, SignalCandidateSchema, validateSignal } from './signal.js';
 import { formatTimestamp } from './time.js';
 

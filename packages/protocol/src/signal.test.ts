@@ -1,6 +1,6 @@
+import { validSignal } from '@sigpost/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
-import { validSignal } from '../../../test-support/fixtures.js';
-import { parseIngestResponse, problem, problemCode, validateSignal } from './index.js';
+import { parseIngestResponse, problem, problemCode, SIGNAL_FIELDS, validateSignal } from './index.js';
 
 const valid = validSignal();
 
@@ -74,6 +74,18 @@ describe('validateSignal', () => {
   it('reports a non-object body as one line', () => {
     expect(validateSignal([1, 2])).toEqual({ ok: false, errors: ['(body): expected a JSON object'] });
     expect(validateSignal(null)).toEqual({ ok: false, errors: ['(body): expected a JSON object'] });
+  });
+
+  it('accepts exactly the fields of SIGNAL_FIELDS, and refuses any other', () => {
+    // The valid signal has every field (its payload too), in the order of docs/protocol.md.
+    expect(SIGNAL_FIELDS).toEqual(Object.keys(validSignal()));
+    expect(Object.isFrozen(SIGNAL_FIELDS)).toBe(true);
+    expect(validSignal()).toHaveProperty('payload');
+    expect(validateSignal(validSignal()).ok).toBe(true);
+    expect(validateSignal({ ...validSignal(), extra: 1 })).toEqual({
+      ok: false,
+      errors: ['extra: unknown field'],
+    });
   });
 });
 

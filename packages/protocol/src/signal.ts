@@ -89,6 +89,14 @@ function pricesValid(value: unknown): boolean {
 /** A trading signal as sent on the wire. */
 export type SignalCandidate = z.infer<typeof SignalCandidateSchema>;
 
+/**
+ * Every top-level field of a signal body, in the schema's order: `instrument`, `side`, then
+ * `entry_price` … `payload`. The ingest stream and the console copy exactly these from a body.
+ */
+export const SIGNAL_FIELDS = Object.freeze(
+  Object.keys(SignalCandidateSchema.shape),
+) as readonly (keyof SignalCandidate)[];
+
 export type ValidationResult<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly errors: readonly string[] };
@@ -119,17 +127,7 @@ export function validateSignal(input: unknown): ValidationResult<SignalCandidate
     : { ok: false, errors: formatIssues(parsed.error.issues) };
 }
 
-const SIGNAL_KEYS: ReadonlySet<string> = new Set([
-  'instrument',
-  'side',
-  'entry_price',
-  'stop_loss',
-  'take_profit',
-  'confidence',
-  'reason',
-  'timestamp',
-  'payload',
-]);
+const SIGNAL_KEYS: ReadonlySet<string> = new Set(SIGNAL_FIELDS);
 
 const isPrice = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0;
 

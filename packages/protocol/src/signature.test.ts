@@ -1,6 +1,6 @@
+import { goldenVectors } from '@sigpost/test-support/golden';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { goldenVectors } from '../../../test-support/golden.js';
 import {
   bodySha256,
   buildCanonicalString,

@@ -1,17 +1,16 @@
 // FileCursor across a killed consumer process (the in-process FileCursor tests: cursor.test.ts).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { killProcesses, startProcess } from '@sigpost/test-support/process';
 import {
   type StreamServer,
   startStreamServer,
   TEST_EPOCH,
   TEST_TOKEN,
-} from '../../../test-support/stream-server.js';
+} from '@sigpost/test-support/stream-server';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-cursor-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,52 +20,32 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('FileCursor across a consumer killed with SIGKILL', () => {
   const CONSUMER = fileURLToPath(new URL('./test-helpers/consumer.ts', import.meta.url));
   let server: StreamServer | undefined;
-  const children: ChildProcess[] = [];
   afterEach(async () => {
-    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+    killProcesses();
     await server?.close();
   });
 
   function consumer(name: string, extra: Record<string, string> = {}) {
-    const child = spawn(process.execPath, ['--conditions=@sigpost/source', '--import', 'tsx', CONSUMER], {
+    const proc = startProcess(CONSUMER, [], {
+      typescript: true,
       env: {
-        PATH: process.env.PATH ?? '',
         STREAM_URL: server?.url ?? '',
         STREAM_TOKEN: TEST_TOKEN,
         CURSOR_FILE: join(dir, `${name}.cursor.json`),
         LOG_FILE: join(dir, `${name}.log`),
         ...extra,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
     });
     /** Resolves once the consumer has printed `handled <seq>` `count` times, or `handled <until>`. */
     const handled = (count: number, until?: number) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => {
+      proc.until(
+        ({ stdout }) => {
           const lines: string[] = stdout.match(/^handled \d+$/gm) ?? [];
-          if (until === undefined ? lines.length >= count : lines.includes(`handled ${until}`)) {
-            child.stdout?.off('data', check);
-            resolve();
-          }
-        };
-        child.stdout?.on('data', check);
-        child.once('exit', (code) => reject(new Error(`consumer exited with ${code}: ${stderr}`)));
-        check();
-      });
-    const kill = async () => {
-      child.kill('SIGKILL');
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-    };
-    return { handled, kill };
+          return until === undefined ? lines.length >= count : lines.includes(`handled ${until}`);
+        },
+        until === undefined ? `${count} handled lines` : `handled ${until}`,
+      );
+    return { handled, kill: () => proc.kill() };
   }
 
   const log = (name: string) =>

@@ -32,7 +32,7 @@ function checkPosition(value: unknown, where: string): CursorPosition {
   ) {
     throw new SubscriberError(
       `${where} is not a cursor: expected {"epoch": string | null, "seq": integer ≥ 0}`,
-      'SUBSCRIBER_CURSOR_FAILED',
+      { code: 'SUBSCRIBER_CURSOR_FAILED' },
     );
   }
   return { epoch: v.epoch, seq: v.seq };
@@ -99,7 +99,8 @@ export class FileCursor implements SubscriberCursor {
       text = await readFile(this.path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new SubscriberError(`Cannot read the cursor file ${this.path}`, 'SUBSCRIBER_CURSOR_FAILED', {
+      throw new SubscriberError(`Cannot read the cursor file ${this.path}`, {
+        code: 'SUBSCRIBER_CURSOR_FAILED',
         cause: error,
       });
     }
@@ -107,11 +108,10 @@ export class FileCursor implements SubscriberCursor {
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new SubscriberError(
-        `The cursor file ${this.path} is not JSON; remove it to start over`,
-        'SUBSCRIBER_CURSOR_FAILED',
-        { cause: error },
-      );
+      throw new SubscriberError(`The cursor file ${this.path} is not JSON; remove it to start over`, {
+        code: 'SUBSCRIBER_CURSOR_FAILED',
+        cause: error,
+      });
     }
     return checkPosition(parsed, `The cursor file ${this.path}`);
   }
@@ -132,7 +132,8 @@ export class FileCursor implements SubscriberCursor {
       if (this.#fsync) await syncDirectory(dir);
     } catch (error) {
       await rm(temp, { force: true }).catch(() => {});
-      throw new SubscriberError(`Cannot save the cursor file ${this.path}`, 'SUBSCRIBER_CURSOR_FAILED', {
+      throw new SubscriberError(`Cannot save the cursor file ${this.path}`, {
+        code: 'SUBSCRIBER_CURSOR_FAILED',
         cause: error,
       });
     }

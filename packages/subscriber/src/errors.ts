@@ -3,9 +3,7 @@
 // constructor. A configuration that no reconnect can fix (an https:// URL to a plain-HTTP port) is
 // thrown (SUBSCRIBER_NOT_TLS). Transient failures (a refused TCP connection, a server restart, close 1001/4429/4503, a
 // silent server) are never thrown: the subscriber logs them and reconnects.
-
-/** Brand shared by every copy of this package, so `isSubscriberError` works across duplicate installs. */
-const BRAND = Symbol.for('sigpost.subscriber.error');
+import { defineBrand } from '@sigpost/protocol';
 
 /** Stable codes of `SubscriberError`; branch on these, never on messages. */
 export const SUBSCRIBER_ERROR_CODES = Object.freeze([
@@ -23,6 +21,12 @@ export const SUBSCRIBER_ERROR_CODES = Object.freeze([
 
 export type SubscriberErrorCode = (typeof SUBSCRIBER_ERROR_CODES)[number];
 
+/** Options of `SubscriberError`: its `code`, and the error that caused it. */
+export interface SubscriberErrorOptions {
+  readonly code: SubscriberErrorCode;
+  readonly cause?: unknown;
+}
+
 /**
  * Base of every error the subscriber stops with. Branch on `code`.
  *
@@ -33,18 +37,21 @@ export class SubscriberError extends Error {
   override readonly name: string = 'SubscriberError';
   readonly code: SubscriberErrorCode;
 
-  constructor(message: string, code: SubscriberErrorCode, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+  constructor(message: string, options: SubscriberErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
   }
 }
 
-Object.defineProperty(SubscriberError.prototype, BRAND, { value: true });
-
-/** True for any `SubscriberError`, also one thrown by another installed copy of this package. */
-export function isSubscriberError(error: unknown): error is SubscriberError {
-  return typeof error === 'object' && error !== null && (error as { [BRAND]?: unknown })[BRAND] === true;
-}
+/**
+ * True for any `SubscriberError`, also one thrown by another installed copy of this package (0.1.0's
+ * brand, `sigpost.subscriber.error`, is still set and accepted, so either version recognises the other's).
+ */
+export const isSubscriberError = defineBrand(
+  SubscriberError,
+  'sigpost.SubscriberError',
+  'sigpost.subscriber.error',
+);
 
 /** An RFC 9457 problem, as the server answered a refused upgrade. */
 export interface StreamProblem {
@@ -71,10 +78,9 @@ export class SubscriberRefusedError extends SubscriberError {
     const what = problem
       ? `${problem.title}${problem.detail ? `: ${problem.detail}` : ''} (${problem.type})`
       : '';
-    super(
-      `The stream server refused the connection with HTTP ${httpCode}${what ? `: ${what}` : ''}`,
-      'SUBSCRIBER_REFUSED',
-    );
+    super(`The stream server refused the connection with HTTP ${httpCode}${what ? `: ${what}` : ''}`, {
+      code: 'SUBSCRIBER_REFUSED',
+    });
     this.httpCode = httpCode;
     this.problem = problem;
   }
@@ -88,10 +94,13 @@ export class SubscriberClosedError extends SubscriberError {
   /** The close reason, as the server sent it (short human text). */
   readonly closeReason: string;
 
-  constructor(message: string, code: SubscriberErrorCode, closeCode: number, closeReason: string) {
-    super(message, code);
-    this.closeCode = closeCode;
-    this.closeReason = closeReason;
+  constructor(
+    message: string,
+    options: SubscriberErrorOptions & { readonly closeCode: number; readonly closeReason: string },
+  ) {
+    super(message, options);
+    this.closeCode = options.closeCode;
+    this.closeReason = options.closeReason;
   }
 }
 
@@ -109,7 +118,7 @@ export class SubscriberEpochError extends SubscriberError {
     super(
       `The server's stream epoch ${JSON.stringify(serverEpoch)} is not the cursor's ${JSON.stringify(expectedEpoch)}: ` +
         'the cursor belongs to another store; remove it to start over, or connect to the server it came from',
-      'SUBSCRIBER_EPOCH_MISMATCH',
+      { code: 'SUBSCRIBER_EPOCH_MISMATCH' },
     );
     this.expectedEpoch = expectedEpoch;
     this.serverEpoch = serverEpoch;
@@ -127,9 +136,9 @@ export class SubscriberGapError extends SubscriberError {
   /** The seq (or head) the server gave next. */
   readonly nextSeq: number;
 
-  constructor(message: string, afterSeq: number, nextSeq: number) {
-    super(message, 'SUBSCRIBER_GAP');
-    this.afterSeq = afterSeq;
-    this.nextSeq = nextSeq;
+  constructor(message: string, options: { readonly afterSeq: number; readonly nextSeq: number }) {
+    super(message, { code: 'SUBSCRIBER_GAP' });
+    this.afterSeq = options.afterSeq;
+    this.nextSeq = options.nextSeq;
   }
 }

@@ -1,4 +1,5 @@
 // The messages of stream protocol v1 (docs/stream.md), as the subscriber receives them.
+import { isPlainObject, STORED_SIGNAL_STATUSES, type StoredSignalStatus } from '@sigpost/protocol';
 
 /** The path of the stream endpoint. */
 export const STREAM_PATH = '/api/v1/stream';
@@ -16,15 +17,10 @@ export const STREAM_EVENT_TYPES = Object.freeze([
 
 export type StreamEventType = (typeof STREAM_EVENT_TYPES)[number];
 
-/** Statuses a subscription can narrow to (`statuses=`). */
-export const STREAM_STATUSES = Object.freeze([
-  'received',
-  'pending_approval',
-  'approved',
-  'rejected',
-] as const);
+/** Statuses a subscription can narrow to (`statuses=`): those of a stored signal. */
+export const STREAM_STATUSES = STORED_SIGNAL_STATUSES;
 
-export type StreamStatus = (typeof STREAM_STATUSES)[number];
+export type StreamStatus = StoredSignalStatus;
 
 /** The signal as of the event (its `status` and `decided_*` are those of that moment, not of now). */
 export interface StreamSignal {
@@ -93,8 +89,6 @@ export type ServerMessage =
   | { readonly kind: 'event'; readonly message: EventMessage }
   | { readonly kind: 'ignored'; readonly type: string };
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /**
@@ -109,7 +103,8 @@ export function parseServerMessage(text: string): ServerMessage | string {
   } catch {
     return 'a frame is not JSON';
   }
-  if (!isObject(value) || typeof value.type !== 'string') return 'a frame is not an object with a "type"';
+  if (!isPlainObject(value) || typeof value.type !== 'string')
+    return 'a frame is not an object with a "type"';
   switch (value.type) {
     case 'hello':
       if (
@@ -130,7 +125,7 @@ export function parseServerMessage(text: string): ServerMessage | string {
       if (!isSeq(value.seq) || value.seq === 0) return `event ${value.type} has no integer seq ≥ 1`;
       if (typeof value.at !== 'string') return `event ${value.seq} has no "at"`;
       if (
-        !isObject(value.signal) ||
+        !isPlainObject(value.signal) ||
         typeof value.signal.signal_id !== 'string' ||
         typeof value.signal.producer_id !== 'string'
       ) {

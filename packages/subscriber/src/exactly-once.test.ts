@@ -4,9 +4,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type StreamServer, startStreamServer, TEST_TOKEN } from '@sigpost/test-support/stream-server';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type StreamServer, startStreamServer, TEST_TOKEN } from '../../../test-support/stream-server.js';
 import type { CursorPosition, SubscriberCursor } from './cursor.js';
 import type { StreamEvent } from './events.js';
 import { SignalSubscriber } from './subscriber.js';

@@ -3,7 +3,7 @@
 
 export type { CursorPosition, SubscriberCursor } from './cursor.js';
 export { FileCursor, MemoryCursor } from './cursor.js';
-export type { StreamProblem, SubscriberErrorCode } from './errors.js';
+export type { StreamProblem, SubscriberErrorCode, SubscriberErrorOptions } from './errors.js';
 export {
   isSubscriberError,
   SUBSCRIBER_ERROR_CODES,

@@ -1,12 +1,12 @@
-import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
 import {
   type StreamServer,
   type StreamServerOptions,
   startStreamServer,
   TEST_EPOCH,
   TEST_TOKEN,
-} from '../../../test-support/stream-server.js';
+} from '@sigpost/test-support/stream-server';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryCursor } from './cursor.js';
 import { isSubscriberError, type SubscriberError } from './errors.js';
 import type { StreamEvent } from './events.js';

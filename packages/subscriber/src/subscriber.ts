@@ -5,6 +5,7 @@
 // for the next event, i.e. after its handler resolved. Resumes use the last seq *received* (`after=`),
 // so events already queued are not asked for twice; anything at or below it is dropped as a duplicate.
 import type { IncomingMessage } from 'node:http';
+import { checkUrl, type UrlProblem } from '@sigpost/protocol';
 import type { Registry } from 'prom-client';
 import WebSocket from 'ws';
 import { MemoryCursor, type SubscriberCursor } from './cursor.js';
@@ -280,8 +281,7 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
       } catch (error) {
         throw new SubscriberError(
           `The handler failed on seq ${event.seq}; the cursor stays before it and it will be delivered again`,
-          'SUBSCRIBER_HANDLER_FAILED',
-          { cause: error },
+          { code: 'SUBSCRIBER_HANDLER_FAILED', cause: error },
         );
       }
     }
@@ -329,7 +329,8 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
     } catch (error) {
       const failure = isSubscriberError(error)
         ? error
-        : new SubscriberError(`Cannot save the cursor at seq ${event.seq}`, 'SUBSCRIBER_CURSOR_FAILED', {
+        : new SubscriberError(`Cannot save the cursor at seq ${event.seq}`, {
+            code: 'SUBSCRIBER_CURSOR_FAILED',
             cause: error,
           });
       this.#stop(failure);
@@ -414,7 +415,8 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
       this.#stop(
         isSubscriberError(error)
           ? error
-          : new SubscriberError('The subscriber failed unexpectedly', 'SUBSCRIBER_PROTOCOL_ERROR', {
+          : new SubscriberError('The subscriber failed unexpectedly', {
+              code: 'SUBSCRIBER_PROTOCOL_ERROR',
               cause: error,
             }),
       );
@@ -433,9 +435,7 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
           `The resume point (after seq ${after}) is older than the server's retained history (${reason}): the ` +
             'events in between are gone; resync through the operator API, then start again from a newer point ' +
             '(or pass onCursorExpired)',
-          'SUBSCRIBER_CURSOR_EXPIRED',
-          4410,
-          reason,
+          { code: 'SUBSCRIBER_CURSOR_EXPIRED', closeCode: 4410, closeReason: reason },
         ),
       );
       return undefined;
@@ -448,7 +448,8 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
       );
     } catch (error) {
       this.#stop(
-        new SubscriberError('onCursorExpired failed; the subscriber stops', 'SUBSCRIBER_CURSOR_EXPIRED', {
+        new SubscriberError('onCursorExpired failed; the subscriber stops', {
+          code: 'SUBSCRIBER_CURSOR_EXPIRED',
           cause: error,
         }),
       );
@@ -634,8 +635,7 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
               error: new SubscriberGapError(
                 `The server's head (seq ${parsed.head}) is behind this subscriber's seq ${this.#lastSeq}: the ` +
                   "server's store lost events it had already sent (restored from a backup?); the cursor cannot be trusted",
-                this.#lastSeq,
-                parsed.head,
+                { afterSeq: this.#lastSeq, nextSeq: parsed.head },
               ),
             });
             return;
@@ -657,9 +657,7 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
             kind: 'fatal',
             error: new SubscriberClosedError(
               `The server closed the stream with ${code} (${reason || fatal.text}): ${fatal.text}`,
-              fatal.code,
-              code,
-              reason,
+              { code: fatal.code, closeCode: code, closeReason: reason },
             ),
           });
         } else if (code === 4410) {
@@ -686,8 +684,7 @@ export class SignalSubscriber implements AsyncIterable<StreamEvent> {
     if (this.#contiguous && last !== null && message.seq !== last + 1) {
       return new SubscriberGapError(
         `Gap in the stream: seq ${message.seq} follows ${last} (contiguous: true)`,
-        last,
-        message.seq,
+        { afterSeq: last, nextSeq: message.seq },
       );
     }
     this.#lastSeq = message.seq;
@@ -740,13 +737,12 @@ function isNotTls(error: Error): boolean {
 function notTlsError(url: URL, cause: Error): SubscriberError {
   return new SubscriberError(
     `The server at ${url.host} does not speak TLS on this port: use http:// (or ws://) for a plain-HTTP server, or the port where it serves TLS`,
-    'SUBSCRIBER_NOT_TLS',
-    { cause },
+    { code: 'SUBSCRIBER_NOT_TLS', cause },
   );
 }
 
 function protocolError(message: string): ConnectionOutcome {
-  return { kind: 'fatal', error: new SubscriberError(message, 'SUBSCRIBER_PROTOCOL_ERROR') };
+  return { kind: 'fatal', error: new SubscriberError(message, { code: 'SUBSCRIBER_PROTOCOL_ERROR' }) };
 }
 
 function rawText(data: WebSocket.RawData): string {
@@ -797,16 +793,21 @@ function parseRetryAfterSeconds(value: string | string[] | undefined): number | 
 function parseStreamUrl(value: unknown): URL {
   if (typeof value !== 'string')
     throw new TypeError('Expected `url` to be a string such as https://sigpost.example.com');
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new TypeError('Expected `url` to be an absolute URL such as https://sigpost.example.com');
-  }
   const schemes: Record<string, string> = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' };
-  const scheme = schemes[url.protocol];
-  if (scheme === undefined) throw new TypeError('Expected `url` to use http, https, ws or wss');
-  if (url.username || url.password) throw new TypeError('Expected `url` without credentials; pass `token`');
+  // The query is checked below, to name what was found in it.
+  const checked = checkUrl(value, { schemes: Object.keys(schemes), query: true, fragment: true });
+  if (!checked.ok) {
+    const problems: Record<UrlProblem, string> = {
+      'not-a-url': 'Expected `url` to be an absolute URL such as https://sigpost.example.com',
+      scheme: 'Expected `url` to use http, https, ws or wss',
+      credentials: 'Expected `url` without credentials; pass `token`',
+      query: 'Expected `url` without a query; use the options', // accepted above: named below
+      fragment: 'Expected `url` without a fragment', // accepted above
+    };
+    throw new TypeError(problems[checked.problem]);
+  }
+  const { url } = checked;
+  const scheme = schemes[url.protocol] as string;
   for (const name of url.searchParams.keys()) {
     if (name === 'token' || name === 'access_token') {
       throw new TypeError(

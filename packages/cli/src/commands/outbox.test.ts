@@ -2,16 +2,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listenLocal, requestVerifiesIndependently, validSignal } from '../../../../test-support/fixtures.js';
+import { listenLocal, requestVerifiesIndependently, validSignal } from '@sigpost/test-support/fixtures';
 import {
-  acceptedResponse,
   closedPort,
   type IngestServer,
   type Script,
   startIngestServer,
-} from '../test-helpers/ingest-server.js';
+} from '@sigpost/test-support/ingest-server';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { captureIO, run } from '../test-helpers/io.js';
 import { drainOutbox } from './outbox.js';
 
@@ -69,23 +68,6 @@ function onFile(sql: string, ...params: unknown[]): void {
   } finally {
     file.close();
   }
-}
-
-/** A real server on `port` (where a drain already failed to connect): checks each signature, answers 201. */
-async function ingestServerOn(port: number) {
-  const verified: boolean[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      verified.push(requestVerifiesIndependently(SECRET, { headers: req.headers, body }));
-      res
-        .writeHead(201, { 'content-type': 'application/json' })
-        .end(JSON.stringify(acceptedResponse(JSON.parse(body.toString('utf8')))));
-    });
-  });
-  return { ...(await listenLocal(server, port)), verified };
 }
 
 describe('sigpost outbox enqueue', () => {
@@ -170,6 +152,7 @@ describe('sigpost outbox drain', () => {
       ['key-a', true],
       ['key-b', true],
     ]);
+    expect(server.requests.every((r) => requestVerifiesIndependently(SECRET, r))).toBe(true);
   });
 
   it('draws a progress bar on a terminal and replaces it with the summary', async () => {
@@ -365,13 +348,15 @@ describe('sigpost outbox drain, when the server cannot be reached', () => {
     const drained = drainOutbox(io, { db }, new AbortController().signal);
     // Three entries, three refused attempts (at least) before the server comes up.
     await io.until(({ stderr }) => stderr.split('retry scheduled').length > 3);
-    const back = await ingestServerOn(port);
+    // A real server on the port where the drain failed to connect: checks each signature, answers 201.
+    const back = await startIngestServer({ secret: SECRET, port });
     try {
       await drained;
     } finally {
       await back.close();
     }
-    expect(back.verified).toEqual([true, true, true]);
+    expect(back.requests.map((r) => r.verified)).toEqual([true, true, true]);
+    expect(back.requests.map((r) => requestVerifiesIndependently(SECRET, r))).toEqual([true, true, true]);
 
     const lines = io.err.join('').trimEnd().split('\n');
     const people = lines.filter((line) => !line.startsWith('{'));

@@ -311,41 +311,21 @@ async function withOutbox<T>(
 
 /** `outbox enqueue`: validates the whole file first, then stores it in batches. */
 async function enqueueFile(io: CliIO, path: string, file: string): Promise<void> {
-  const { readLines, isContentLine, parseObjectLine } = await import('../lines.js');
-  const { MAX_BODY_BYTES } = await import('../input.js');
-  const { validateSignal, isValidIdempotencyKey } = await import('@sigpost/protocol');
+  const { parseSignalLine, signalFileLines } = await import('../lines.js');
+  const { validateSignal } = await import('@sigpost/protocol');
   type Item = { line: number; signal: SignalCandidate; idempotencyKey?: string };
 
-  const parse = (line: Line): { item?: Item; problems: string[] } => {
-    if ('tooLong' in line) return { problems: [`longer than ${MAX_BODY_BYTES} bytes`] };
-    const parsed = parseObjectLine(line.text);
-    if (!parsed.ok) return { problems: [parsed.problem] };
-    const { idempotency_key: key, ...signal } = parsed.value;
-    const problems: string[] = [];
-    if (key !== undefined && !isValidIdempotencyKey(key)) {
-      problems.push('idempotency_key: expected 1–255 visible ASCII characters');
-    }
-    const result = validateSignal(signal);
-    if (!result.ok) problems.push(...result.errors);
-    if (problems.length > 0 || !result.ok) return { problems };
+  const parse = (line: Line): { item?: Item; problems: readonly string[] } => {
+    const parsed = parseSignalLine(line, validateSignal);
+    if (!parsed.ok) return { problems: parsed.problems };
+    const { signal, idempotencyKey } = parsed;
     return {
-      item: {
-        line: line.number,
-        signal: result.value,
-        ...(key === undefined ? {} : { idempotencyKey: key as string }),
-      },
-      problems,
+      item: { line: line.number, signal, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
+      problems: [],
     };
   };
 
-  const lines = async function* () {
-    try {
-      for await (const line of readLines(file, MAX_BODY_BYTES)) if (isContentLine(line)) yield line;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
-      throw new CommandFailedError(`cannot read --file ${file} (${code})`, { cause: error });
-    }
-  };
+  const lines = () => signalFileLines(file);
 
   // First pass: every line checked, nothing stored, so a bad file is refused as a whole.
   const problems: string[] = [];

@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, SecretBox, type Store } from '@sigpost/ingest';
+import { schemaOneDatabase } from '@sigpost/test-support/sqlite-schema-one';
 import { afterAll, describe, expect, it } from 'vitest';
-import { schemaOneDatabase } from '../../../../test-support/sqlite-schema-one.js';
 import { run } from '../test-helpers/io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-producers-'));

@@ -1,10 +1,12 @@
+import type { IssuedSecret } from '@sigpost/ingest';
+import { ID_PATTERNS, PREVIOUS_SECRET_KEYS_ENV } from '@sigpost/ingest/settings';
 import { INSTRUMENT_PATTERN } from '@sigpost/protocol';
 import { type Command, Option } from 'commander';
-import { formatTime, printFields, printRecords, withAdmin } from '../admin-session.js';
+import { addListCommand, formatTime, printFields, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
 import { CommandFailedError } from '../errors.js';
 import type { CliIO } from '../io.js';
-import { databaseOption, dbFlag, describeLocation, PREVIOUS_SECRET_KEYS_ENV } from '../store-options.js';
+import { databaseOption, dbFlag, describeLocation } from '../store-options.js';
 
 interface StoreFlags {
   readonly db?: string;
@@ -14,9 +16,6 @@ interface AddOptions extends StoreFlags {
   readonly secret?: string;
   readonly approval?: 'auto' | 'manual';
   readonly instruments?: string[];
-  readonly json?: true;
-}
-interface ListOptions extends StoreFlags {
   readonly json?: true;
 }
 interface RotateOptions extends StoreFlags {
@@ -36,9 +35,6 @@ interface RemoveOptions extends StoreFlags {
   readonly id: string;
 }
 
-/** Secret ids as `Admin` issues them (`sec_` and a ULID). */
-export const SECRET_ID_PATTERN = /^sec_[0-9A-Z]{26}$/;
-
 const SECRET_SHOWN_ONCE =
   'warning: the secret is shown once and cannot be shown again (the database keeps it encrypted); ' +
   'give it to the producer as HMAC_PRODUCER_SECRET now\n';
@@ -53,6 +49,15 @@ Store (as for \`sigpost serve\`):
                          (data/sigpost.db → data/sigpost.key) is used, created by the first \`producers add\`.
   SIGPOST_PREVIOUS_SECRET_KEYS
                          earlier keys, comma-separated, while they are being rotated out (\`producers reseal\`).`;
+
+/** What `add` and `rotate` print: the ids, and the secret when it was generated (shown this once). */
+function issuedFields(issued: IssuedSecret): Record<string, string> {
+  return {
+    producer_id: issued.producerId,
+    secret_id: issued.secretId,
+    ...(issued.generated ? { secret: issued.secret } : {}),
+  };
+}
 
 /** A comma-separated list of instruments (spaces around the commas are ignored; duplicates dropped). */
 export function instrumentList(flag: string): args.FlagParser<string[]> {
@@ -127,11 +132,7 @@ export function register(program: Command, io: CliIO): void {
             instruments,
             ...(options.secret === undefined ? {} : { secret: options.secret }),
           });
-          printFields(io, options.json === true, {
-            producer_id: issued.producerId,
-            secret_id: issued.secretId,
-            ...(issued.generated ? { secret: issued.secret } : {}),
-          });
+          printFields(io, options.json === true, issuedFields(issued));
           const allowed = instruments === null ? 'any instrument' : `instruments ${instruments.join(', ')}`;
           io.stderr.write(
             `added producer ${issued.producerId} (approval ${approval}, ${allowed}) to the ${describeLocation(location)}\n`,
@@ -141,40 +142,30 @@ export function register(program: Command, io: CliIO): void {
       ),
     );
 
-  producers
-    .command('list')
-    .summary('list the producers and their secret ids (never the secrets)')
-    .description(
+  addListCommand(producers, io, {
+    summary: 'list the producers and their secret ids (never the secrets)',
+    description:
       'List the producers: id, approval mode, allowed instruments, the ids of their active secrets and when ' +
-        'they were added. A table on a terminal, tab-separated lines otherwise, or JSON with --json. ' +
-        'Secrets are never shown.',
-    )
-    .addOption(databaseOption())
-    .option('--json', 'print a JSON array')
-    .action((options: ListOptions) =>
-      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin, location }) => {
-        const list = await admin.listProducers();
-        printRecords(
-          io,
-          { json: options.json === true, empty: `no producers in the ${describeLocation(location)}` },
-          ['ID', 'APPROVAL', 'INSTRUMENTS', 'SECRET IDS', 'CREATED'],
-          list.map((p) => [
-            p.id,
-            p.approval,
-            p.instruments === null ? 'any' : p.instruments.join(','),
-            p.secrets.map((s) => s.id).join(','),
-            formatTime(p.createdAt),
-          ]),
-          list.map((p) => ({
-            id: p.id,
-            approval: p.approval,
-            instruments: p.instruments,
-            created_at: formatTime(p.createdAt),
-            secrets: p.secrets.map((s) => ({ id: s.id, created_at: formatTime(s.createdAt) })),
-          })),
-        );
-      }),
-    );
+      'they were added. A table on a terminal, tab-separated lines otherwise, or JSON with --json. ' +
+      'Secrets are never shown.',
+    plural: 'producers',
+    read: (admin) => admin.listProducers(),
+    headers: ['ID', 'APPROVAL', 'INSTRUMENTS', 'SECRET IDS', 'CREATED'],
+    row: (p) => [
+      p.id,
+      p.approval,
+      p.instruments === null ? 'any' : p.instruments.join(','),
+      p.secrets.map((s) => s.id).join(','),
+      formatTime(p.createdAt),
+    ],
+    json: (p) => ({
+      id: p.id,
+      approval: p.approval,
+      instruments: p.instruments,
+      created_at: formatTime(p.createdAt),
+      secrets: p.secrets.map((s) => ({ id: s.id, created_at: formatTime(s.createdAt) })),
+    }),
+  });
 
   producers
     .command('rotate')
@@ -198,11 +189,7 @@ export function register(program: Command, io: CliIO): void {
       withAdmin(options.db, io, { createStore: false, sealing: 'existing' }, async ({ admin, location }) => {
         const issued = await admin.rotateSecret(options.id, options.secret);
         const older = (await admin.getProducer(options.id)).secrets.filter((s) => s.id !== issued.secretId);
-        printFields(io, options.json === true, {
-          producer_id: issued.producerId,
-          secret_id: issued.secretId,
-          ...(issued.generated ? { secret: issued.secret } : {}),
-        });
+        printFields(io, options.json === true, issuedFields(issued));
         const db = dbFlag(options.db, location);
         io.stderr.write(
           `added secret ${issued.secretId} to producer ${issued.producerId}; its older secrets keep working ` +
@@ -232,7 +219,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--secret-id <id>', 'the secret to retire, as `producers list` shows it')
         .argParser(
-          args.identifier('--secret-id', SECRET_ID_PATTERN, {
+          args.identifier('--secret-id', ID_PATTERNS.sec, {
             expected: 'a secret id such as sec_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
             prefix: 'sec_',
             list: 'sigpost producers list',

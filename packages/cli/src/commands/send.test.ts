@@ -1,18 +1,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { validSignal } from '../../../../test-support/fixtures.js';
-import { keyReusedHint } from '../delivery.js';
+import { requestVerifiesIndependently, SERVER_TIMESTAMP, validSignal } from '@sigpost/test-support/fixtures';
 import {
   acceptedResponse,
   closedPort,
   type IngestServer,
   type Script,
-  SERVER_TIMESTAMP,
   startIngestServer,
   startSilentServer,
-} from '../test-helpers/ingest-server.js';
+} from '@sigpost/test-support/ingest-server';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { keyReusedHint } from '../delivery.js';
 import { run } from '../test-helpers/io.js';
 
 const SECRET = 'send-test-secret-of-enough-bytes';
@@ -117,6 +116,7 @@ describe('sigpost send (one signal)', () => {
     expect(server.requests).toHaveLength(1);
     const [request] = server.requests;
     expect(request).toMatchObject({ method: 'POST', url: '/api/v1/signals/ingest', verified: true });
+    expect(requestVerifiesIndependently(SECRET, request!)).toBe(true);
     expect(request?.headers).toMatchObject({
       'content-type': 'application/json',
       'x-producer-id': PRODUCER,
@@ -622,6 +622,7 @@ describe('sigpost send --file', () => {
       'third',
     ]);
     expect(server.requests.every((r) => r.verified)).toBe(true);
+    expect(server.requests.every((r) => requestVerifiesIndependently(SECRET, r))).toBe(true);
     expect(server.requests.every((r) => !('idempotency_key' in (r.json ?? {})))).toBe(true);
     expect(keyOf('second')).toMatch(UUID);
     expect(new Set(server.requests.map((r) => r.headers['x-idempotency-key'])).size).toBe(4);

@@ -1,10 +1,9 @@
 // `sigpost serve --dev` as a real process (the unit tests of serve run it in process: serve.test.ts).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killProcesses, startProcess } from '@sigpost/test-support/process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { main } from '../main.js';
 import { captureIO } from '../test-helpers/io.js';
@@ -15,9 +14,8 @@ const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-serve-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const children: ChildProcess[] = [];
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  killProcesses();
 });
 
 async function sigpost(argv: string[], env: Record<string, string> = {}) {
@@ -32,45 +30,25 @@ async function sigpost(argv: string[], env: Record<string, string> = {}) {
  * `stop()` resolves once the process exited and closed its output, so `output()` is then all of it.
  */
 async function serveProcess(argv: string[], { banner }: { banner: boolean }) {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@sigpost/source', '--import', 'tsx', BIN, 'serve', ...argv],
-    {
-      env: { PATH: process.env.PATH ?? '', SIGPOST_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  const exited = new Promise<never>((_, reject) => {
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${stderr}`)));
+  const proc = startProcess(BIN, ['serve', ...argv], {
+    typescript: true,
+    env: { SIGPOST_LOG_LEVEL: 'warn' },
   });
-  exited.catch(() => {}); // awaited below only while starting; a later exit is stop()'s business
-  const listening = new Promise<string>((resolve) => {
-    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-      const url = /listening on (http:\/\/\S+) /.exec(stderr)?.[1];
-      if (url) resolve(url);
-    });
-  });
-  const bannerWritten = new Promise<void>((resolve) => {
-    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-      // The banner's last line.
-      if (/\nOperator console: http:\/\/\S+\/console [^\n]*\n$/.test(stdout)) resolve();
-    });
-  });
-  const url = await Promise.race([listening, exited]);
-  if (banner) await Promise.race([bannerWritten, exited]);
+  const listening = /listening on (http:\/\/\S+) /;
+  await proc.until((o) => listening.test(o.stderr), 'serve to listen');
+  // The banner's last line.
+  if (banner)
+    await proc.until(
+      (o) => /\nOperator console: http:\/\/\S+\/console [^\n]*\n$/.test(o.stdout),
+      'the --dev banner',
+    );
   return {
-    child,
-    url,
-    output: () => ({ stdout, stderr }),
+    child: proc.child,
+    url: listening.exec(proc.output.stderr)?.[1] ?? '',
+    output: () => ({ stdout: proc.output.stdout, stderr: proc.output.stderr }),
     async stop(): Promise<number | null> {
-      child.kill('SIGTERM');
-      const [code] = await once(child, 'close');
-      return code as number | null;
+      proc.child.kill('SIGTERM');
+      return (await proc.closed).code;
     },
   };
 }

@@ -1,8 +1,17 @@
 import type { ConfigError, DevelopmentCredentials, ServerConfigInput } from '@sigpost/ingest';
+import {
+  DEFAULT_LOG_LEVEL,
+  DEFAULTS,
+  ENV_NAMES,
+  HOST_PATTERN,
+  LOG_LEVEL_ENV,
+  LOG_LEVELS,
+  type LogLevel,
+} from '@sigpost/ingest/settings';
 import { type Command, Option } from 'commander';
 import { assertSameKey } from '../admin-session.js';
 import * as args from '../args.js';
-import { CommandFailedError, UsageError } from '../errors.js';
+import { CommandFailedError, type UsageError } from '../errors.js';
 import type { CliIO } from '../io.js';
 import {
   assertKeyAvailable,
@@ -22,13 +31,27 @@ interface ServeOptions {
   readonly logLevel?: LogLevel;
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-type LogLevel = (typeof LOG_LEVELS)[number];
-/** Environment variable for the log level when `--log-level` is not given. */
-export const LOG_LEVEL_ENV = 'SIGPOST_LOG_LEVEL';
-/** Host names and IPv4/IPv6 literals. */
-const HOST =
-  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]{2,45})$/;
+/** Every server setting read from the environment, with its default: from the server's own tables. */
+function serverSettingsHelp(): string {
+  const defaults: Readonly<Record<string, unknown>> = {
+    ...DEFAULTS,
+    rateLimitPerSecond: DEFAULTS.rateLimit.perSecond,
+    rateLimitBurst: DEFAULTS.rateLimit.burst,
+  };
+  const items = Object.entries(ENV_NAMES).map(([key, name]) => `${name} (${String(defaults[key])})`);
+  items.push(`${LOG_LEVEL_ENV} (${DEFAULT_LOG_LEVEL}, or --log-level)`);
+  const lines: string[] = [];
+  let line = 'Server settings (environment, default in parentheses; flags win over them):';
+  for (const [i, item] of items.entries()) {
+    const text = i < items.length - 1 ? `${item},` : `${item}.`;
+    if (line.length + 1 + text.length > 106) {
+      lines.push(line);
+      line = text;
+    } else line = `${line} ${text}`;
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
 
 const HELP = `
 Store and key: --db <path>, else DATABASE_URL (postgres://…), else ./data/sigpost.db. Producer secrets are
@@ -36,17 +59,9 @@ sealed with SIGPOST_SECRET_KEY, or for SQLite the key file beside the database (
 rotation of that key, SIGPOST_PREVIOUS_SECRET_KEYS (comma-separated) holds the earlier ones: see
 \`sigpost producers reseal --help\`.
 
-Server settings (environment): SIGPOST_TOLERANCE_SECONDS (300), SIGPOST_MAX_BODY_BYTES (65536),
-SIGPOST_IDEMPOTENCY_TTL_SECONDS (86400), SIGPOST_RATE_LIMIT_PER_SECOND (50), SIGPOST_RATE_LIMIT_BURST (100),
-SIGPOST_SECRET_CACHE_MS (5000), SIGPOST_SHUTDOWN_TIMEOUT_MS (10000); SIGPOST_HOST and SIGPOST_PORT
-when the flags are not given. SIGPOST_LOG_LEVEL sets the log level (info).
-Connections: SIGPOST_HEADERS_TIMEOUT_MS (10000) and SIGPOST_REQUEST_TIMEOUT_MS (10000) bound the time to
-receive a request's headers and the whole request (then 408), SIGPOST_KEEP_ALIVE_TIMEOUT_MS (72000) how long
-an idle connection is kept, SIGPOST_MAX_CONNECTIONS (1024) how many may be open at once (stream connections count),
-SIGPOST_MAX_CONNECTIONS_PER_ADDRESS (0 = no limit) how many from one client address.
-Live stream and retention: SIGPOST_STREAM_HEARTBEAT_SECONDS (25), SIGPOST_STREAM_PONG_TIMEOUT_SECONDS (10),
-SIGPOST_STREAM_AUTH_TIMEOUT_SECONDS (10), SIGPOST_STREAM_MAX_BUFFERED_BYTES (1048576),
-SIGPOST_STREAM_MAX_CONNECTIONS_PER_TOKEN (16), SIGPOST_SIGNAL_RETENTION_DAYS (0 = keep forever).
+${serverSettingsHelp()}
+What each one does: the ingest package's README, "Configuration". SIGPOST_MAX_CONNECTIONS_PER_ADDRESS 0 means
+no per-address limit; SIGPOST_SIGNAL_RETENTION_DAYS 0 keeps signals forever.
 
 Approve from Telegram (off unless SIGPOST_TELEGRAM_APPROVERS is set): SIGPOST_TELEGRAM_APPROVERS (Telegram
 user ids allowed to decide, comma-separated), SIGPOST_TELEGRAM_BOT_TOKEN, SIGPOST_TELEGRAM_CHAT_ID,
@@ -83,7 +98,9 @@ export function register(program: Command, io: CliIO): void {
       new Option(
         '--host <host>',
         'interface to listen on (default: $SIGPOST_HOST, else 127.0.0.1)',
-      ).argParser(args.matching('--host', HOST, 'a host name or an IP address such as 127.0.0.1 or ::1')),
+      ).argParser(
+        args.matching('--host', HOST_PATTERN, 'a host name or an IP address such as 127.0.0.1 or ::1'),
+      ),
     )
     .addOption(databaseOption())
     .option(
@@ -91,9 +108,10 @@ export function register(program: Command, io: CliIO): void {
       'on a store with no producer, create a development producer and operator token and print them',
     )
     .addOption(
-      new Option('--log-level <level>', `log level (default: $${LOG_LEVEL_ENV}, else info)`).argParser(
-        args.oneOf('--log-level', LOG_LEVELS),
-      ),
+      new Option(
+        '--log-level <level>',
+        `log level (default: $${LOG_LEVEL_ENV}, else ${DEFAULT_LOG_LEVEL})`,
+      ).argParser(args.oneOf('--log-level', LOG_LEVELS)),
     )
     .addHelpText('after', HELP)
     .action((options: ServeOptions) => serve(options, io));
@@ -122,11 +140,11 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
   }
 
   const { default: pino } = await import('pino');
-  const logger = pino(
-    { level, base: { service: 'sigpost-ingest' } },
-    { write: (line: string) => io.stderr.write(line) },
-  );
-  const store = await openStoreAt(location, { create: true, log: (line) => io.stderr.write(line) });
+  // Every stderr line of the server (its log, and this command's own lines, so they keep their
+  // order) is written once per event-loop turn, not once per request line.
+  const stderr = ingest.coalescedLines((chunk) => io.stderr.write(chunk));
+  const logger = pino({ level, base: { service: 'sigpost-ingest' } }, stderr);
+  const store = await openStoreAt(location, { create: true, log: (line) => stderr.write(line) });
   let started = false;
   try {
     const producers = await store.listProducers();
@@ -134,7 +152,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
     // A server whose keys cannot open the stored secrets would answer 401 to every producer.
     assertSameKey(box, producers);
     if (createdKeyFile !== undefined) {
-      io.stderr.write(
+      stderr.write(
         `created the secret key file ${createdKeyFile}: keep it with the database; without it the stored ` +
           'producer secrets cannot be opened\n',
       );
@@ -145,7 +163,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
     if (options.dev) {
       credentials = await ingest.bootstrapDevelopment(new ingest.Admin(store, box), store);
       if (!credentials) {
-        io.stderr.write(
+        stderr.write(
           `--dev: the ${describeLocation(location)} already has producers; none was created. Secrets are shown ` +
             `once, at creation; for a new one run \`npx sigpost producers rotate --id <producer>${db}\` ` +
             `(\`npx sigpost producers list${db}\` shows the ids)\n`,
@@ -165,7 +183,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
         .then(
           (server) => {
             started = true;
-            io.stderr.write(
+            stderr.write(
               `sigpost: ingest server listening on ${server.url} (${describeLocation(location)})\n`,
             );
             if (credentials) io.stdout.write(developmentBanner(credentials, server.url, db));
@@ -183,12 +201,13 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
   } finally {
     // Once started, the server owns the store and closes it on shutdown.
     if (!started) await store.close();
+    stderr.flush();
   }
 }
 
 function logLevelFromEnv(env: Readonly<Record<string, string | undefined>>): LogLevel {
   const value = env[LOG_LEVEL_ENV];
-  if (value === undefined || value === '') return 'info';
+  if (value === undefined || value === '') return DEFAULT_LOG_LEVEL;
   return args.oneOf(LOG_LEVEL_ENV, LOG_LEVELS)(value);
 }
 
@@ -206,10 +225,10 @@ function configUsageError(
     ...(options.port === undefined ? {} : { port: '--port' }),
     ...(options.host === undefined ? {} : { host: '--host' }),
   };
-  const text = error.issues
-    .map((i) => `${names[i.key] ?? i.key} expects ${i.expected}, received ${i.received}`)
-    .join('; ');
-  return new UsageError(text, { code: 'CLI_INVALID_FLAG', cause: error });
+  return args.issuesUsageError(
+    error.issues.map((i) => ({ ...i, key: names[i.key] ?? i.key })),
+    error,
+  );
 }
 
 function listenFailure(error: unknown, config: { host: string; port: number }): string {

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { independentSignature } from '@sigpost/test-support/fixtures';
+import { goldenVectors } from '@sigpost/test-support/golden';
 import { afterAll, describe, expect, it } from 'vitest';
-import { independentSignature } from '../../../../test-support/fixtures.js';
-import { goldenVectors } from '../../../../test-support/golden.js';
 import { run } from '../test-helpers/io.js';
 
 const vectors = goldenVectors();

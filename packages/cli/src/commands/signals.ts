@@ -1,4 +1,6 @@
 import type { SignalView } from '@sigpost/ingest';
+import { ID_PATTERNS } from '@sigpost/ingest/settings';
+import { STORED_SIGNAL_STATUSES } from '@sigpost/protocol';
 import { type Command, Option } from 'commander';
 import { printRecords, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
@@ -31,9 +33,6 @@ interface DecideOptions {
   readonly json?: true;
 }
 
-const STATUSES = ['received', 'pending_approval', 'approved', 'rejected'] as const;
-/** Signal ids (`sig_` and a ULID). */
-export const SIGNAL_ID_PATTERN = /^sig_[0-9A-HJKMNP-TV-Z]{26}$/;
 const OPERATOR_NAME = /^[A-Za-z0-9._@ -]{1,64}$/;
 
 const STORE_HELP = `
@@ -41,7 +40,7 @@ Store: --db <path>, DATABASE_URL and SIGPOST_DB_SCHEMA as for \`sigpost serve\`.
 
 const idOption = () =>
   new Option('--id <signal>', 'the signal id (sig_…), as `signals list` shows it')
-    .argParser(args.matching('--id', SIGNAL_ID_PATTERN, 'a signal id such as sig_01JC3M5W8QXG4K2N6Y7T9B1ZAD'))
+    .argParser(args.matching('--id', ID_PATTERNS.sig, 'a signal id such as sig_01JC3M5W8QXG4K2N6Y7T9B1ZAD'))
     .makeOptionMandatory();
 
 const byOption = () =>
@@ -68,7 +67,9 @@ export function register(program: Command, io: CliIO): void {
         '({items, next_cursor}) with --json. When more signals match, the next page’s --cursor is printed on stderr.',
     )
     .addOption(
-      new Option('--status <status>', 'only this status').argParser(args.oneOf('--status', STATUSES)),
+      new Option('--status <status>', 'only this status').argParser(
+        args.oneOf('--status', STORED_SIGNAL_STATUSES),
+      ),
     )
     .addOption(new Option('--producer <id>', 'only this producer').argParser(args.producerId('--producer')))
     .addOption(
@@ -195,11 +196,7 @@ function toFilter(ingest: Ingest, options: ListOptions) {
     return ingest.parseSignalQuery(query, (key) => `--${key}`);
   } catch (error) {
     if (error instanceof ingest.InvalidInputError && error.issues[0]) {
-      const issue = error.issues[0];
-      throw new UsageError(`${issue.key} expects ${issue.expected}, received ${issue.received}`, {
-        code: 'CLI_INVALID_FLAG',
-        cause: error,
-      });
+      throw args.issuesUsageError([error.issues[0]], error);
     }
     throw error;
   }

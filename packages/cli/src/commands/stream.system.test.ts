@@ -1,16 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { killProcesses, startProcess } from '@sigpost/test-support/process';
 import {
   type StreamServer,
   startStreamServer,
   TEST_EPOCH,
   TEST_TOKEN,
-} from '../../../../test-support/stream-server.js';
+} from '@sigpost/test-support/stream-server';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { main } from '../main.js';
 import { captureIO } from '../test-helpers/io.js';
 import { register } from './stream.js';
@@ -20,9 +19,8 @@ const dir = mkdtempSync(join(tmpdir(), 'sigpost-stream-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let server: StreamServer | undefined;
-const children: ChildProcess[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  killProcesses();
   await server?.close();
   server = undefined;
 });
@@ -35,47 +33,15 @@ async function sigpost(argv: string[], env: Record<string, string> = {}) {
 
 /** `sigpost stream …` as a real process (TypeScript source through tsx). */
 function streamProcess(argv: string[], env: Record<string, string>) {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@sigpost/source', '--import', 'tsx', BIN, 'stream', ...argv],
-    {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  children.push(child);
-  const out = { stdout: '', stderr: '' };
-  child.stdout?.setEncoding('utf8').on('data', (s: string) => {
-    out.stdout += s;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-    out.stderr += s;
-  });
-  /** Resolves when `test` holds for the output so far. */
-  const until = (test: (o: typeof out) => boolean) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (test(out)) {
-          child.stdout?.off('data', check);
-          child.stderr?.off('data', check);
-          resolve();
-        }
-      };
-      child.stdout?.on('data', check);
-      child.stderr?.on('data', check);
-      child.once('exit', (code) => {
-        if (!test(out)) reject(new Error(`sigpost stream exited with ${code}:\n${out.stderr}`));
-      });
-      check();
-    });
+  const proc = startProcess(BIN, ['stream', ...argv], { typescript: true, env });
   const lines = () =>
-    out.stdout
+    proc.output.stdout
       .split('\n')
       .filter(Boolean)
       .map(
         (l) => JSON.parse(l) as { type: string; seq: number; epoch: string; signal: { signal_id: string } },
       );
-  return { child, out, until, lines };
+  return { ...proc, lines };
 }
 
 describe('sigpost stream (usage)', () => {
@@ -179,28 +145,25 @@ describe('sigpost stream (a real process)', () => {
     const cursorFile = join(dir, 'cli.cursor.json');
     const env = { SIGPOST_SUBSCRIBER_TOKEN: TEST_TOKEN, SIGPOST_URL: server.url };
     const first = streamProcess(['--after', '0', '--cursor-file', cursorFile], env);
-    await first.until((o) => o.stdout.split('\n').length > 3);
+    await first.until((o) => o.stdout.split('\n').length > 3, 'three lines');
     await server.connection(1);
     server.closeAll(1001, 'server restarting');
     await server.connection(2);
     server.append({ status: 'approved' });
-    await first.until((o) => o.stdout.split('\n').length > 4);
-    first.child.kill('SIGINT');
-    const [code] = await once(first.child, 'exit');
-    expect(code).toBe(0);
+    await first.until((o) => o.stdout.split('\n').length > 4, 'a fourth line');
+    expect(await first.stop('SIGINT')).toBe(0);
     expect(first.lines().map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     expect(first.lines()[3]).toMatchObject({ type: 'signal.approved', epoch: TEST_EPOCH });
-    expect(first.out.stderr).toContain('reconnecting');
-    expect(first.out.stderr).toContain('stopped after 4 events (last seq 4, saved in');
-    expect(first.out.stderr).not.toContain(TEST_TOKEN);
+    expect(first.output.stderr).toContain('reconnecting');
+    expect(first.output.stderr).toContain('stopped after 4 events (last seq 4, saved in');
+    expect(first.output.stderr).not.toContain(TEST_TOKEN);
     expect(JSON.parse(readFileSync(cursorFile, 'utf8'))).toEqual({ epoch: TEST_EPOCH, seq: 4 });
 
     server.append();
     const second = streamProcess(['--cursor-file', cursorFile], env);
-    await second.until((o) => o.stdout.includes('\n'));
+    await second.until((o) => o.stdout.includes('\n'), 'a line');
     expect(server.connections.at(-1)?.after).toBe(4);
-    second.child.kill('SIGINT');
-    expect((await once(second.child, 'exit'))[0]).toBe(0);
+    expect(await second.stop('SIGINT')).toBe(0);
     expect(second.lines().map((e) => e.seq)).toEqual([5]);
   });
 
@@ -210,15 +173,14 @@ describe('sigpost stream (a real process)', () => {
     const cursorFile = join(dir, 'pipe.cursor.json');
     const env = { SIGPOST_SUBSCRIBER_TOKEN: TEST_TOKEN, SIGPOST_URL: server.url };
     const run = streamProcess(['--after', '0', '--cursor-file', cursorFile], env);
-    await run.until((o) => o.stdout.includes('\n'));
+    await run.until((o) => o.stdout.includes('\n'), 'a line');
     run.child.stdout?.destroy();
     // Enough lines to fill any pipe buffer: a write must fail.
     for (let i = 0; i < 200; i += 1) server.append({ payload: { pad: 'x'.repeat(2000) } });
-    const [code] = await once(run.child, 'exit');
-    expect(code).toBe(0);
-    expect(run.out.stderr).toContain('stdout closed, stopped after');
+    expect(await run.exited).toBe(0);
+    expect(run.output.stderr).toContain('stdout closed, stopped after');
     const saved = JSON.parse(readFileSync(cursorFile, 'utf8')) as { seq: number };
-    const printed = Number(/stopped after (\d+) event/.exec(run.out.stderr)?.[1]);
+    const printed = Number(/stopped after (\d+) event/.exec(run.output.stderr)?.[1]);
     expect(saved.seq).toBe(printed);
     expect(saved.seq).toBeLessThan(201);
   });

@@ -1,3 +1,4 @@
+import { checkUrl, STORED_SIGNAL_STATUSES } from '@sigpost/protocol';
 import type { StreamEvent, SubscriberLogger } from '@sigpost/subscriber';
 import { type Command, Option } from 'commander';
 import * as args from '../args.js';
@@ -35,16 +36,12 @@ Examples:
 /** The server URL: http(s) or ws(s), without a query or credentials (a token has no place in it). */
 function httpUrl(flag: string): args.FlagParser<string> {
   return (value) => {
-    let url: URL | undefined;
-    try {
-      url = new URL(value);
-    } catch {
-      url = undefined;
-    }
-    if (!url || !['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol) || url.search || url.username) {
+    const checked = checkUrl(value, { schemes: ['http:', 'https:', 'ws:', 'wss:'], fragment: true });
+    if (!checked.ok) {
       // A query or credentials may hold a token: shown without them.
+      const { url, problem } = checked;
       const received =
-        url && (url.search || url.username || url.password)
+        url && (problem === 'query' || problem === 'credentials' || url.search !== '')
           ? `${args.quote(`${url.protocol}//${url.host}${url.pathname}`)} with a query or credentials (not shown)`
           : args.quote(value);
       throw new args.FlagValueError(
@@ -103,7 +100,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option(
         '--statuses <list>',
-        `only these statuses, comma-separated: ${args.SIGNAL_STATUS_NAMES.join(', ')}`,
+        `only these statuses, comma-separated: ${STORED_SIGNAL_STATUSES.join(', ')}`,
       ).argParser(args.statusList('--statuses')),
     )
     .addOption(

@@ -1,9 +1,11 @@
+import { ID_PATTERNS } from '@sigpost/ingest/settings';
+import { STORED_SIGNAL_STATUSES } from '@sigpost/protocol';
 import { type Command, Option } from 'commander';
-import { formatTime, printFields, printRecords, withAdmin } from '../admin-session.js';
+import { addListCommand, formatTime, printFields, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
 import type { CliIO } from '../io.js';
 import { databaseOption, describeLocation } from '../store-options.js';
-import { TOKEN_NAME } from './tokens.js';
+import { TOKEN_SHOWN_ONCE, tokenNameOption } from './tokens.js';
 
 interface CreateOptions {
   readonly name: string;
@@ -12,17 +14,10 @@ interface CreateOptions {
   readonly db?: string;
   readonly json?: true;
 }
-interface ListOptions {
-  readonly db?: string;
-  readonly json?: true;
-}
 interface RevokeOptions {
   readonly id: string;
   readonly db?: string;
 }
-
-/** Subscriber ids (`sub_` and a ULID). */
-export const SUBSCRIBER_ID_PATTERN = /^sub_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 const STORE_HELP = `
 Store: --db <path>, DATABASE_URL and SIGPOST_DB_SCHEMA as for \`sigpost serve\` (see \`sigpost producers --help\`).
@@ -48,21 +43,7 @@ export function register(program: Command, io: CliIO): void {
       'Create a subscriber token and print it once on stdout. The store keeps only its SHA-256. The ' +
         'subscriber sees only the events of --producers and --statuses (default: all).',
     )
-    .addOption(
-      new Option(
-        '--name <name>',
-        'who or what uses the token, 1–64 characters of letters, digits, space and . _ @ -',
-      )
-        .argParser(
-          args.matching(
-            '--name',
-            TOKEN_NAME,
-            '1–64 characters of letters, digits, space and . _ @ -',
-            'a subscriber name',
-          ),
-        )
-        .makeOptionMandatory(),
-    )
+    .addOption(tokenNameOption('a subscriber name'))
     .addOption(
       new Option('--producers <list>', 'producer ids it may see, comma-separated (default: all)').argParser(
         args.producerIdList('--producers'),
@@ -71,7 +52,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option(
         '--statuses <list>',
-        `statuses it may see, comma-separated, among ${args.SIGNAL_STATUS_NAMES.join(', ')} (default: all)`,
+        `statuses it may see, comma-separated, among ${STORED_SIGNAL_STATUSES.join(', ')} (default: all)`,
       ).argParser(args.statusList('--statuses')),
     )
     .addOption(databaseOption())
@@ -95,48 +76,35 @@ export function register(program: Command, io: CliIO): void {
           statuses: scopeText(issued.statuses),
         });
         io.stderr.write(`created subscriber ${issued.id} in the ${describeLocation(location)}\n`);
-        io.stderr.write(
-          'warning: the token is shown once and cannot be shown again (the database keeps only its SHA-256); ' +
-            'store it now\n',
-        );
+        io.stderr.write(TOKEN_SHOWN_ONCE);
       }),
     );
 
-  subscribers
-    .command('list')
-    .summary('list the subscribers (never their tokens)')
-    .description(
+  addListCommand(subscribers, io, {
+    summary: 'list the subscribers (never their tokens)',
+    description:
       'List the subscribers: id, name, scope, when created, when revoked. A table on a terminal, ' +
-        'tab-separated lines otherwise, or JSON with --json.',
-    )
-    .addOption(databaseOption())
-    .option('--json', 'print a JSON array')
-    .action((options: ListOptions) =>
-      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin, location }) => {
-        const all = await admin.listSubscribers();
-        printRecords(
-          io,
-          { json: options.json === true, empty: `no subscribers in the ${describeLocation(location)}` },
-          ['ID', 'NAME', 'PRODUCERS', 'STATUSES', 'CREATED', 'REVOKED'],
-          all.map((s) => [
-            s.id,
-            s.name,
-            scopeText(s.producers),
-            scopeText(s.statuses),
-            formatTime(s.createdAt),
-            s.revokedAt === null ? '-' : formatTime(s.revokedAt),
-          ]),
-          all.map((s) => ({
-            id: s.id,
-            name: s.name,
-            producers: s.producers,
-            statuses: s.statuses,
-            created_at: formatTime(s.createdAt),
-            revoked_at: s.revokedAt === null ? null : formatTime(s.revokedAt),
-          })),
-        );
-      }),
-    );
+      'tab-separated lines otherwise, or JSON with --json.',
+    plural: 'subscribers',
+    read: (admin) => admin.listSubscribers(),
+    headers: ['ID', 'NAME', 'PRODUCERS', 'STATUSES', 'CREATED', 'REVOKED'],
+    row: (s) => [
+      s.id,
+      s.name,
+      scopeText(s.producers),
+      scopeText(s.statuses),
+      formatTime(s.createdAt),
+      s.revokedAt === null ? '-' : formatTime(s.revokedAt),
+    ],
+    json: (s) => ({
+      id: s.id,
+      name: s.name,
+      producers: s.producers,
+      statuses: s.statuses,
+      created_at: formatTime(s.createdAt),
+      revoked_at: s.revokedAt === null ? null : formatTime(s.revokedAt),
+    }),
+  });
 
   subscribers
     .command('revoke')
@@ -148,11 +116,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--id <id>', 'the subscriber id, as `subscribers list` shows it')
         .argParser(
-          args.matching(
-            '--id',
-            SUBSCRIBER_ID_PATTERN,
-            'a subscriber id such as sub_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
-          ),
+          args.matching('--id', ID_PATTERNS.sub, 'a subscriber id such as sub_01JC3M5W8QXG4K2N6Y7T9B1ZAD'),
         )
         .makeOptionMandatory(),
     )

@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import { hashToken, openStore, type Store, TOKEN_NAME_PATTERN } from '@sigpost/ingest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run } from '../test-helpers/io.js';
-import { TOKEN_NAME } from './tokens.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigpost-tokens-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,9 +73,16 @@ describe('sigpost tokens create', () => {
     expect(issued.token).toMatch(TOKEN);
   });
 
-  it('accepts the same names as the operator API (the flag parser and Admin agree)', () => {
-    expect(TOKEN_NAME.source).toBe(TOKEN_NAME_PATTERN.source);
-    expect(TOKEN_NAME.flags).toBe(TOKEN_NAME_PATTERN.flags);
+  it('accepts the names the operator API accepts and refuses the others (--name checks TOKEN_NAME_PATTERN)', async () => {
+    const longest = 'a'.repeat(64);
+    expect(TOKEN_NAME_PATTERN.test(longest)).toBe(true);
+    expect((await create(newDb(), longest)).name).toBe(longest);
+    for (const name of ['a'.repeat(65), 'ops:alice']) {
+      expect(TOKEN_NAME_PATTERN.test(name)).toBe(false);
+      const refused = await run(['tokens', 'create', '--name', name, '--db', newDb()]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('--name expects');
+    }
   });
 });
 

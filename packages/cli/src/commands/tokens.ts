@@ -1,5 +1,6 @@
+import { ID_PATTERNS, TOKEN_NAME_PATTERN } from '@sigpost/ingest/settings';
 import { type Command, Option } from 'commander';
-import { formatTime, printFields, printRecords, withAdmin } from '../admin-session.js';
+import { addListCommand, formatTime, printFields, withAdmin } from '../admin-session.js';
 import * as args from '../args.js';
 import type { CliIO } from '../io.js';
 import { databaseOption, describeLocation } from '../store-options.js';
@@ -9,19 +10,27 @@ interface CreateOptions {
   readonly db?: string;
   readonly json?: true;
 }
-interface ListOptions {
-  readonly db?: string;
-  readonly json?: true;
-}
 interface RevokeOptions {
   readonly id: string;
   readonly db?: string;
 }
 
-/** Operator token names, as `Admin` accepts them (its `TOKEN_NAME_PATTERN`; a test keeps the two equal). */
-export const TOKEN_NAME = /^[A-Za-z0-9._@ -]{1,64}$/;
-/** Operator token ids (`tok_` and a ULID). */
-export const TOKEN_ID_PATTERN = /^tok_[0-9A-HJKMNP-TV-Z]{26}$/;
+const TOKEN_NAME_EXPECTED = '1–64 characters of letters, digits, space and . _ @ -';
+
+/**
+ * The mandatory `--name` of `tokens create` and `subscribers create`, checked with the ingest
+ * settings' `TOKEN_NAME_PATTERN` (the one `Admin` applies); `what` names it in errors.
+ */
+export function tokenNameOption(what: string): Option {
+  return new Option('--name <name>', `who or what uses the token, ${TOKEN_NAME_EXPECTED}`)
+    .argParser(args.matching('--name', TOKEN_NAME_PATTERN, TOKEN_NAME_EXPECTED, what))
+    .makeOptionMandatory();
+}
+
+/** Printed on stderr after a new token is printed. */
+export const TOKEN_SHOWN_ONCE =
+  'warning: the token is shown once and cannot be shown again (the database keeps only its SHA-256); ' +
+  'store it now\n';
 
 const STORE_HELP = `
 Store: --db <path>, DATABASE_URL and SIGPOST_DB_SCHEMA as for \`sigpost serve\` (see \`sigpost producers --help\`).
@@ -45,21 +54,7 @@ export function register(program: Command, io: CliIO): void {
       'Create an operator token and print it once on stdout. The store keeps only its SHA-256. Send it as ' +
         '`Authorization: Bearer <token>`.',
     )
-    .addOption(
-      new Option(
-        '--name <name>',
-        'who or what uses the token, 1–64 characters of letters, digits, space and . _ @ -',
-      )
-        .argParser(
-          args.matching(
-            '--name',
-            TOKEN_NAME,
-            '1–64 characters of letters, digits, space and . _ @ -',
-            'a token name',
-          ),
-        )
-        .makeOptionMandatory(),
-    )
+    .addOption(tokenNameOption('a token name'))
     .addOption(databaseOption())
     .option('--json', 'print the result as one JSON object')
     .addHelpText('after', '\nExample:\n  sigpost tokens create --name "ops console"')
@@ -74,34 +69,21 @@ export function register(program: Command, io: CliIO): void {
         io.stderr.write(
           `created an operator token (id ${issued.id}) in the ${describeLocation(location)}; the bearer is the "token" value, not the id\n`,
         );
-        io.stderr.write(
-          'warning: the token is shown once and cannot be shown again (the database keeps only its SHA-256); ' +
-            'store it now\n',
-        );
+        io.stderr.write(TOKEN_SHOWN_ONCE);
       }),
     );
 
-  tokens
-    .command('list')
-    .summary('list the operator tokens (never the tokens themselves)')
-    .description(
+  addListCommand(tokens, io, {
+    summary: 'list the operator tokens (never the tokens themselves)',
+    description:
       'List the operator tokens: id, name, when created. A table on a terminal, tab-separated lines ' +
-        'otherwise, or JSON with --json.',
-    )
-    .addOption(databaseOption())
-    .option('--json', 'print a JSON array')
-    .action((options: ListOptions) =>
-      withAdmin(options.db, io, { createStore: false, sealing: 'none' }, async ({ admin, location }) => {
-        const list = await admin.listTokens();
-        printRecords(
-          io,
-          { json: options.json === true, empty: `no operator tokens in the ${describeLocation(location)}` },
-          ['ID', 'NAME', 'CREATED'],
-          list.map((t) => [t.id, t.name, formatTime(t.createdAt)]),
-          list.map((t) => ({ id: t.id, name: t.name, created_at: formatTime(t.createdAt) })),
-        );
-      }),
-    );
+      'otherwise, or JSON with --json.',
+    plural: 'operator tokens',
+    read: (admin) => admin.listTokens(),
+    headers: ['ID', 'NAME', 'CREATED'],
+    row: (t) => [t.id, t.name, formatTime(t.createdAt)],
+    json: (t) => ({ id: t.id, name: t.name, created_at: formatTime(t.createdAt) }),
+  });
 
   tokens
     .command('revoke')
@@ -110,7 +92,7 @@ export function register(program: Command, io: CliIO): void {
     .addOption(
       new Option('--id <id>', 'the token id, as `tokens list` shows it')
         .argParser(
-          args.identifier('--id', TOKEN_ID_PATTERN, {
+          args.identifier('--id', ID_PATTERNS.tok, {
             expected: 'a token id such as tok_01JC3M5W8QXG4K2N6Y7T9B1ZAD',
             prefix: 'tok_',
             list: 'sigpost tokens list',

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { goldenVectors } from '@sigpost/test-support/golden';
 import { afterAll, describe, expect, it } from 'vitest';
-import { goldenVectors } from '../../../../test-support/golden.js';
 import { run } from '../test-helpers/io.js';
 
 const vectors = goldenVectors();

@@ -4,9 +4,9 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TokenBuckets } from '../checks/rate-limit.js';
 import type { AppContext } from '../context.js';
-import { TokenBuckets } from '../ingest/rate-limit.js';
-import { HttpProblem } from '../problems.js';
+import { HttpProblem, isHttpProblem } from '../problems.js';
 import { hashToken } from '../secrets.js';
 import { isSignalId } from '../signals.js';
 import { assertSameOrigin } from './sessions.js';
@@ -119,7 +119,9 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
       scope.get<{ Params: { '*': string } }>('/assets/*', async (request, reply) => {
         const found = assets.get(request.params['*']);
         if (!found)
-          throw new HttpProblem('not-found', `no console file ${request.params['*'].slice(0, 100)}`);
+          throw new HttpProblem(`no console file ${request.params['*'].slice(0, 100)}`, {
+            code: 'not-found',
+          });
         reply.header('etag', found.etag).header('cache-control', 'no-cache');
         if (request.headers['if-none-match'] === found.etag) return reply.code(304).send();
         return reply.type(found.type).send(found.body);
@@ -130,9 +132,11 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
         const limited = signIns.take(request.ip, ctx.clock.now());
         if (!limited.allowed) {
           throw new HttpProblem(
-            'too-many-sign-in-attempts',
             `too many sign-in attempts from your address; try again in ${limited.retryAfterSeconds} s`,
-            { headers: { 'Retry-After': String(limited.retryAfterSeconds) } },
+            {
+              code: 'too-many-sign-in-attempts',
+              headers: { 'Retry-After': String(limited.retryAfterSeconds) },
+            },
           );
         }
         const token = readSignInToken(request.body, request.headers['content-type']);
@@ -140,9 +144,9 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
         const found = token === undefined ? undefined : await ctx.store.findTokenByHash(hash);
         if (!found || !timingSafeEqual(Buffer.from(found.hash, 'hex'), Buffer.from(hash, 'hex'))) {
           throw new HttpProblem(
-            'operator-unauthorized',
             'that operator token is not valid: check it was copied whole (sgp_…) and has not been revoked; ' +
               '`sigpost tokens create --name NAME` makes a new one',
+            { code: 'operator-unauthorized' },
           );
         }
         request.sigpost.operator = found.name;
@@ -161,7 +165,7 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
         try {
           found = await sessions.resume(request);
         } catch (error) {
-          if (!(error instanceof HttpProblem && error.code === 'operator-unauthorized')) throw error;
+          if (!(isHttpProblem(error) && error.code === 'operator-unauthorized')) throw error;
           sessions.end(reply, undefined);
           return reply.send({ signed_in: false, detail: error.detail });
         }
@@ -174,7 +178,9 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
       const signedIn = async (request: FastifyRequest): Promise<string> => {
         const found = await sessions.resume(request);
         if (!found)
-          throw new HttpProblem('operator-unauthorized', 'not signed in: sign in with an operator token');
+          throw new HttpProblem('not signed in: sign in with an operator token', {
+            code: 'operator-unauthorized',
+          });
         request.sigpost.operator = found.info.operator;
         return found.info.operator;
       };
@@ -194,7 +200,9 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
         const id = request.params.id;
         const record = isSignalId(id) ? await ctx.store.getSignal(id) : undefined;
         if (!record)
-          throw new HttpProblem('not-found', `Signal ${JSON.stringify(id.slice(0, 100))} does not exist`);
+          throw new HttpProblem(`Signal ${JSON.stringify(id.slice(0, 100))} does not exist`, {
+            code: 'not-found',
+          });
         const kept = await ctx.store.getSignalResponse(record.id);
         reply.header('cache-control', 'no-store');
         return {
@@ -215,7 +223,7 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
           key = (await sessions.resume(request))?.key;
         } catch (error) {
           // Signing out of a session that already ended: nothing to protect, just drop the cookie.
-          if (!(error instanceof HttpProblem && error.code === 'operator-unauthorized')) throw error;
+          if (!(isHttpProblem(error) && error.code === 'operator-unauthorized')) throw error;
         }
         if (key !== undefined) sessions.assertCsrf(request, key);
         sessions.end(reply, key);
@@ -230,17 +238,17 @@ export function registerConsoleRoutes(app: FastifyInstance, ctx: AppContext): vo
 function readSignInToken(body: unknown, contentType: string | undefined): string | undefined {
   const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
-    throw new HttpProblem('unsupported-media-type', 'Content-Type must be application/json');
+    throw new HttpProblem('Content-Type must be application/json', { code: 'unsupported-media-type' });
   }
   let json: unknown;
   try {
     json = JSON.parse(UTF8.decode(Buffer.isBuffer(body) ? body : Buffer.alloc(0)));
   } catch (error) {
-    throw new HttpProblem('malformed-json', 'request body is not valid UTF-8 JSON', { cause: error });
+    throw new HttpProblem('request body is not valid UTF-8 JSON', { code: 'malformed-json', cause: error });
   }
   const token = (json as { token?: unknown } | null)?.token;
   if (typeof token !== 'string' || token.trim() === '') {
-    throw new HttpProblem('invalid-request', 'token: expected an operator token (sgp_…)');
+    throw new HttpProblem('token: expected an operator token (sgp_…)', { code: 'invalid-request' });
   }
   const trimmed = token.trim();
   return TOKEN_SHAPE.test(trimmed) ? trimmed : undefined;

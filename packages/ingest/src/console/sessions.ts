@@ -107,13 +107,15 @@ export function assertSameOrigin(request: HeaderBearer): void {
   }
   if (originHost === undefined || host === undefined || originHost !== host) {
     throw new HttpProblem(
-      'csrf-rejected',
       'the request did not come from this console (its Origin header is missing or names another site)',
+      { code: 'csrf-rejected' },
     );
   }
   const site = request.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin') {
-    throw new HttpProblem('csrf-rejected', `the request came from a ${String(site)} page, not this console`);
+    throw new HttpProblem(`the request came from a ${String(site)} page, not this console`, {
+      code: 'csrf-rejected',
+    });
   }
 }
 
@@ -179,8 +181,8 @@ export class ConsoleSessions {
     if (id === undefined) return undefined;
     const expired = () =>
       new HttpProblem(
-        'operator-unauthorized',
         'your console session has ended (signed out, expired or the server restarted); sign in again',
+        { code: 'operator-unauthorized' },
       );
     if (!SESSION_ID.test(id)) throw expired();
     const key = sha256(id);
@@ -194,8 +196,8 @@ export class ConsoleSessions {
     if (!token || !sameString(token.hash, session.tokenHash)) {
       this.#sessions.delete(key);
       throw new HttpProblem(
-        'operator-unauthorized',
         'the operator token this session signed in with was revoked; sign in with a valid token',
+        { code: 'operator-unauthorized' },
       );
     }
     session.lastSeenAt = now;
@@ -259,8 +261,8 @@ export class ConsoleSessions {
     const sent = request.headers[CSRF_HEADER];
     if (!session || typeof sent !== 'string' || !sameString(sent, session.csrf)) {
       throw new HttpProblem(
-        'csrf-rejected',
         `a console state change needs the session's CSRF token in the ${CSRF_HEADER} header; reload the console`,
+        { code: 'csrf-rejected' },
       );
     }
     assertSameOrigin(request);

@@ -98,8 +98,8 @@ export function registerDocsRoutes(app: FastifyInstance, ctx: AppContext): void 
   app.get('/docs/protocol', async (_request, reply) => {
     if (protocolHtml === undefined) {
       throw new HttpProblem(
-        'not-found',
         'docs/protocol.md is not installed with this server; read it in the Sigpost repository',
+        { code: 'not-found' },
       );
     }
     return reply.type('text/html; charset=utf-8').send(protocolHtml);

@@ -7,12 +7,13 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): voi
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (request) => {
-    if (ctx.draining) throw new HttpProblem('store-unavailable', 'the server is shutting down');
+    if (ctx.draining) throw new HttpProblem('the server is shutting down', { code: 'store-unavailable' });
     try {
       await ctx.store.ping();
     } catch (error) {
       request.log.warn({ err: error }, 'readiness check: the store does not answer');
-      throw new HttpProblem('store-unavailable', `the ${ctx.store.kind} store does not answer`, {
+      throw new HttpProblem(`the ${ctx.store.kind} store does not answer`, {
+        code: 'store-unavailable',
         cause: error,
       });
     }

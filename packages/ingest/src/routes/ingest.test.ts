@@ -1,7 +1,7 @@
 import { buildSignature, HEADERS, INGEST_PATH } from '@sigpost/protocol';
+import { hasDuplicate, parseFirstWins, tree, write } from '@sigpost/test-support/duplicate-keys';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hasDuplicate, parseFirstWins, tree, write } from '../../../../test-support/duplicate-keys.js';
 import { Admin } from '../admin.js';
 import type { AcceptRequest, Store } from '../store/store.js';
 import {

@@ -39,7 +39,8 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
       scope.addHook('onRequest', async (request, reply) => {
         const match = BEARER.exec(request.headers.authorization ?? '');
         const refuse = (detail: string) =>
-          new HttpProblem('operator-unauthorized', detail, {
+          new HttpProblem(detail, {
+            code: 'operator-unauthorized',
             headers: { 'WWW-Authenticate': 'Bearer realm="sigpost"' },
           });
         if (!match?.[1]) {
@@ -59,7 +60,8 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
           found = await ctx.store.findTokenByHash(hash);
         } catch (error) {
           request.log.error({ err: error }, 'operator token lookup failed');
-          throw new HttpProblem('store-unavailable', 'the signal store is unavailable; retry later', {
+          throw new HttpProblem('the signal store is unavailable; retry later', {
+            code: 'store-unavailable',
             cause: error,
           });
         }
@@ -85,13 +87,10 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
           return `{"items":[${items.join(',')}],"next_cursor":${JSON.stringify(page.nextCursor)}}`;
         } catch (error) {
           if (error instanceof StoreInvalidCursorError) {
-            throw new HttpProblem(
-              'invalid-request',
-              'cursor: expected the next_cursor of a previous page, unchanged',
-              {
-                cause: error,
-              },
-            );
+            throw new HttpProblem('cursor: expected the next_cursor of a previous page, unchanged', {
+              code: 'invalid-request',
+              cause: error,
+            });
           }
           throw error;
         }
@@ -109,37 +108,32 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: AppContext): v
         return `{"items":[${events.map(eventMessage).join(',')}]}`;
       });
 
-      scope.post<{ Params: { id: string } }>('/signals/:id/approve', async (request, reply) => {
-        const body = parseBody(request, ApproveBodySchema, false);
+      // Approve (an optional note) and reject (a required reason): one decision, the text as its message.
+      const decide = async (
+        request: FastifyRequest<{ Params: { id: string } }>,
+        reply: FastifyReply,
+        decision: 'approved' | 'rejected',
+        message: string | null,
+      ) => {
         const view = await guardAsync(() =>
           decideSignal(
             ctx.store,
             ctx.clock,
             request.params.id,
-            'approved',
+            decision,
             operator(request),
-            body?.note ?? null,
+            message,
             request.sigpost.operatorChannel ?? 'api',
           ),
         );
         return viewAnswer(reply, view);
-      });
-
-      scope.post<{ Params: { id: string } }>('/signals/:id/reject', async (request, reply) => {
-        const body = parseBody(request, RejectBodySchema, true);
-        const view = await guardAsync(() =>
-          decideSignal(
-            ctx.store,
-            ctx.clock,
-            request.params.id,
-            'rejected',
-            operator(request),
-            body?.reason ?? null,
-            request.sigpost.operatorChannel ?? 'api',
-          ),
-        );
-        return viewAnswer(reply, view);
-      });
+      };
+      scope.post<{ Params: { id: string } }>('/signals/:id/approve', async (request, reply) =>
+        decide(request, reply, 'approved', parseBody(request, ApproveBodySchema, false)?.note ?? null),
+      );
+      scope.post<{ Params: { id: string } }>('/signals/:id/reject', async (request, reply) =>
+        decide(request, reply, 'rejected', parseBody(request, RejectBodySchema, true)?.reason ?? null),
+      );
 
       registerProducerListRoute(scope, ctx);
     },
@@ -163,9 +157,9 @@ function toProblem(error: unknown): unknown {
     case 'INGEST_INVALID_INPUT':
       return invalidRequest((error as InvalidInputError).issues, error);
     case 'INGEST_NOT_FOUND':
-      return new HttpProblem('not-found', error.message, { cause: error });
+      return new HttpProblem(error.message, { code: 'not-found', cause: error });
     case 'INGEST_CONFLICT':
-      return new HttpProblem('signal-not-pending', error.message, { cause: error });
+      return new HttpProblem(error.message, { code: 'signal-not-pending', cause: error });
     default:
       return error;
   }
@@ -173,14 +167,11 @@ function toProblem(error: unknown): unknown {
 
 /** 400 invalid-request: the detail names each parameter; `errors` has one line per problem. */
 function invalidRequest(issues: readonly InputIssue[], cause?: unknown): HttpProblem {
-  return new HttpProblem(
-    'invalid-request',
-    issues.map((i) => `${i.key}: expected ${i.expected}`).join('; '),
-    {
-      extensions: { errors: issues.map((i) => `${i.key}: expected ${i.expected}, received ${i.received}`) },
-      ...(cause === undefined ? {} : { cause }),
-    },
-  );
+  return new HttpProblem(issues.map((i) => `${i.key}: expected ${i.expected}`).join('; '), {
+    code: 'invalid-request',
+    extensions: { errors: issues.map((i) => `${i.key}: expected ${i.expected}, received ${i.received}`) },
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 function guard<T>(step: () => T): T {
@@ -208,25 +199,30 @@ function parseBody<S extends z.ZodType>(
   const raw = Buffer.isBuffer(request.body) ? request.body : undefined;
   if (raw === undefined || raw.length === 0) {
     if (!required) return undefined;
-    throw new HttpProblem('invalid-request', 'body: expected a JSON object such as {"reason": "…"}');
+    throw new HttpProblem('body: expected a JSON object such as {"reason": "…"}', {
+      code: 'invalid-request',
+    });
   }
   const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
-    throw new HttpProblem('unsupported-media-type', 'Content-Type must be application/json');
+    throw new HttpProblem('Content-Type must be application/json', { code: 'unsupported-media-type' });
   }
   let text: string;
   try {
     text = UTF8.decode(raw);
   } catch (error) {
-    throw new HttpProblem('malformed-json', 'request body is not valid UTF-8 JSON', { cause: error });
+    throw new HttpProblem('request body is not valid UTF-8 JSON', { code: 'malformed-json', cause: error });
   }
   // The same scan as for signals: a duplicate "reason" is refused rather than read last-wins.
   const check = checkJson(text);
   if (!check.ok) {
     if (check.reason === 'syntax') {
-      throw new HttpProblem('malformed-json', `request body is not valid UTF-8 JSON: ${check.message}`);
+      throw new HttpProblem(`request body is not valid UTF-8 JSON: ${check.message}`, {
+        code: 'malformed-json',
+      });
     }
-    throw new HttpProblem('invalid-request', `body: ${check.message}`, {
+    throw new HttpProblem(`body: ${check.message}`, {
+      code: 'invalid-request',
       extensions: { errors: [check.message] },
     });
   }

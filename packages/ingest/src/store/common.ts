@@ -1,6 +1,6 @@
 // Helpers shared by the SQLite and PostgreSQL stores. No database driver is imported here, so the
 // SQLite path never loads `pg` (and the reverse).
-import { hash } from 'node:crypto';
+import { STORED_SIGNAL_STATUSES as SIGNAL_STATUSES } from '@sigpost/protocol';
 import { isSealedSecret } from '../secrets.js';
 import {
   type DecisionChannel,
@@ -18,12 +18,8 @@ import {
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 500;
 
-export const SIGNAL_STATUSES: readonly StoredSignalStatus[] = Object.freeze([
-  'received',
-  'pending_approval',
-  'approved',
-  'rejected',
-]);
+// The list lives in @sigpost/protocol (STORED_SIGNAL_STATUSES); re-exported for the two stores.
+export { SIGNAL_STATUSES };
 
 /** Column list of `signals` in the order of `SignalRow`, for SELECT and INSERT. */
 export const SIGNAL_COLUMNS =
@@ -264,16 +260,8 @@ export function redactUrl(url: string): string {
   return parsed.toString();
 }
 
-/**
- * The SQLite store's key for an idempotency record: SHA-256 of the producer id and the key, with the
- * id's length first so that no two (producer, key) pairs give the same input. 32 bytes, whatever the
- * lengths of the two (the key may be 255 characters). Registered as the SQL function
- * `sigpost_key_hash` on the writer's connection, for migration 2.
- */
-export function idempotencyKeyHash(producerId: string, key: string): Buffer {
-  // One-shot `hash` (UTF-8 for a string): the same bytes as createHash().update().digest(), ~25 % less CPU.
-  return hash('sha256', `${producerId.length}:${producerId}${key}`, 'buffer');
-}
+// The SQLite idempotency record's key: with the rest of idempotency, in checks/idempotency.ts.
+export { idempotencyKeyHash } from '../checks/idempotency.js';
 
 /** Yields to the event loop between chunks of a long synchronous job. */
 export function yieldToEventLoop(): Promise<void> {

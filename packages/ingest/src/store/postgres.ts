@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { SCHEMA_PATTERN } from '../settings.js';
 import {
   assertSealed,
   assertSubscriber,
@@ -76,7 +77,6 @@ const DEFAULT_POOL_MAX = 10; // connections
 const CONNECT_TIMEOUT_MS = 10_000; // ms
 const ACCEPT_ATTEMPTS = 3; // a deadlock between two servers' batches aborts one; it is retried whole
 const MIGRATION_LOCK_CLASS = 0x53_49_47_50; // 'SIGP': first key of pg_advisory_xact_lock(int, int)
-const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 const INT8_OID = 20;
 /** NOTIFY channel of stream commits; the payload is "<schema>:<head seq>" (sigpost_take_seqs). */
 const STREAM_CHANNEL = 'sigpost_stream';

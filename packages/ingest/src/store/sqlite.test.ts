@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { schemaOneDatabase } from '@sigpost/test-support/sqlite-schema-one';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { schemaOneDatabase } from '../../../../test-support/sqlite-schema-one.js';
 import { buildApp } from '../app.js';
 import { SecretBox } from '../secrets.js';
 import { idempotencyKeyHash } from './common.js';
@@ -369,6 +369,42 @@ describe('SqliteStore readEvents after its own commits (served from the events i
         [5, 'b1-1', 'api'],
         [6, 'b3-1', null],
       ]);
+    } finally {
+      await Promise.all([store.close(), fresh.close()]);
+    }
+  });
+
+  it('keeps batch order and each batch its own events when the writer commits queued batches together', async () => {
+    const path = nextPath();
+    const store = new SqliteStore({ path });
+    const fresh = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      await store.acceptBatch([acceptRequest({ id: 'taken' })]);
+      // Sent without waiting: the writer thread commits them in one transaction; the third fails alone.
+      const settled = await Promise.allSettled([
+        store.acceptBatch([acceptRequest({ id: 'a1' }), acceptRequest({ id: 'a2', key: null })]),
+        store.acceptBatch([
+          acceptRequest({ id: 'a1-again', key: 'key-a1', signature: 'x' }),
+          acceptRequest({ id: 'b1' }),
+        ]),
+        store.acceptBatch([
+          acceptRequest({ id: 'c0' }),
+          acceptRequest({ id: 'taken', key: 'k', signature: 'y' }),
+        ]),
+        store.acceptBatch([acceptRequest({ id: 'd1' })]),
+      ]);
+      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      const events = await store.readEvents(0, 100);
+      expect(events.map((e) => [e.seq, e.signal.id])).toEqual([
+        [1, 'taken'],
+        [2, 'a1'],
+        [3, 'a2'],
+        [4, 'b1'],
+        [5, 'd1'],
+      ]);
+      expect(events).toEqual(await fresh.readEvents(0, 100));
+      expect(await store.readEvents(3, 100)).toEqual(await fresh.readEvents(3, 100));
     } finally {
       await Promise.all([store.close(), fresh.close()]);
     }

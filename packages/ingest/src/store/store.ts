@@ -13,7 +13,7 @@ import type { TelegramStore } from './telegram.js';
 export type { TelegramCursor, TelegramMessage, TelegramStore } from './telegram.js';
 
 export type ApprovalMode = 'auto' | 'manual';
-export type StoredSignalStatus = 'received' | 'pending_approval' | 'approved' | 'rejected';
+export type StoredSignalStatus = import('@sigpost/protocol').StoredSignalStatus;
 
 export interface ProducerSecret {
   readonly id: string;
@@ -291,42 +291,14 @@ export interface Store {
   readonly telegram: TelegramStore;
 }
 
-/** Stable codes of store errors; branch on these, not on the class or the message. */
-export type StoreErrorCode =
-  | 'STORE_ERROR'
-  | 'STORE_CONFLICT'
-  | 'STORE_NOT_FOUND'
-  | 'STORE_UNAVAILABLE'
-  | 'STORE_INVALID_CURSOR'
-  | 'STORE_SCHEMA_TOO_NEW';
-
-/** Base class of every error a store throws on purpose. Driver errors arrive as `cause`. */
-export class StoreError extends Error {
-  override name = 'StoreError';
-  readonly code: StoreErrorCode = 'STORE_ERROR';
-}
-/** The write collides with stored state: an existing id, or the last active secret of a producer. */
-export class StoreConflictError extends StoreError {
-  override name = 'StoreConflictError';
-  override readonly code: StoreErrorCode = 'STORE_CONFLICT';
-}
-/** The producer (or other parent row) named by the call does not exist. */
-export class StoreNotFoundError extends StoreError {
-  override name = 'StoreNotFoundError';
-  override readonly code: StoreErrorCode = 'STORE_NOT_FOUND';
-}
-/** The database cannot be reached or refuses the connection (down, wrong host/port, auth, no such database). */
-export class StoreUnavailableError extends StoreError {
-  override name = 'StoreUnavailableError';
-  override readonly code: StoreErrorCode = 'STORE_UNAVAILABLE';
-}
-/** `SignalFilter.cursor` is not a cursor this store issued (a client error: answer 400). */
-export class StoreInvalidCursorError extends StoreError {
-  override name = 'StoreInvalidCursorError';
-  override readonly code: StoreErrorCode = 'STORE_INVALID_CURSOR';
-}
-/** The database was migrated by a newer release of Sigpost than this one; nothing was changed. */
-export class StoreSchemaTooNewError extends StoreError {
-  override name = 'StoreSchemaTooNewError';
-  override readonly code: StoreErrorCode = 'STORE_SCHEMA_TOO_NEW';
-}
+// The store's errors are in ./errors.ts; re-exported here, where stores and callers import them from.
+export type { StoreErrorCode } from './errors.js';
+export {
+  isStoreError,
+  StoreConflictError,
+  StoreError,
+  StoreInvalidCursorError,
+  StoreNotFoundError,
+  StoreSchemaTooNewError,
+  StoreUnavailableError,
+} from './errors.js';

@@ -10,8 +10,9 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import type { StreamSession } from '../console/sessions.js';
 import type { AppContext } from '../context.js';
-import { HttpProblem, sendProblem } from '../problems.js';
+import { isHttpProblem, sendProblem } from '../problems.js';
 import { hashToken } from '../secrets.js';
+import { isStoreError } from '../store/errors.js';
 import { type AuthOutcome, StreamHub } from './hub.js';
 import {
   CLOSE,
@@ -102,7 +103,7 @@ export function registerStream(app: FastifyInstance, ctx: AppContext): StreamHub
     try {
       session = await ctx.consoleSessions.authenticateStream(request);
     } catch (error) {
-      if (error instanceof HttpProblem) throw new StreamRefusal(error.code, error.detail ?? error.code);
+      if (isHttpProblem(error)) throw new StreamRefusal(error.code, error.detail);
       throw error;
     }
     if (session === undefined) return undefined;
@@ -145,7 +146,7 @@ export function registerStream(app: FastifyInstance, ctx: AppContext): StreamHub
           refused(error.code, error.message, error.headers);
           return;
         }
-        if ((error as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE') {
+        if (isStoreError(error) && error.code === 'STORE_UNAVAILABLE') {
           app.log.error({ err: error }, 'the store is unavailable');
           refused('store-unavailable', 'the signal store is unavailable; retry later', {
             'Retry-After': '1',

@@ -335,12 +335,25 @@ export class StreamHub {
     void this.#pump();
   }
 
-  /** Reads every event after `lastSeq` and fans each out once. One read in flight at a time. */
+  /**
+   * Reads every event after `lastSeq` and fans each out once. One read in flight at a time. With no
+   * connection open, it only moves `lastSeq` to the head (one small read instead of every event and
+   * its body): a connection opened later replays from its own cursor up to there, and the hub reads
+   * what comes after.
+   */
   async #pump(): Promise<void> {
     this.#pumping = true;
     try {
       do {
         this.#again = false;
+        if (this.#connections.size === 0) {
+          const { head } = await this.#store.streamPosition();
+          // A connection opened during that read may need the events after the old lastSeq.
+          if (this.#connections.size === 0) {
+            if (head > this.#lastSeq) this.#lastSeq = head;
+            continue;
+          }
+        }
         for (;;) {
           const events = await this.#store.readEvents(this.#lastSeq, HUB_PAGE);
           for (const event of events) this.#fanOut(event);

@@ -1,6 +1,12 @@
 // The JSON text frames of stream protocol v1 (docs/stream.md), and the parsing of a stream request.
-import { formatTimestamp, PRODUCER_ID_PATTERN, type ProblemCode } from '@sigpost/protocol';
-import { SIGNAL_STATUSES } from '../store/common.js';
+import {
+  formatTimestamp,
+  isPlainObject,
+  PRODUCER_ID_PATTERN,
+  type ProblemCode,
+  SIGNAL_FIELDS,
+  STORED_SIGNAL_STATUSES,
+} from '@sigpost/protocol';
 import type { StoredSignalStatus, StreamEvent } from '../store/store.js';
 
 /** Path of the stream endpoint. */
@@ -20,16 +26,11 @@ export const CLOSE = Object.freeze({
   storeUnavailable: 4503,
 });
 
-/** Fields of the signal body copied into an event (null when the producer left one out). */
-const BODY_FIELDS = [
-  'entry_price',
-  'stop_loss',
-  'take_profit',
-  'confidence',
-  'reason',
-  'timestamp',
-  'payload',
-] as const;
+/**
+ * Fields of the signal body copied into an event (null when the producer left one out); `instrument`
+ * and `side` come from the stored record.
+ */
+const BODY_FIELDS = SIGNAL_FIELDS.filter((field) => field !== 'instrument' && field !== 'side');
 
 /**
  * One event as its text frame. Called once per event by the hub however many connections get it.
@@ -41,7 +42,7 @@ export function eventMessage(event: StreamEvent): string {
   let body: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(s.body);
-    if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
+    if (isPlainObject(parsed)) body = parsed;
   } catch {
     // Only verified, validated JSON is stored; a row edited by hand gives null fields.
   }
@@ -160,11 +161,11 @@ export function parseStreamQuery(search: URLSearchParams): StreamQuery {
     );
   }
   const statuses = list('statuses');
-  const unknown = statuses?.find((s) => !SIGNAL_STATUSES.includes(s as StoredSignalStatus));
+  const unknown = statuses?.find((s) => !STORED_SIGNAL_STATUSES.includes(s as StoredSignalStatus));
   if (unknown !== undefined) {
     throw new StreamRefusal(
       'invalid-stream-request',
-      `statuses: ${JSON.stringify(unknown.slice(0, 40))} is not a status; use ${SIGNAL_STATUSES.join(', ')}`,
+      `statuses: ${JSON.stringify(unknown.slice(0, 40))} is not a status; use ${STORED_SIGNAL_STATUSES.join(', ')}`,
     );
   }
   return { after, producers, statuses: statuses as StoredSignalStatus[] | undefined };

@@ -1,9 +1,11 @@
 // The live stream end to end: a real server on 127.0.0.1:0 over a real SQLite file, real `ws`
 // clients, signals arriving through the HTTP ingest route or the store.
+
+import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { INGEST_PATH } from '@sigpost/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Admin } from '../admin.js';
 import type { ServerConfigInput } from '../config.js';
 import { SecretBox } from '../secrets.js';
@@ -96,6 +98,31 @@ async function post(url: string, n: number): Promise<string> {
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
+/** How often the hub re-checks the tokens of open connections (`TOKEN_CHECK_MS` in hub.ts). */
+const TOKEN_CHECK_MS = 2_000;
+
+/**
+ * Fakes `setInterval` (and, with `date`, `Date`) from now until the test's cleanup, so the hub's token
+ * checks and heartbeats (and the retention purge) run when the test moves time with
+ * `vi.advanceTimersByTimeAsync`, not after real seconds. Sockets, `setTimeout` and the store stay real.
+ * Call it before `streamServer`, which creates those intervals.
+ */
+function driveIntervals({ date = false }: { date?: boolean } = {}): void {
+  vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', ...(date ? (['Date'] as const) : [])] });
+  cleanups.push(() => {
+    vi.useRealTimers();
+  });
+}
+
+/** Resolves once `condition()` holds, checking after each turn of the event loop (no fixed wait). */
+async function eventually(condition: () => Promise<boolean>, what: string, turns = 100_000): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`${what}: not after ${turns} turns of the event loop`);
+}
+
 describe('GET /api/v1/stream', () => {
   it('says hello, is ready at once without `after`, and delivers a signal posted and then decided', async () => {
     const env = await streamServer();
@@ -158,6 +185,7 @@ describe('GET /api/v1/stream', () => {
 
   it('purges signals past retention with their events, in the background, and then refuses older resume points', async () => {
     // Test signals are received at T0 (2025): more than a day ago.
+    driveIntervals();
     const env = await streamServer({ signalRetentionDays: 1, purgeIntervalSeconds: 1 });
     const token = await subscriber(env);
     const before = connect(env, { token });
@@ -165,15 +193,9 @@ describe('GET /api/v1/stream', () => {
     const [old] = await put(env.store, 2);
     const recent = await post(env.url, 1); // received now: kept
     await before.until(() => before.lastSeq === 3, 'the three events');
-    const purged = new Promise<void>((resolve) => {
-      const check = setInterval(async () => {
-        if ((await env.store.getSignal(old!)) === undefined) {
-          clearInterval(check);
-          resolve();
-        }
-      }, 50);
-    });
-    await purged;
+    expect(await env.store.getSignal(old!)).toBeDefined();
+    await vi.advanceTimersByTimeAsync(1_000); // the purge interval: the purge runs in the background
+    await eventually(async () => (await env.store.getSignal(old!)) === undefined, 'the purge');
     expect(await env.store.getSignal(recent)).toBeDefined();
     expect((await env.store.streamPosition()).purgedThrough).toBe(2);
     const stale = connect(env, { token, after: 1 });
@@ -200,6 +222,23 @@ describe('GET /api/v1/stream', () => {
     await put(env.store, 1);
     await second.until(() => second.lastSeq === 11, 'event 11');
     expect([...first.seqs, ...second.seqs]).toEqual(range(3, 11));
+  });
+
+  it('follows the head without reading events while no connection is open; a later connection replays them, then goes live', async () => {
+    const env = await streamServer();
+    const token = await subscriber(env);
+    const reads = vi.spyOn(env.store, 'readEvents');
+    const positions = vi.spyOn(env.store, 'streamPosition');
+    await put(env.store, 20);
+    await vi.waitFor(() => expect(positions).toHaveBeenCalled());
+    expect(reads).not.toHaveBeenCalled();
+    const client = connect(env, { token, after: 0 });
+    await client.ready();
+    expect(client.messages.at(-1)).toEqual({ type: 'ready', head: 20 });
+    await put(env.store, 2);
+    await client.until(() => client.lastSeq === 22, 'live events 21 and 22');
+    expect(client.seqs).toEqual(range(1, 22));
+    expect(reads).toHaveBeenCalled();
   });
 
   it('switches from replay to live under concurrent ingest with no gap and no duplicate', async () => {
@@ -420,7 +459,18 @@ describe('GET /api/v1/stream', () => {
     const wrong = connect(env, {});
     wrong.ws.once('open', () => wrong.ws.send(JSON.stringify({ type: 'auth', token: 'sgs_nope' })));
     expect((await wrong.closing()).code).toBe(4401);
+    // The auth timeout is a server timer: fake timeouts from here, and move time by the timeout once the
+    // server holds the silent connection (its connection gauge counts connections not yet authenticated).
+    const connections = async (n: number) =>
+      (await (await fetch(`${env.url}/metrics`)).text()).includes(`sigpost_stream_connections ${n}\n`);
+    await eventually(() => connections(1), 'the server to drop the refused connection');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    cleanups.push(() => {
+      vi.useRealTimers();
+    });
     const silent = connect(env, {});
+    await eventually(() => connections(2), 'the server to hold the silent connection');
+    await vi.advanceTimersByTimeAsync(1_000);
     expect(await silent.closing()).toEqual({ code: 4401, reason: 'no auth message in time' });
     expect(silent.messages).toEqual([]);
   });
@@ -478,6 +528,7 @@ describe('GET /api/v1/stream', () => {
     });
 
     it('closes the stream when the session is signed out or its token revoked', async () => {
+      driveIntervals();
       const env = await streamServer();
       const alice = await consoleCookie(env, 'alice');
       const bob = await consoleCookie(env, 'bob');
@@ -491,17 +542,22 @@ describe('GET /api/v1/stream', () => {
         headers: { cookie: alice.cookie, origin: env.url, 'x-csrf-token': csrf },
       });
       expect(out.status).toBe(204);
+      await vi.advanceTimersByTimeAsync(TOKEN_CHECK_MS);
       expect(await signedOut.closing()).toEqual({
         code: 4401,
         reason: 'console session ended; sign in again',
       });
       expect(revoked.closed).toBeUndefined();
       expect(await env.store.revokeToken(bob.tokenId)).toBe(true);
+      await vi.advanceTimersByTimeAsync(TOKEN_CHECK_MS);
       expect(await revoked.closing()).toEqual({ code: 4403, reason: 'token revoked' });
     });
   });
 
   it('closes a revoked token’s open connections with 4403 within seconds', async () => {
+    // The server's clock is the fake one: it moves 4 s less a millisecond, and no further while the
+    // test waits for the close, so a close that comes at all came within 4 s of the revocation.
+    driveIntervals({ date: true });
     const env = await streamServer();
     const issued = await env.admin.createSubscriber({ name: 'soon revoked' });
     const keep = connect(env, { token: await subscriber(env) });
@@ -509,6 +565,7 @@ describe('GET /api/v1/stream', () => {
     await Promise.all([client.ready(), keep.ready()]);
     const started = Date.now();
     await env.admin.revokeSubscriber(issued.id);
+    await vi.advanceTimersByTimeAsync(3_999);
     expect(await client.closing()).toEqual({ code: 4403, reason: 'token revoked' });
     expect(Date.now() - started).toBeLessThan(4_000);
     expect(keep.closed).toBeUndefined();
@@ -523,7 +580,12 @@ describe('GET /api/v1/stream', () => {
     const socket = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     socket.pause();
     const big = JSON.stringify({ ...SIGNAL, payload: { blob: 'x'.repeat(16_000) } });
-    for (let i = 0; i < 40 && client.closed === undefined; i++) {
+    // The paused client cannot see the close; the server's metrics tell when it closed the connection.
+    const closedSlow = async () =>
+      (await (await fetch(`${env.url}/metrics`)).text()).includes(
+        'sigpost_stream_closes_total{code="4429"} 1\n',
+      );
+    for (let i = 0; i < 40 && client.closed === undefined && !(await closedSlow()); i++) {
       await put(env.store, 50, { body: big });
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -538,11 +600,20 @@ describe('GET /api/v1/stream', () => {
   });
 
   it('terminates a connection that does not answer pings', async () => {
+    driveIntervals({ date: true });
     const env = await streamServer({ streamHeartbeatSeconds: 1, streamPongTimeoutSeconds: 1 });
     const token = await subscriber(env);
     const deaf = connect(env, { token, autoPong: false });
     const alive = connect(env, { token });
     await Promise.all([deaf.ready(), alive.ready()]);
+    const pinged = Promise.all([once(deaf.ws, 'ping'), once(alive.ws, 'ping')]);
+    await vi.advanceTimersByTimeAsync(1_000); // the heartbeat: the server pings both
+    await pinged;
+    // `alive` answered its ping at once; a ping of its own, answered after that pong, proves the server read it.
+    const roundTrip = once(alive.ws, 'pong');
+    alive.ws.ping();
+    await roundTrip;
+    await vi.advanceTimersByTimeAsync(1_000); // the pong timeout
     expect((await deaf.closing()).code).toBe(1006); // terminated: no close frame
     expect(alive.closed).toBeUndefined();
   });

@@ -1,6 +1,7 @@
 // Configuration of the Telegram approval bot, from the environment. The bot token, chat id and API
 // URL are the names the outbox's Telegram alerts already use; the allow-list switches the bot on.
 import { isTelegramBotToken, isTelegramChatId, parseTelegramBaseUrl } from '@sigpost/outbound/alerts';
+import { describeValue } from '@sigpost/protocol';
 import { ConfigError, type InputIssue } from '../errors.js';
 
 /** Environment variables read by {@link readTelegramEnv}. */
@@ -67,7 +68,7 @@ export function resolveTelegramConfig(input: TelegramConfigInput): TelegramAppro
     issues.push({
       key: 'chatId',
       expected: 'a numeric chat id or an @channelname',
-      received: show(input.chatId),
+      received: describeValue(input.chatId),
     });
   }
   if (
@@ -78,7 +79,7 @@ export function resolveTelegramConfig(input: TelegramConfigInput): TelegramAppro
     issues.push({
       key: 'approvers',
       expected: 'one or more Telegram user ids (positive integers)',
-      received: show(input.approvers),
+      received: describeValue(input.approvers),
     });
   }
   const baseUrl = parseTelegramBaseUrl(input.baseUrl ?? TELEGRAM_DEFAULTS.baseUrl);
@@ -86,7 +87,7 @@ export function resolveTelegramConfig(input: TelegramConfigInput): TelegramAppro
     issues.push({
       key: 'baseUrl',
       expected: 'an http(s) URL such as https://api.telegram.org',
-      received: show(input.baseUrl),
+      received: describeValue(input.baseUrl),
     });
   }
   const pollTimeoutSeconds = input.pollTimeoutSeconds ?? TELEGRAM_DEFAULTS.pollTimeoutSeconds;
@@ -96,21 +97,21 @@ export function resolveTelegramConfig(input: TelegramConfigInput): TelegramAppro
     issues.push({
       key: 'pollTimeoutSeconds',
       expected: 'an integer from 0 to 50 seconds',
-      received: show(pollTimeoutSeconds),
+      received: describeValue(pollTimeoutSeconds),
     });
   }
   if (!Number.isInteger(leaseTtlMs) || leaseTtlMs < 300 || leaseTtlMs > 600_000) {
     issues.push({
       key: 'leaseTtlMs',
       expected: 'an integer from 300 to 600000 ms',
-      received: show(leaseTtlMs),
+      received: describeValue(leaseTtlMs),
     });
   }
   if (!Number.isInteger(minIntervalMs) || minIntervalMs < 0 || minIntervalMs > 60_000) {
     issues.push({
       key: 'minIntervalMs',
       expected: 'an integer from 0 to 60000 ms',
-      received: show(minIntervalMs),
+      received: describeValue(minIntervalMs),
     });
   }
   const webhookSecret = input.webhookSecret;
@@ -191,7 +192,11 @@ export function readTelegramEnv(
       received: 'nothing',
     });
   } else if (!isTelegramChatId(chatId)) {
-    issues.push({ key: E.chatId, expected: 'a numeric chat id or an @channelname', received: show(chatId) });
+    issues.push({
+      key: E.chatId,
+      expected: 'a numeric chat id or an @channelname',
+      received: describeValue(chatId),
+    });
   }
   const parts = approversText.split(',').map((p) => p.trim());
   const bad = parts.filter((p) => !USER_ID.test(p));
@@ -200,14 +205,14 @@ export function readTelegramEnv(
       key: E.approvers,
       expected:
         'comma-separated Telegram user ids (digits, e.g. 123456789,987654321; ask @userinfobot for yours)',
-      received: show(bad[0]),
+      received: describeValue(bad[0]),
     });
   }
   if (apiUrl !== undefined && parseTelegramBaseUrl(apiUrl) === undefined) {
     issues.push({
       key: E.apiUrl,
       expected: 'an http(s) URL such as https://api.telegram.org',
-      received: show(apiUrl),
+      received: describeValue(apiUrl),
     });
   }
   let pollTimeoutSeconds: number | undefined;
@@ -217,7 +222,7 @@ export function readTelegramEnv(
       issues.push({
         key: E.pollTimeoutSeconds,
         expected: 'an integer from 0 to 50 seconds',
-        received: show(timeout),
+        received: describeValue(timeout),
       });
     }
   }
@@ -230,11 +235,4 @@ export function readTelegramEnv(
     ...(pollTimeoutSeconds === undefined ? {} : { pollTimeoutSeconds }),
     ...(webhookSecret === undefined ? {} : { webhookSecret }),
   });
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
-  if (value === undefined) return 'nothing';
-  return Array.isArray(value) ? `an array of ${value.length}` : typeof value;
 }

@@ -1,4 +1,5 @@
 // The texts and buttons of the approval messages, and the callback data the buttons carry.
+import { isPlainObject } from '@sigpost/protocol';
 import type { DecisionChannel, SignalRecord } from '../store/store.js';
 
 /** Telegram's limit on a message's text, in characters. */
@@ -46,7 +47,7 @@ export function renderSignal(signal: SignalRecord, heading = '🔔 Approval need
   let body: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(signal.body);
-    if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
+    if (isPlainObject(parsed)) body = parsed;
   } catch {
     // The stored body was verified JSON; a damaged one still gets a message, without the prices.
   }

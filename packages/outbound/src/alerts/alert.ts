@@ -17,7 +17,8 @@ export interface Alert {
 /**
  * Where alerts go. `send` never blocks and never throws: it queues the alert and returns, so alerting
  * can never slow or break delivery. `flush` waits until everything queued has been handed over (or
- * given up on, which the sink logs); `close` flushes and then stops accepting alerts.
+ * given up on, which the sink logs); `close` stops accepting alerts and flushes, without waiting out
+ * a pause before a retry (what waits for one is given up on).
  *
  * @example
  * const sink: AlertSink = TelegramAlertSink.fromEnv(process.env, { logger }) ?? NO_ALERTS;

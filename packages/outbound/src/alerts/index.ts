@@ -9,9 +9,7 @@ export {
   isTelegramBotToken,
   isTelegramChatId,
   parseTelegramBaseUrl,
-  renderAlertMessage,
   TELEGRAM_ENV,
-  TELEGRAM_MAX_TEXT,
   TelegramAlertSink,
   TelegramBotApi,
 } from './telegram.js';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
+import { listenLocal } from '@sigpost/test-support/fixtures';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { listenLocal } from '../../../../test-support/fixtures.js';
 import { OutboundConfigError } from '../errors.js';
 import {
   type FakeTime,
@@ -91,6 +91,10 @@ function sink(options: { maxAttempts?: number; baseUrl?: string } = {}): Telegra
   });
 }
 
+/** The error line's message for a message given up after Telegram answered `failure` (`401: Unauthorized`). */
+const givenUp = (failure: string) =>
+  `telegram alert given up: POST ${api.url}/bot<redacted>/sendMessage failed with ${failure}`;
+
 const alert = (text: string, severity: Alert['severity'] = 'critical'): Alert => ({
   kind: 'custom',
   severity,
@@ -162,6 +166,38 @@ describe('TelegramAlertSink', () => {
     ]);
   });
 
+  test('a 429 holds every send for exactly retry_after; the retry carries the alerts that arrived meanwhile', async () => {
+    api = await startBotApi([tooManyRequests(5)]);
+    const alerts: TelegramAlertSink = new TelegramAlertSink({
+      botToken: TOKEN,
+      chatId: CHAT_ID,
+      baseUrl: api.url,
+      logger,
+      clock: time.clock,
+      // An alert arrives during the pause.
+      sleep: async (ms) => {
+        if (time.sleeps.length === 0) alerts.send(alert('second', 'warning'));
+        await time.sleep(ms);
+      },
+    });
+    alerts.send(alert('first'));
+    await alerts.flush();
+    expect(api.requests.map((r) => r.body.text)).toEqual([
+      '🚨 Sigpost: first',
+      'Sigpost: 2 alerts\n🚨 first\n⚠️ second',
+    ]);
+    // 5 s as asked, not jittered, and the new alert did not go out on its own during the pause.
+    expect(time.sleeps).toEqual([5000]);
+    expect(
+      logger.lines.map((l) => [l.level, l.fields.http_code, l.fields.delay_ms, l.fields.attempt]),
+    ).toEqual([['warn', 429, 5000, 1]]);
+    // The next message waits its turn after the retry.
+    alerts.send(alert('third'));
+    await alerts.flush();
+    expect(api.requests).toHaveLength(3);
+    expect(time.sleeps).toEqual([5000, 1000]);
+  });
+
   test('a burst over 4096 characters is cut, and the rest summarised by count per severity', async () => {
     api = await startBotApi();
     const alerts = sink();
@@ -179,22 +215,34 @@ describe('TelegramAlertSink', () => {
     expect(lines.at(-1)).toBe('… and 48 more (38 critical, 10 warning)');
   });
 
-  test('gives up on a refusal (401) at once and logs it without the token', async () => {
-    api = await startBotApi([
-      { status: 401, body: { ok: false, error_code: 401, description: 'Unauthorized' } },
-    ]);
-    const alerts = sink();
-    alerts.send(alert('first'));
-    await alerts.flush();
-    expect(api.requests).toHaveLength(1);
-    const line = logger.lines.find((l) => l.level === 'error');
-    expect(line?.msg).toBe(
-      `telegram alert given up: POST ${api.url}/bot<redacted>/sendMessage failed with 401: Unauthorized`,
-    );
-    expect(line?.fields).toMatchObject({ http_code: 401, alert_count: 1, alert_text: '🚨 Sigpost: first' });
-    expect(logger.text()).not.toContain(TOKEN);
-    expect(logger.text()).not.toContain(TOKEN.split(':')[1]);
-  });
+  test.each([
+    [401, 'Unauthorized'],
+    [400, 'Bad Request: chat not found'],
+  ])(
+    'gives up on a refusal (%i) at once, without a pause, and logs it without the token; the next alert goes out',
+    async (status, description) => {
+      api = await startBotApi([{ status, body: { ok: false, error_code: status, description } }]);
+      const alerts = sink();
+      alerts.send(alert('first'));
+      await alerts.flush();
+      expect(api.requests).toHaveLength(1);
+      expect(time.sleeps).toEqual([]);
+      expect(logger.lines.map((l) => [l.level, l.msg])).toEqual([
+        ['error', givenUp(`${status}: ${description}`)],
+      ]);
+      expect(logger.lines[0]?.fields).toMatchObject({
+        http_code: status,
+        alert_count: 1,
+        alert_text: '🚨 Sigpost: first',
+      });
+      expect(logger.text()).not.toContain(TOKEN);
+      expect(logger.text()).not.toContain(TOKEN.split(':')[1]);
+      alerts.send(alert('second'));
+      await alerts.flush();
+      expect(api.requests.map((r) => r.body.text)).toEqual(['🚨 Sigpost: first', '🚨 Sigpost: second']);
+      expect(time.sleeps).toEqual([1000]);
+    },
+  );
 
   test('retries a 500, then delivers', async () => {
     api = await startBotApi([{ status: 500, body: { ok: false, error_code: 500, description: 'Internal' } }]);
@@ -230,6 +278,67 @@ describe('TelegramAlertSink', () => {
     await alerts.flush();
     expect(api.requests).toHaveLength(1);
     expect(logger.lines.at(-1)?.msg).toBe('telegram alert not sent: the sink is closed');
+  });
+
+  test('close ends a pause before a retry at once and gives its alerts up to the log', async () => {
+    api = await startBotApi([tooManyRequests(30)]);
+    let paused!: () => void;
+    const pausing = new Promise<void>((resolve) => {
+      paused = resolve;
+    });
+    const alerts = new TelegramAlertSink({
+      botToken: TOKEN,
+      chatId: CHAT_ID,
+      baseUrl: api.url,
+      logger,
+      clock: time.clock,
+      // A wait that never ends by itself, and ignores its signal: only close can end it.
+      sleep: () => {
+        paused();
+        return new Promise(() => {});
+      },
+    });
+    alerts.send(alert('first'));
+    await pausing;
+    alerts.send(alert('second', 'warning'));
+    await alerts.close();
+    expect(api.requests).toHaveLength(1);
+    const error = logger.lines.find((l) => l.level === 'error');
+    expect(error?.msg).toBe(
+      givenUp('429: Too Many Requests: retry after 30; not retried: the sink is closed'),
+    );
+    expect(error?.fields).toMatchObject({
+      http_code: 429,
+      alert_count: 2,
+      alert_text: 'Sigpost: 2 alerts\n🚨 first\n⚠️ second',
+    });
+  });
+
+  test('close does not wait out a 30 s retry_after with the default timers', async () => {
+    api = await startBotApi([tooManyRequests(30)]);
+    const alerts = new TelegramAlertSink({ botToken: TOKEN, chatId: CHAT_ID, baseUrl: api.url, logger });
+    alerts.send(alert('first'));
+    while (!logger.lines.some((l) => l.level === 'warn')) await new Promise((r) => setTimeout(r, 5));
+    const started = performance.now();
+    await alerts.close();
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(api.requests).toHaveLength(1);
+    expect(logger.lines.map((l) => [l.level, l.fields.http_code])).toEqual([
+      ['warn', 429],
+      ['error', 429],
+    ]);
+  });
+
+  test('a send that fails after close is not retried', async () => {
+    api = await startBotApi([{ status: 500, body: { ok: false, error_code: 500, description: 'Internal' } }]);
+    const alerts = sink();
+    alerts.send(alert('first'));
+    await alerts.close();
+    expect(api.requests).toHaveLength(1);
+    expect(time.sleeps).toEqual([]);
+    expect(logger.lines.map((l) => [l.level, l.msg])).toEqual([
+      ['error', givenUp('500: Internal; not retried: the sink is closed')],
+    ]);
   });
 
   test('refuses a malformed token by its length, never its value', () => {
@@ -330,6 +439,23 @@ describe('TelegramBotApi', () => {
     expect(api.requests).toHaveLength(2);
     expect(retries).toEqual([[429, 1, 7000]]);
     expect(time.sleeps).toEqual([7000]);
+  });
+
+  test('callChat returns a 400 at once, without a retry or a pause', async () => {
+    api = await startBotApi([
+      { status: 400, body: { ok: false, error_code: 400, description: 'Bad Request: chat not found' } },
+    ]);
+    const retries: number[] = [];
+    const sent = await client().callChat(
+      CHAT_ID,
+      'sendMessage',
+      { chat_id: CHAT_ID, text: 'x' },
+      { onRetry: (_failure, attempt) => retries.push(attempt) },
+    );
+    expect(sent).toMatchObject({ ok: false, httpCode: 400, description: 'Bad Request: chat not found' });
+    expect(api.requests).toHaveLength(1);
+    expect(retries).toEqual([]);
+    expect(time.sleeps).toEqual([]);
   });
 
   test('callChat runs one chat’s calls one at a time, a second apart; another chat does not wait', async () => {

@@ -1,8 +1,20 @@
 // Alerts to a Telegram chat through the Bot API's sendMessage. One sink is one chat: Telegram allows
 // about one message per second per chat (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this),
 // so alerts that arrive while a message is being sent or during the pause wait and go out together.
+// Retries go through the one retry runner (`runRetry` of ../retry.ts), paced per chat by `ChatPacer`.
+import { checkUrl, describeValue } from '@sigpost/protocol';
+import { readBounded } from '../bounded-body.js';
 import { type ConfigIssue, OutboundConfigError } from '../errors.js';
 import type { OutboundLogger } from '../logger.js';
+import {
+  abortableSleep,
+  MAX_TIMER_MS,
+  type RetryFailure,
+  type RetryOptions,
+  type RetrySuccess,
+  resolveRetryOptions,
+  runRetry,
+} from '../retry.js';
 import type { Alert, AlertSeverity, AlertSink } from './alert.js';
 
 /** Telegram's limit on a message's text, in characters (UTF-16 code units, as JavaScript counts). */
@@ -29,7 +41,7 @@ const MAX_QUEUED = 200;
 const MAX_LINE = 1000;
 /** Telegram's answers are a few hundred bytes; anything past this is not read. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
-/** Backoff after a failed request (network, 5xx): 1 s, 2 s, 4 s … capped. */
+/** Backoff after a failed request (network, 5xx): 1 s, 2 s, 4 s … capped, no jitter (one sender per chat). */
 const FAILURE_BACKOFF_BASE_MS = 1000;
 const FAILURE_BACKOFF_CAP_MS = 60_000;
 
@@ -43,45 +55,17 @@ const ICONS: Readonly<Record<AlertSeverity, string>> = Object.freeze({
   info: 'ℹ️',
 });
 
-/** Options of {@link TelegramAlertSink}. */
-export interface TelegramAlertSinkOptions {
-  /** The bot's token (`123456789:AA…`). Never logged; URLs that carry it are redacted. */
-  readonly botToken: string;
+/** Options of {@link TelegramAlertSink}: those of its {@link TelegramBotApi}, and the chat, logger and title. */
+export interface TelegramAlertSinkOptions extends TelegramBotApiOptions {
   /** The chat to write to: a numeric id (`-1001234567890`) or a public `@channelname`. */
   readonly chatId: string | number;
   /** Where failed sends are reported (the token never appears there). */
   readonly logger: OutboundLogger;
   /**
-   * The Bot API's base URL.
-   * @default 'https://api.telegram.org'
-   */
-  readonly baseUrl?: string;
-  /**
-   * Least time between two messages to the chat, in ms.
-   * @default 1000
-   */
-  readonly minIntervalMs?: number;
-  /**
-   * Timeout of one sendMessage request, in ms.
-   * @default 10_000
-   */
-  readonly timeoutMs?: number;
-  /**
-   * Tries per message (network errors, 5xx, 429) before it is logged at error level and given up.
-   * @default 8
-   */
-  readonly maxAttempts?: number;
-  /**
    * First word of every message, naming the sender.
    * @default 'Sigpost'
    */
   readonly title?: string;
-  /** The fetch implementation (`globalThis.fetch` by default; undici's `fetch` fits). */
-  readonly fetch?: typeof fetch;
-  /** Epoch ms now. @default Date.now */
-  readonly clock?: () => number;
-  /** Waits `ms`. @default a setTimeout promise */
-  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 type SeverityCounts = Record<AlertSeverity, number>;
@@ -90,15 +74,12 @@ const zeroCounts = (): SeverityCounts => ({ critical: 0, warning: 0, resolved: 0
 const total = (counts: SeverityCounts): number =>
   counts.critical + counts.warning + counts.resolved + counts.info;
 
-type SendResult =
-  | { readonly ok: true }
-  | {
-      readonly ok: false;
-      readonly transient: boolean;
-      readonly httpCode: number | undefined;
-      readonly retryAfterMs: number | undefined;
-      readonly message: string;
-    };
+/** Alerts taken off the queue for one message, and its text. */
+interface Batch {
+  readonly alerts: readonly Alert[];
+  readonly overflow: SeverityCounts;
+  readonly text: string;
+}
 
 /**
  * An {@link AlertSink} that posts to a Telegram chat with the Bot API's `sendMessage`.
@@ -106,8 +87,11 @@ type SendResult =
  * - At most one message per `minIntervalMs` (1 s); alerts arriving meanwhile are grouped into the
  *   next message, never dropped: what does not fit in Telegram's 4096 characters is summarised as a
  *   count per severity (`… and 12 more (12 critical)`).
- * - A 429 is retried after the `parameters.retry_after` Telegram asks for; network errors and 5xx
- *   after a growing pause; other refusals (a bad token, an unknown chat) are logged and not retried.
+ * - A 429 is retried after the `parameters.retry_after` Telegram asks for (and nothing is sent to the
+ *   chat until then); network errors and 5xx after a growing pause; other refusals (a bad token, an
+ *   unknown chat) are logged and not retried. A retry sends the alerts again together with those that
+ *   arrived during the pause.
+ * - {@link close} does not wait out a pause before a retry: those alerts are given up to the log.
  * - The token is never logged nor put in an error: URLs are written as `…/bot<redacted>/sendMessage`.
  *
  * @example
@@ -118,28 +102,22 @@ type SendResult =
  */
 export class TelegramAlertSink implements AlertSink {
   readonly #api: TelegramBotApi;
+  readonly #pacer: ChatPacer;
   readonly #chatId: string | number;
   readonly #logger: OutboundLogger;
-  readonly #minIntervalMs: number;
-  readonly #maxAttempts: number;
   readonly #title: string;
-  readonly #clock: () => number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  /** The chat's turn: raised after each message, and by the pause before a retry (a 429 holds every send). */
+  readonly #chat: ChatTurn = { notBefore: Number.NEGATIVE_INFINITY };
+  /** Aborted by {@link close}: ends a pause before a retry, and refuses further alerts. */
+  readonly #closing = new AbortController();
 
   #queue: Alert[] = [];
   #overflow: SeverityCounts = zeroCounts();
-  #notBefore = Number.NEGATIVE_INFINITY;
   #pumping: Promise<void> | undefined;
-  #closed = false;
 
   constructor(options: TelegramAlertSinkOptions) {
     const { botToken, chatId } = options;
-    if (typeof botToken !== 'string' || !TOKEN_PATTERN.test(botToken)) {
-      const received = typeof botToken === 'string' ? `${botToken.length} characters` : typeof botToken;
-      throw new TypeError(
-        `Expected \`botToken\` to be a Telegram bot token (digits, ":", then letters, digits, - or _), received ${received}`,
-      );
-    }
+    checkBotToken(botToken);
     if (!isValidChatId(chatId)) {
       throw new TypeError(
         `Expected \`chatId\` to be a numeric chat id or an @channelname, received ${describeValue(chatId)}`,
@@ -151,16 +129,10 @@ export class TelegramAlertSink implements AlertSink {
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     });
+    this.#pacer = new ChatPacer(options);
     this.#chatId = chatId;
     this.#logger = options.logger;
-    this.#minIntervalMs = checkNonNegative('minIntervalMs', options.minIntervalMs ?? DEFAULTS.minIntervalMs);
-    this.#maxAttempts = checkNonNegative('maxAttempts', options.maxAttempts ?? DEFAULTS.maxAttempts);
-    if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
-      throw new RangeError('Expected `maxAttempts` to be an integer ≥ 1');
-    }
     this.#title = options.title ?? DEFAULTS.title;
-    this.#clock = options.clock ?? Date.now;
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
   /**
@@ -180,35 +152,33 @@ export class TelegramAlertSink implements AlertSink {
     const apiUrl = nonEmpty(env[TELEGRAM_ENV.apiUrl]);
     if (token === undefined && chatId === undefined) return undefined;
     const issues: ConfigIssue[] = [];
-    if (token === undefined) {
-      issues.push({
+    // Each of the pair: missing while the other is set, or malformed (the token by its length only).
+    const pair = [
+      {
         key: TELEGRAM_ENV.botToken,
-        code: 'required',
-        expected: `a bot token (${TELEGRAM_ENV.chatId} is set)`,
-        received: 'nothing',
-      });
-    } else if (!TOKEN_PATTERN.test(token)) {
-      issues.push({
-        key: TELEGRAM_ENV.botToken,
-        code: 'invalid_value',
+        value: token,
+        other: TELEGRAM_ENV.chatId,
+        pattern: TOKEN_PATTERN,
+        name: 'a bot token',
         expected: 'a bot token: digits, ":", then letters, digits, - or _',
-        received: `${token.length} characters`,
-      });
-    }
-    if (chatId === undefined) {
-      issues.push({
+        received: (v: string) => `${v.length} characters`,
+      },
+      {
         key: TELEGRAM_ENV.chatId,
-        code: 'required',
-        expected: `a chat id (${TELEGRAM_ENV.botToken} is set)`,
-        received: 'nothing',
-      });
-    } else if (!CHAT_ID_PATTERN.test(chatId)) {
-      issues.push({
-        key: TELEGRAM_ENV.chatId,
-        code: 'invalid_value',
+        value: chatId,
+        other: TELEGRAM_ENV.botToken,
+        pattern: CHAT_ID_PATTERN,
+        name: 'a chat id',
         expected: 'a numeric chat id or an @channelname',
-        received: JSON.stringify(chatId.slice(0, 40)),
-      });
+        received: (v: string) => JSON.stringify(v.slice(0, 40)),
+      },
+    ];
+    for (const { key, value, other, pattern, name, expected, received } of pair) {
+      if (value === undefined) {
+        issues.push({ key, code: 'required', expected: `${name} (${other} is set)`, received: 'nothing' });
+      } else if (!pattern.test(value)) {
+        issues.push({ key, code: 'invalid_value', expected, received: received(value) });
+      }
     }
     if (apiUrl !== undefined && tryParseBaseUrl(apiUrl) === undefined) {
       issues.push({
@@ -230,7 +200,7 @@ export class TelegramAlertSink implements AlertSink {
 
   /** Queues `alert` and returns at once; it goes out with the next message. */
   send(alert: Alert): void {
-    if (this.#closed) {
+    if (this.#closing.signal.aborted) {
       this.#logger.warn(
         { alert_kind: alert.kind, alert_severity: alert.severity },
         'telegram alert not sent: the sink is closed',
@@ -247,9 +217,13 @@ export class TelegramAlertSink implements AlertSink {
     while (this.#pumping !== undefined) await this.#pumping;
   }
 
-  /** Flushes, then refuses further alerts (they are logged at warn level instead). */
+  /**
+   * Refuses further alerts (they are logged at warn level instead) and flushes: queued alerts are
+   * still sent, but a failed send is no longer retried, and a pause before a retry (a 429's
+   * `retry_after`, a backoff) ends at once; those alerts are given up to the log at error level.
+   */
   async close(): Promise<void> {
-    this.#closed = true;
+    this.#closing.abort();
     await this.flush();
   }
 
@@ -266,7 +240,7 @@ export class TelegramAlertSink implements AlertSink {
         failed = true;
         // Only an injected clock or sleep can throw here; alerting must still never break delivery.
         this.#logger.error(
-          { error_message: this.#redact(describeError(error)) },
+          { error_message: this.#api.redact(describeError(error)) },
           'telegram alert sink failed',
         );
       })
@@ -278,42 +252,58 @@ export class TelegramAlertSink implements AlertSink {
   }
 
   async #pump(): Promise<void> {
-    let failures = 0;
     while (this.#queue.length > 0 || total(this.#overflow) > 0) {
-      const wait = this.#notBefore - this.#clock();
-      if (wait > 0) await this.#sleep(wait);
-      const alerts = this.#queue;
-      const overflow = this.#overflow;
-      this.#queue = [];
-      this.#overflow = zeroCounts();
-      const text = renderAlertMessage(this.#title, alerts, overflow);
-      this.#notBefore = this.#clock() + this.#minIntervalMs;
-      const result = await this.#post(text);
-      if (result.ok) {
-        failures = 0;
-        continue;
-      }
-      failures += 1;
-      const count = alerts.length + total(overflow);
-      if (failures < this.#maxAttempts && (result.transient || result.retryAfterMs !== undefined)) {
-        const delayMs =
-          result.retryAfterMs ??
-          Math.min(FAILURE_BACKOFF_CAP_MS, FAILURE_BACKOFF_BASE_MS * 2 ** (failures - 1));
-        this.#requeue(alerts, overflow);
-        this.#notBefore = Math.max(this.#notBefore, this.#clock() + delayMs);
-        this.#logger.warn(
-          { http_code: result.httpCode, delay_ms: delayMs, attempt: failures, alert_count: count },
-          `telegram alert not sent yet: ${result.message}; trying again`,
-        );
-        continue;
-      }
-      failures = 0;
-      // Given up: the alerts go to the log instead, so they are still on record somewhere.
+      let batch: Batch | undefined;
+      /** The batch went back to the queue for a retry (it is merged there with newer alerts). */
+      let requeued = false;
+      const { result, aborted } = await this.#pacer.call(
+        this.#chat,
+        () => {
+          // Taken at each try, after the chat's pause: alerts that arrived meanwhile join a retry.
+          batch = this.#take();
+          requeued = false;
+          return this.#api.request('sendMessage', { chat_id: this.#chatId, text: batch.text });
+        },
+        {
+          signal: this.#closing.signal,
+          onRetry: (failure, attempt, delayMs) => {
+            const { alerts, overflow } = batch!;
+            this.#requeue(alerts, overflow);
+            requeued = true;
+            this.#logger.warn(
+              {
+                http_code: failure.httpCode,
+                delay_ms: delayMs,
+                attempt,
+                alert_count: alerts.length + total(overflow),
+              },
+              `telegram alert not sent yet: ${failure.message}; trying again`,
+            );
+          },
+        },
+      );
+      if (result.ok) continue;
+      // Given up: the alerts go to the log instead, so they are still on record somewhere. Closed during
+      // the pause before a retry: what waited for it (the batch, and newer alerts) goes with it.
+      const given = requeued ? this.#take() : batch!;
       this.#logger.error(
-        { http_code: result.httpCode, alert_count: count, alert_text: text },
-        `telegram alert given up: ${result.message}`,
+        {
+          http_code: result.httpCode,
+          alert_count: given.alerts.length + total(given.overflow),
+          alert_text: given.text,
+        },
+        `telegram alert given up: ${result.message}${aborted ? '; not retried: the sink is closed' : ''}`,
       );
     }
+  }
+
+  /** Everything queued, as one message. */
+  #take(): Batch {
+    const alerts = this.#queue;
+    const overflow = this.#overflow;
+    this.#queue = [];
+    this.#overflow = zeroCounts();
+    return { alerts, overflow, text: renderAlertMessage(this.#title, alerts, overflow) };
   }
 
   #requeue(alerts: readonly Alert[], overflow: SeverityCounts): void {
@@ -324,15 +314,6 @@ export class TelegramAlertSink implements AlertSink {
       this.#overflow[severity] += overflow[severity];
     }
   }
-
-  async #post(text: string): Promise<SendResult> {
-    const result = await this.#api.request('sendMessage', { chat_id: this.#chatId, text });
-    return result.ok ? { ok: true } : result;
-  }
-
-  #redact(text: string): string {
-    return this.#api.redact(text);
-  }
 }
 
 /** Options of {@link TelegramBotApi}. */
@@ -341,18 +322,24 @@ export interface TelegramBotApiOptions {
   readonly botToken: string;
   /** The Bot API's base URL. @default 'https://api.telegram.org' */
   readonly baseUrl?: string;
-  /** Least time between two calls to one chat ({@link TelegramBotApi.callChat}), in ms. @default 1000 */
+  /** Least time between two calls to one chat (the sink's messages, {@link TelegramBotApi.callChat}), in ms. @default 1000 */
   readonly minIntervalMs?: number;
   /** Timeout of one request, in ms (a long poll adds its own `timeout` to it). @default 10_000 */
   readonly timeoutMs?: number;
-  /** Tries per call (network errors, 5xx, 429) before the failure is returned. @default 8 */
+  /**
+   * Tries per call (network errors, 5xx, 429) before it is given up: `callChat` returns the failure,
+   * the sink logs the message at error level. @default 8
+   */
   readonly maxAttempts?: number;
-  /** The fetch implementation. @default globalThis.fetch */
+  /** The fetch implementation (`globalThis.fetch` by default; undici's `fetch` fits). */
   readonly fetch?: typeof fetch;
   /** Epoch ms now. @default Date.now */
   readonly clock?: () => number;
-  /** Waits `ms`. @default a setTimeout promise */
-  readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Waits `ms`. A pause before a retry also ends when `signal` aborts (the sink is closed, `callChat`'s
+   * signal), whether or not this function heeds it. @default setTimeout of node:timers/promises
+   */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /** What one Bot API call gave: Telegram's `result`, or why it failed (the token never appears in `message`). */
@@ -370,6 +357,8 @@ export type BotApiResult<T> =
       /** `POST …/bot<redacted>/<method> failed …`, for logs. */
       readonly message: string;
     };
+
+type BotApiFailure = Extract<BotApiResult<never>, { ok: false }>;
 
 /**
  * The one Bot API client of Sigpost: JSON POSTs to `<baseUrl>/bot<token>/<method>`, answers read up to
@@ -389,34 +378,18 @@ export type BotApiResult<T> =
 export class TelegramBotApi {
   readonly #token: string;
   readonly #baseUrl: string;
-  readonly #minIntervalMs: number;
   readonly #timeoutMs: number;
-  readonly #maxAttempts: number;
   readonly #fetch: typeof fetch;
-  readonly #clock: () => number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #pacer: ChatPacer;
   /** Per chat: when its next call may start, and the tail of its queue of calls. */
-  readonly #chats = new Map<string, { notBefore: number; tail: Promise<unknown> }>();
+  readonly #chats = new Map<string, ChatTurn & { tail: Promise<unknown> }>();
 
   constructor(options: TelegramBotApiOptions) {
-    const { botToken } = options;
-    if (typeof botToken !== 'string' || !TOKEN_PATTERN.test(botToken)) {
-      const received = typeof botToken === 'string' ? `${botToken.length} characters` : typeof botToken;
-      throw new TypeError(
-        `Expected \`botToken\` to be a Telegram bot token (digits, ":", then letters, digits, - or _), received ${received}`,
-      );
-    }
-    this.#token = botToken;
+    this.#token = checkBotToken(options.botToken);
     this.#baseUrl = parseBaseUrl(options.baseUrl ?? DEFAULTS.baseUrl, '`baseUrl`');
-    this.#minIntervalMs = checkNonNegative('minIntervalMs', options.minIntervalMs ?? DEFAULTS.minIntervalMs);
+    this.#pacer = new ChatPacer(options);
     this.#timeoutMs = checkNonNegative('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs);
-    this.#maxAttempts = checkNonNegative('maxAttempts', options.maxAttempts ?? DEFAULTS.maxAttempts);
-    if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
-      throw new RangeError('Expected `maxAttempts` to be an integer ≥ 1');
-    }
     this.#fetch = options.fetch ?? globalThis.fetch;
-    this.#clock = options.clock ?? Date.now;
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
   /** The URL of `method` with the token replaced, for logs and messages. */
@@ -459,7 +432,9 @@ export class TelegramBotApi {
     }
     let answer: TelegramAnswer | undefined;
     try {
-      answer = parseAnswer(await readCapped(response, MAX_RESPONSE_BYTES));
+      const body = response.body;
+      const text = body === null ? '' : await readBounded(body, MAX_RESPONSE_BYTES, () => body.cancel());
+      answer = text === undefined ? undefined : parseAnswer(text);
     } catch (error) {
       return failure(
         true,
@@ -513,48 +488,141 @@ export class TelegramBotApi {
       this.#chats.set(key, chat);
     }
     const state = chat;
-    const run = async (): Promise<BotApiResult<T>> => {
-      const { onRetry, signal } = options;
-      const aborted =
-        signal === undefined
-          ? undefined
-          : new Promise<void>((resolve) => {
-              if (signal.aborted) resolve();
-              else signal.addEventListener('abort', () => resolve(), { once: true });
-            });
-      let failures = 0;
-      for (;;) {
-        const wait = state.notBefore - this.#clock();
-        if (wait > 0)
-          await (failures > 0 && aborted ? Promise.race([this.#sleep(wait), aborted]) : this.#sleep(wait));
-        state.notBefore = this.#clock() + this.#minIntervalMs;
-        const result = await this.request<T>(method, params);
-        if (result.ok) return result;
-        failures += 1;
-        if (
-          failures >= this.#maxAttempts ||
-          !(result.transient || result.retryAfterMs !== undefined) ||
-          signal?.aborted === true
-        ) {
-          return result;
-        }
-        const delayMs =
-          result.retryAfterMs ??
-          Math.min(FAILURE_BACKOFF_CAP_MS, FAILURE_BACKOFF_BASE_MS * 2 ** (failures - 1));
-        state.notBefore = Math.max(state.notBefore, this.#clock() + delayMs);
-        onRetry?.(result, failures, delayMs);
-        // Aborted during the wait: give up with this failure rather than trying once more.
-        if (signal !== undefined) {
-          const left = state.notBefore - this.#clock();
-          if (left > 0) await Promise.race([this.#sleep(left), aborted]);
-          if (signal.aborted) return result;
-        }
-      }
-    };
+    const run = async () =>
+      (await this.#pacer.call(state, () => this.request<T>(method, params), options)).result;
     const next = state.tail.then(run, run);
     state.tail = next.catch(() => undefined);
     return next;
   }
+}
+
+/** When the next call to a chat may start (epoch ms). */
+interface ChatTurn {
+  notBefore: number;
+}
+
+/** A failed Bot API call, thrown inside a retry run: the runner reads its classification and `retryAfterMs`. */
+class BotApiCallError extends Error {
+  override readonly name = 'BotApiCallError';
+  readonly failure: BotApiFailure;
+  /** A network error, a timeout, a 5xx or a 429. */
+  readonly retryable: boolean;
+  /** A 429's `retry_after`, honoured exactly (never jittered). */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(failure: BotApiFailure) {
+    super(failure.message);
+    this.failure = failure;
+    this.retryable = failure.transient || failure.retryAfterMs !== undefined;
+    this.retryAfterMs = failure.retryAfterMs;
+  }
+}
+
+const isRetryableCall = (error: unknown): boolean => error instanceof BotApiCallError && error.retryable;
+
+/**
+ * Pace and retries of the calls to one chat, for {@link TelegramBotApi.callChat} and the alert sink.
+ * Each try waits for the chat's turn (`notBefore`) and then holds the chat for `minIntervalMs`. A
+ * failure worth another try goes through `runRetry`, without jitter: after a 429's `retry_after`
+ * exactly, else 1 s, 2 s, 4 s … up to 60 s, at most `maxAttempts` tries. That pause moves the chat's
+ * `notBefore` (nothing is sent to the chat meanwhile) and ends early when `signal` aborts: the call then
+ * gives up with the failure that led to it (`aborted`). The first try is always made.
+ */
+class ChatPacer {
+  readonly #minIntervalMs: number;
+  readonly #retry: RetryOptions;
+  readonly #clock: () => number;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+
+  constructor(options: Pick<TelegramBotApiOptions, 'minIntervalMs' | 'maxAttempts' | 'clock' | 'sleep'>) {
+    this.#minIntervalMs = checkNonNegative('minIntervalMs', options.minIntervalMs ?? DEFAULTS.minIntervalMs);
+    const maxAttempts = checkNonNegative('maxAttempts', options.maxAttempts ?? DEFAULTS.maxAttempts);
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+      throw new RangeError('Expected `maxAttempts` to be an integer ≥ 1');
+    }
+    this.#retry = resolveRetryOptions({
+      limit: maxAttempts,
+      baseDelayMs: FAILURE_BACKOFF_BASE_MS,
+      maxDelayMs: FAILURE_BACKOFF_CAP_MS,
+      maxRetryAfterMs: MAX_TIMER_MS, // Telegram's retry_after as asked (setTimeout cannot wait longer)
+      deadlineMs: undefined,
+    });
+    this.#clock = options.clock ?? Date.now;
+    this.#sleep = options.sleep ?? abortableSleep;
+  }
+
+  async call<T>(
+    chat: ChatTurn,
+    send: () => Promise<BotApiResult<T>>,
+    options: {
+      readonly onRetry?: ((failure: BotApiFailure, attempt: number, delayMs: number) => void) | undefined;
+      readonly signal?: AbortSignal | undefined;
+    },
+  ): Promise<{ readonly result: BotApiResult<T>; readonly aborted: boolean }> {
+    const { onRetry, signal } = options;
+    let last: BotApiFailure | undefined;
+    let run: RetrySuccess<BotApiResult<T>> | RetryFailure;
+    try {
+      run = await runRetry(
+        async () => {
+          const wait = chat.notBefore - this.#clock();
+          if (wait > 0) await this.#sleep(wait);
+          chat.notBefore = this.#clock() + this.#minIntervalMs;
+          const result = await send();
+          if (!result.ok) throw new BotApiCallError(result);
+          return result;
+        },
+        {
+          retry: this.#retry,
+          clock: this.#clock,
+          jitter: 'none',
+          isRetryable: isRetryableCall,
+          onFailure: ({ error, attempt, decision }) => {
+            if (!(error instanceof BotApiCallError)) return;
+            last = error.failure;
+            if (decision.retry && signal?.aborted !== true) onRetry?.(last, attempt, decision.delayMs);
+          },
+          // The pause holds the whole chat: its other calls (and the sink's next message) wait too.
+          sleep: (ms) => {
+            chat.notBefore = Math.max(chat.notBefore, this.#clock() + ms);
+            return this.#pause(chat.notBefore - this.#clock(), signal);
+          },
+        },
+      );
+    } catch (error) {
+      // `signal` ended the pause before a retry: give up with the failure that led to it.
+      if (signal?.aborted === true && last !== undefined) return { result: last, aborted: true };
+      throw error;
+    }
+    if (run.ok) return { result: run.value, aborted: false };
+    if (run.error instanceof BotApiCallError) return { result: run.error.failure, aborted: false };
+    throw run.error; // an injected clock or sleep that threw
+  }
+
+  /** Waits `ms`, or rejects with `signal.reason` as soon as it aborts (an injected sleep may not heed it). */
+  #pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    if (signal === undefined) return ms > 0 ? this.#sleep(ms) : Promise.resolve();
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const abort = () => reject(signal.reason);
+      signal.addEventListener('abort', abort, { once: true });
+      this.#sleep(ms, signal)
+        .then(resolve, reject)
+        .finally(() => signal.removeEventListener('abort', abort));
+    });
+  }
+}
+
+/** `value` as a bot token, or a TypeError naming its length (never its value). */
+function checkBotToken(value: unknown): string {
+  if (typeof value !== 'string' || !TOKEN_PATTERN.test(value)) {
+    const received = typeof value === 'string' ? `${value.length} characters` : typeof value;
+    throw new TypeError(
+      `Expected \`botToken\` to be a Telegram bot token (digits, ":", then letters, digits, - or _), received ${received}`,
+    );
+  }
+  return value;
 }
 
 function failure(
@@ -633,24 +701,6 @@ function parseAnswer(text: string): TelegramAnswer | undefined {
   }
 }
 
-async function readCapped(response: Response, limit: number): Promise<string> {
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
-}
-
 function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
@@ -679,22 +729,9 @@ function isValidChatId(value: unknown): value is string | number {
   return typeof value === 'string' && CHAT_ID_PATTERN.test(value);
 }
 
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.slice(0, 40));
-  if (typeof value === 'number') return String(value);
-  return value === null ? 'null' : typeof value;
-}
-
 function tryParseBaseUrl(text: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  if (url.search || url.hash || url.username || url.password) return undefined;
-  return url.href.replace(/\/+$/, '');
+  const checked = checkUrl(text, { schemes: ['http:', 'https:'] });
+  return checked.ok ? checked.url.href.replace(/\/+$/, '') : undefined;
 }
 
 function parseBaseUrl(text: unknown, name: string): string {

@@ -3,13 +3,15 @@
 // once. The random points come from a seed printed on failure, so a failing run can be replayed with
 // SIGPOST_CRASH_SEED=<seed>.
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { killProcesses, type RunningProcess, startProcess } from '@sigpost/test-support/process';
+import { type ServerProcess, startServerProcess } from '@sigpost/test-support/server-process';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { HmacClient } from '../client.js';
 import { OutboundConfig } from '../config.js';
 import type { OutboundLogger } from '../logger.js';
 import { Outbox } from './outbox.js';
-import { type Child, runScript } from './test-helpers/child.js';
 import {
   fakeTime,
   PRODUCER_ID,
@@ -21,6 +23,16 @@ import {
 import { type RealIngest, startRealIngest, storedSignals } from './test-helpers/ingest.js';
 
 const COUNT = 2000;
+const PRODUCER_MAIN = fileURLToPath(new URL('./test-helpers/producer-main.ts', import.meta.url));
+/** The server processes' environment: a fixed key for sealing producer secrets (so a restarted server
+ * opens what it stored before), the producer's secret, and a rate limit far above thousands of signals
+ * in seconds from one producer. */
+const SERVER_ENV = {
+  SIGPOST_SECRET_KEY: Buffer.alloc(32, 7).toString('base64'),
+  SIGPOST_TEST_PRODUCER_SECRET: SECRET,
+  SIGPOST_RATE_LIMIT_PER_SECOND: '1000000',
+  SIGPOST_RATE_LIMIT_BURST: '1000000',
+};
 const seed = Number(process.env.SIGPOST_CRASH_SEED ?? Date.now() % 1_000_000);
 const quiet: OutboundLogger = { debug() {}, info() {}, warn() {}, error() {}, fatal() {} };
 
@@ -95,7 +107,7 @@ async function freePort(): Promise<number> {
 }
 
 let dir: TempDir;
-const children: Child[] = [];
+const children: (RunningProcess | ServerProcess)[] = [];
 let server: RealIngest | undefined;
 
 beforeEach(() => {
@@ -104,6 +116,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   for (const child of children.splice(0)) await child.kill();
+  killProcesses();
   await server?.close();
   server = undefined;
   dir.remove();
@@ -123,7 +136,7 @@ describe(`crash tests (seed ${seed})`, () => {
       COUNT: String(COUNT),
     };
     const start = () => {
-      const child = runScript('./producer-main.ts', env);
+      const child = startProcess(PRODUCER_MAIN, [], { typescript: true, inheritEnv: true, env });
       children.push(child);
       return child;
     };
@@ -140,12 +153,12 @@ describe(`crash tests (seed ${seed})`, () => {
     ];
     for (const { phase, prefix, at } of plan) {
       const child = start();
-      await child.waitFor((line) => line.startsWith(prefix) && Number(line.slice(2)) >= at);
+      await child.line((line) => line.startsWith(prefix) && Number(line.slice(2)) >= at, `${prefix}${at}`);
       await child.kill();
       afterKills.push({ phase, exit: await child.exited, ...outboxCounts(outboxPath) });
     }
     const last = start();
-    const done = await last.waitFor((line) => line.startsWith('DONE '));
+    const done = await last.line((line) => line.startsWith('DONE '), 'DONE');
     expect(await last.exited).toBe(0);
 
     const context = `seed ${seed}, after each kill: ${JSON.stringify(afterKills)}; ${done}`;
@@ -171,14 +184,11 @@ describe(`crash tests (seed ${seed})`, () => {
     const serverPath = dir.file('server.db');
     const port = await freePort();
     const startServerChild = async () => {
-      const child = runScript('./server-main.ts', {
-        SERVER_DB: serverPath,
-        SERVER_PORT: String(port),
-        PRODUCER_ID,
-        PRODUCER_SECRET: SECRET,
-      });
+      const child = await startServerProcess(
+        ['--db', serverPath, '--port', String(port), '--producer', PRODUCER_ID],
+        SERVER_ENV,
+      );
       children.push(child);
-      await child.waitFor((line) => line.startsWith('LISTENING '));
       return child;
     };
     let serverChild = await startServerChild();

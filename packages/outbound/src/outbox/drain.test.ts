@@ -1,4 +1,11 @@
 import { hostname } from 'node:os';
+import { INGEST_RESPONSE } from '@sigpost/test-support/fixtures';
+import {
+  type Answer,
+  type IngestRequest,
+  type IngestServer,
+  startIngestServer,
+} from '@sigpost/test-support/ingest-server';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -21,12 +28,6 @@ import {
   tempDir,
   validSignal,
 } from './test-helpers/fixtures.js';
-import {
-  type Fault,
-  type LocalIngest,
-  type SeenRequest,
-  startLocalIngest,
-} from './test-helpers/local-ingest.js';
 import type { DeliveryStateChange } from './worker.js';
 
 let dir: TempDir;
@@ -34,7 +35,7 @@ let logger: RecordingLogger;
 let time: FakeTime;
 let metrics: OutboundMetrics;
 let outbox: Outbox;
-let server: LocalIngest | undefined;
+let server: IngestServer | undefined;
 let client: HmacClient | undefined;
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -56,11 +57,13 @@ afterEach(async () => {
   dir.remove();
 });
 
-async function startServer(fault?: (request: SeenRequest) => Fault | undefined): Promise<LocalIngest> {
-  server = await startLocalIngest({
-    dbPath: dir.file('server.db'),
+/** The fake ingest server: signatures checked, idempotency keys replayed, each signal its own id. */
+async function startServer(fault?: (request: IngestRequest) => Answer | undefined): Promise<IngestServer> {
+  server = await startIngestServer({
     producers: { [PRODUCER_ID]: SECRET },
-    ...(fault ? { fault } : {}),
+    idempotency: true,
+    accept: (request) => ({ ...INGEST_RESPONSE, signal_id: `sig_${request.index}` }),
+    ...(fault ? { script: fault } : {}),
   });
   return server;
 }
@@ -94,8 +97,8 @@ function requestsSeen(count: number) {
   return {
     arrived: promise,
     fault:
-      (script: (request: SeenRequest) => Fault | undefined) =>
-      (request: SeenRequest): Fault | undefined => {
+      (script: (request: IngestRequest) => Answer | undefined) =>
+      (request: IngestRequest): Answer | undefined => {
         if (++seen === count) arrived();
         return script(request);
       },
@@ -115,7 +118,7 @@ function deadPid(): number {
 }
 
 /** Holds each request for a few ms, so requests overlap as they would against a slower server. */
-const slow = (): Fault => ({ hold: new Promise((resolve) => setTimeout(resolve, 3)) });
+const slow = (): Answer => ({ hold: new Promise((resolve) => setTimeout(resolve, 3)) });
 
 describe('drain', () => {
   test("delivers every pending entry once and keeps the server's response", async () => {
@@ -147,8 +150,8 @@ describe('drain', () => {
     await outbox.drain({ client: makeClient(), ...timing() });
     expect(server!.requests).toHaveLength(1);
     const [request] = server!.requests;
-    expect(request).toMatchObject({ idempotencyKey, signatureValid: true });
-    expect(JSON.parse(request!.body)).toEqual(validSignal(3));
+    expect(request).toMatchObject({ idempotencyKey, verified: true });
+    expect(JSON.parse(request!.text)).toEqual(validSignal(3));
   });
 
   test('retries a 503 after the scheduled backoff, with the same key and a fresh signature each time', async () => {
@@ -162,7 +165,7 @@ describe('drain', () => {
     expect(summary).toMatchObject({ delivered: 1, retried: 2, dead: 0 });
     // Full jitter with random() = 0.5: half of 1000·2^0, then half of 1000·2^1.
     expect(time.sleeps).toEqual([500, 1000]);
-    expect(server!.requests.map((r) => [r.idempotencyKey, r.signatureValid, r.outcome])).toEqual([
+    expect(server!.requests.map((r) => [r.idempotencyKey, r.verified, r.outcome])).toEqual([
       [idempotencyKey, true, 503],
       [idempotencyKey, true, 503],
       [idempotencyKey, true, 201],
@@ -307,7 +310,7 @@ describe('drain', () => {
     });
     expect(summary).toMatchObject({ delivered: 0, dead: 1, retried: 0, remaining: 0 });
     expect(time.sleeps).toEqual([]);
-    const lastError = `POST ${server!.url}/api/v1/signals/ingest failed with 401 Unauthorized: Unknown producer or invalid signature`;
+    const lastError = `POST ${server!.url}/api/v1/signals/ingest failed with 401 Unauthorized: Unknown producer or invalid signature — Check the producer id and its secret.`;
     expect(outbox.dead()).toEqual([
       expect.objectContaining({
         id,
@@ -571,7 +574,7 @@ describe('drain', () => {
 
   test('records attempts, retries, outcomes and depth in the metrics', async () => {
     // Signal 1 always fails; signal 2 goes through.
-    await startServer((r) => (JSON.parse(r.body).payload.n === 1 ? { status: 503 } : undefined));
+    await startServer((r) => (JSON.parse(r.text).payload.n === 1 ? { status: 503 } : undefined));
     outbox.enqueueMany([validSignal(1), validSignal(2)]);
     await outbox.drain({ client: makeClient(), concurrency: 1, retry: { limit: 3 }, ...timing() });
     const text = await metrics.registry.metrics();

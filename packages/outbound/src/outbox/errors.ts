@@ -1,7 +1,6 @@
 // Errors of the outbox. They form their own small tree beside `OutboundError` because the outbox is an
 // optional subpath: its codes describe the local store, not a request to the server.
-
-const BRAND = Symbol.for('sigpost.outbound.outbox.error');
+import { defineBrand } from '@sigpost/protocol';
 
 /** Stable codes of `OutboxError`; callers branch on these, never on messages. */
 export const OUTBOX_ERROR_CODES = Object.freeze([
@@ -17,6 +16,14 @@ export const OUTBOX_ERROR_CODES = Object.freeze([
 
 export type OutboxErrorCode = (typeof OUTBOX_ERROR_CODES)[number];
 
+/** Options of `OutboxError`: its `code`, the outbox file it is about, and the error that caused it. */
+export interface OutboxErrorOptions {
+  readonly code: OutboxErrorCode;
+  /** The outbox file the error is about. */
+  readonly path: string;
+  readonly cause?: unknown;
+}
+
 /**
  * Base of every error the outbox throws on purpose. Branch on `code`.
  * Invalid signals are refused with the SDK's `SignalValidationError`, as `postSignal` refuses them.
@@ -30,19 +37,18 @@ export class OutboxError extends Error {
   /** The outbox file the error is about. */
   readonly path: string;
 
-  constructor(message: string, code: OutboxErrorCode, path: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.path = path;
+  constructor(message: string, options: OutboxErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+    this.path = options.path;
   }
 }
 
-Object.defineProperty(OutboxError.prototype, BRAND, { value: true });
-
-/** True for any `OutboxError`, also one thrown by another installed copy of this package. */
-export function isOutboxError(error: unknown): error is OutboxError {
-  return typeof error === 'object' && error !== null && (error as { [BRAND]?: unknown })[BRAND] === true;
-}
+/**
+ * True for any `OutboxError`, also one thrown by another installed copy of this package (0.1.0's brand,
+ * `sigpost.outbound.outbox.error`, is still set and accepted).
+ */
+export const isOutboxError = defineBrand(OutboxError, 'sigpost.OutboxError', 'sigpost.outbound.outbox.error');
 
 /** An idempotency key given to `enqueue` that the outbox already holds with a different signal. */
 export class OutboxKeyConflictError extends OutboxError {
@@ -55,8 +61,7 @@ export class OutboxKeyConflictError extends OutboxError {
   constructor(path: string, idempotencyKey: string, entryId: number) {
     super(
       `Idempotency key ${JSON.stringify(idempotencyKey)} is already used by entry ${entryId} with a different signal, in outbox ${path}`,
-      'OUTBOX_KEY_CONFLICT',
-      path,
+      { code: 'OUTBOX_KEY_CONFLICT', path },
     );
     this.idempotencyKey = idempotencyKey;
     this.entryId = entryId;
@@ -77,8 +82,7 @@ export class OutboxLockedError extends OutboxError {
   constructor(path: string, holder: { pid: number; host: string; expiresAt: number }) {
     super(
       `Outbox ${path} is being drained by process ${holder.pid} on ${holder.host}; only one drain runs at a time`,
-      'OUTBOX_LOCKED',
-      path,
+      { code: 'OUTBOX_LOCKED', path },
     );
     this.holderPid = holder.pid;
     this.holderHost = holder.host;

@@ -12,7 +12,7 @@ import { assertLogger, type OutboundLogger } from '../logger.js';
 import type { OutboundMetrics, OutboxDepth } from '../metrics.js';
 import { type RetryOptions, resolveRetryOptions } from '../retry.js';
 import { type SignalInput, toWireSignal } from '../wire-signal.js';
-import { OutboxError, OutboxKeyConflictError } from './errors.js';
+import { isOutboxError, OutboxError, OutboxKeyConflictError } from './errors.js';
 import {
   configureConnection,
   type EntryRow,
@@ -258,11 +258,10 @@ export class Outbox {
     const Sqlite = loadSqlite();
     const create = options.create ?? true;
     if (!create && !existsSync(absolute)) {
-      throw new OutboxError(
-        `No outbox at ${absolute}: the file does not exist`,
-        'OUTBOX_NOT_FOUND',
-        absolute,
-      );
+      throw new OutboxError(`No outbox at ${absolute}: the file does not exist`, {
+        code: 'OUTBOX_NOT_FOUND',
+        path: absolute,
+      });
     }
     let db: BetterSqlite3.Database | undefined;
     try {
@@ -286,13 +285,12 @@ export class Outbox {
       return outbox;
     } catch (error) {
       db?.close();
-      if (error instanceof OutboxError) throw error;
-      throw new OutboxError(
-        `Cannot open outbox ${absolute}: ${(error as Error).message}`,
-        'OUTBOX_OPEN_FAILED',
-        absolute,
-        { cause: error },
-      );
+      if (isOutboxError(error)) throw error;
+      throw new OutboxError(`Cannot open outbox ${absolute}: ${(error as Error).message}`, {
+        code: 'OUTBOX_OPEN_FAILED',
+        path: absolute,
+        cause: error,
+      });
     }
   }
 
@@ -536,7 +534,7 @@ export class Outbox {
 
   #assertOpen(): void {
     if (this.#closed) {
-      throw new OutboxError(`Outbox ${this.path} is closed`, 'OUTBOX_CLOSED', this.path);
+      throw new OutboxError(`Outbox ${this.path} is closed`, { code: 'OUTBOX_CLOSED', path: this.path });
     }
   }
 }
@@ -596,17 +594,15 @@ function toEntry(row: EntryRow): OutboxEntry {
 function newerSchema(path: string, version: number): OutboxError {
   return new OutboxError(
     `Outbox ${path} has schema version ${version}; this version of @sigpost/outbound reads up to ${SCHEMA_VERSION}`,
-    'OUTBOX_SCHEMA_UNSUPPORTED',
-    path,
+    { code: 'OUTBOX_SCHEMA_UNSUPPORTED', path: path },
   );
 }
 
 function notAnOutbox(path: string, why: string): OutboxError {
-  return new OutboxError(
-    `${path} is not a Sigpost outbox: ${why}; nothing was written to it`,
-    'OUTBOX_NOT_AN_OUTBOX',
-    path,
-  );
+  return new OutboxError(`${path} is not a Sigpost outbox: ${why}; nothing was written to it`, {
+    code: 'OUTBOX_NOT_AN_OUTBOX',
+    path: path,
+  });
 }
 
 function createPrivateFile(path: string): void {

@@ -477,8 +477,7 @@ export class DeliveryWorker {
       this.#fail(
         new OutboxError(
           `Lost the drain lock of outbox ${this.#s.path}: another drain took it over after this one stalled`,
-          'OUTBOX_LOCK_LOST',
-          this.#s.path,
+          { code: 'OUTBOX_LOCK_LOST', path: this.#s.path },
         ),
       );
     } catch (error) {

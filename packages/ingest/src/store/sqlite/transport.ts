@@ -14,7 +14,8 @@ import {
   StoreUnavailableError,
 } from '../store.js';
 import { openConnection } from './connection.js';
-import { SqliteWriter } from './writer.js';
+import type { AcceptBatchWire } from './wire.js';
+import { type BatchOutcome, SqliteWriter } from './writer.js';
 
 // How long the writer thread outlives its last store: stores opened one after another (tests, several
 // commands in one process) reuse it instead of each starting a thread (0.1–0.5 s from source).
@@ -296,11 +297,54 @@ export function writerThreadOfProcess(): Worker | undefined {
 /**
  * The writer thread's side: runs each request's write on the connection it names, in the order
  * received, and posts one reply per request. Called by the thread's entry module (worker.ts).
+ *
+ * Group commit of batches: `acceptBatch` requests are not run one by one. Those that arrived while
+ * the thread was busy (committing the previous ones) are collected and committed together, in one
+ * transaction per connection (`SqliteWriter.acceptBatches`), once every message already waiting has
+ * been read (at `setImmediate`). So the event loop can send each batch as soon as it forms, without
+ * waiting for the previous commit to come back, and the writer never idles while batches wait; a
+ * failing batch still fails alone. Any other request first commits the batches received before it,
+ * so writes stay in the order they were sent.
  */
 export function serveWriter(port: MessagePort): void {
   const writers = new Map<number, SqliteWriter>();
   const openErrors = new Map<number, unknown>();
+  let accepts: WriterRequest[] = [];
+  const writerOf = (conn: number): SqliteWriter => {
+    const writer = writers.get(conn);
+    if (writer !== undefined) return writer;
+    throw openErrors.get(conn) ?? new StoreError(`SQLite writer connection ${conn} is not open`);
+  };
+  const fail = (request: WriterRequest, error: unknown) =>
+    port.postMessage({ id: request.id, ok: false, error: serializeError(error) } satisfies WriterReply);
+  const commitAccepts = () => {
+    if (accepts.length === 0) return;
+    const waiting = accepts;
+    accepts = [];
+    for (const conn of new Set(waiting.map((r) => r.conn))) {
+      const requests = waiting.filter((r) => r.conn === conn);
+      let outcomes: BatchOutcome[];
+      try {
+        outcomes = writerOf(conn).acceptBatches(requests.map((r) => r.args[0] as AcceptBatchWire));
+      } catch (error) {
+        for (const request of requests) fail(request, error);
+        continue;
+      }
+      requests.forEach((request, i) => {
+        const outcome = outcomes[i] as BatchOutcome;
+        if (outcome.ok)
+          port.postMessage({ id: request.id, ok: true, value: outcome.value } satisfies WriterReply);
+        else fail(request, outcome.error);
+      });
+    }
+  };
   port.on('message', (request: WriterRequest) => {
+    if (request.op === 'acceptBatch') {
+      if (accepts.length === 0) setImmediate(commitAccepts);
+      accepts.push(request);
+      return;
+    }
+    commitAccepts();
     let reply: WriterReply;
     try {
       let value: unknown;
@@ -318,13 +362,7 @@ export function serveWriter(port: MessagePort): void {
         writers.delete(request.conn);
         openErrors.delete(request.conn);
       } else {
-        const writer = writers.get(request.conn);
-        if (writer === undefined) {
-          throw (
-            openErrors.get(request.conn) ??
-            new StoreError(`SQLite writer connection ${request.conn} is not open`)
-          );
-        }
+        const writer = writerOf(request.conn);
         if (!WRITE_OPS.has(request.op))
           throw new TypeError(`Unknown SQLite writer operation "${request.op}"`);
         value = (writer[request.op] as (...args: unknown[]) => unknown).apply(writer, request.args);

@@ -112,10 +112,16 @@ function prepareWrites(db: Database.Database) {
  * Every write of SqliteStore, synchronous, on one connection. Its methods take and return only
  * structured-clone-friendly values, so the writer thread can call them with a message's arguments.
  */
+/** What became of one batch of `acceptBatches`. */
+export type BatchOutcome =
+  | { readonly ok: true; readonly value: AcceptResultsWire }
+  | { readonly ok: false; readonly error: unknown };
+
 export class SqliteWriter {
   readonly #db: Database.Database;
   #statements: ReturnType<typeof prepareWrites> | undefined;
   #accept: ((batch: AcceptBatchWire) => AcceptResultsWire) | undefined;
+  #acceptMany: Database.Transaction<(wires: readonly AcceptBatchWire[]) => BatchOutcome[]> | undefined;
   /** `seen_signatures` (schema 1) still has rows the replay guard must honour. */
   #legacyGuard = false;
 
@@ -200,6 +206,25 @@ export class SqliteWriter {
   acceptBatch(batch: AcceptBatchWire): AcceptResultsWire {
     this.#accept ??= this.#acceptTransaction();
     return this.#accept(batch);
+  }
+
+  /**
+   * Several batches in ONE transaction: the writer thread's group commit of the batches that queued
+   * up while it was committing (transport.ts). Each batch runs as `acceptBatch` inside it (a
+   * savepoint), so a batch that fails is rolled back alone and the others still commit; one outcome
+   * per batch, in order.
+   */
+  acceptBatches(batches: readonly AcceptBatchWire[]): BatchOutcome[] {
+    this.#acceptMany ??= this.#db.transaction((wires: readonly AcceptBatchWire[]) =>
+      wires.map((wire): BatchOutcome => {
+        try {
+          return { ok: true, value: this.acceptBatch(wire) };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      }),
+    );
+    return this.#acceptMany.immediate(batches);
   }
 
   #acceptTransaction(): (batch: AcceptBatchWire) => AcceptResultsWire {

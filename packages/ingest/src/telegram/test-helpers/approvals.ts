@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { currentTimestamp, INGEST_PATH } from '@sigpost/protocol';
+import { validSignal } from '@sigpost/test-support/fixtures';
 import { expect } from 'vitest';
-import { validSignal } from '../../../../../test-support/fixtures.js';
 import { Admin } from '../../admin.js';
 import { SecretBox } from '../../secrets.js';
 import { type RunningServer, startServer } from '../../server.js';

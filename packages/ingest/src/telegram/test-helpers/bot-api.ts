@@ -2,7 +2,7 @@
 // editMessageText, answerCallbackQuery and getUpdates (long polling, with Telegram's 409 when two
 // polls overlap). Tests press buttons by queueing callback_query updates.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listenLocal } from '../../../../../test-support/fixtures.js';
+import { listenLocal } from '@sigpost/test-support/fixtures';
 
 export const BOT_TOKEN = '123456789:AAH-test_token-abcdefghijklmnopqrstu';
 export const CHAT_ID = '-1001234567890';

@@ -1,11 +1,11 @@
-// Fixtures of the outbox, alert and client tests: the valid signal of test-support/fixtures.ts
+// Fixtures of the outbox, alert and client tests: the valid signal of @sigpost/test-support/fixtures
 // numbered through its payload, a logger and an alert sink that record, a fake clock whose sleep advances it (no test
 // waits for real backoff), and temporary directories.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SignalCandidate } from '@sigpost/protocol';
-import { validSignal as theValidSignal } from '../../../../../test-support/fixtures.js';
+import { validSignal as theValidSignal } from '@sigpost/test-support/fixtures';
 import type { Alert, AlertSink } from '../../alerts/alert.js';
 import type { OutboundLogger } from '../../logger.js';
 

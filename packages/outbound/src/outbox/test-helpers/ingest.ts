@@ -1,5 +1,5 @@
-// The real ingest server (@sigpost/ingest) on a SQLite file, for the crash tests: started in this
-// process or, through server-main.ts, in a child process that a test can kill.
+// The real ingest server (@sigpost/ingest) on a SQLite file, for the crash tests, started in this
+// process (in a child process that a test can kill: @sigpost/test-support/server-process).
 import { Admin, SecretBox, SqliteStore, startServer } from '@sigpost/ingest';
 import Database from 'better-sqlite3';
 

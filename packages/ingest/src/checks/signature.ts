@@ -1,81 +1,27 @@
-import {
-  HEADERS,
-  isValidIdempotencyKey,
-  isValidProducerId,
-  parseTimestamp,
-  verifySignature,
-} from '@sigpost/protocol';
-import type { FastifyBaseLogger } from 'fastify';
+// Check 4: the producer is known and the signature is valid over the raw body bytes, against any of
+// its active secrets. Unknown producer and wrong signature get one answer (401 `invalid-signature`)
+// and cost the same HMAC work, so neither the answer nor its timing tells them apart.
+import { HEADERS, verifySignature } from '@sigpost/protocol';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.js';
-import { HttpProblem } from '../problems.js';
+import type { IngestMetrics } from '../metrics.js';
 import type { Producer, Store } from '../store/store.js';
+import type { AuthHeaders } from './auth-headers.js';
+import { refusal } from './refusal.js';
+import { storeUnavailable } from './store-step.js';
 
 /** What the verifier needs from a `SecretBox`: turning stored ciphertext back into the secret. */
 export interface SecretOpener {
   open(ciphertext: string): string;
 }
 
-/** The authentication headers of an ingest request, checked for presence and form. */
-export interface AuthHeaders {
-  readonly producerId: string;
-  readonly timestamp: string;
-  /** `timestamp` parsed, in epoch ms. */
-  readonly timestampMs: number;
-  readonly signature: string;
-}
-
-type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
-
-function single(headers: HeaderBag, name: string): string | undefined {
-  const value = headers[name.toLowerCase()];
-  // Node joins repeated custom headers with ", "; an array only appears for a few standard names.
-  return typeof value === 'string' && value.length > 0 ? value : undefined;
-}
-
-/**
- * Checks that `X-Producer-Id`, `X-Timestamp` and `X-Signature` are present and well-formed. The
- * signature is only checked for presence here: a malformed one fails verification like a wrong one.
- * Returns one detail line per problem, or the parsed headers.
- */
-export function readAuthHeaders(
-  headers: HeaderBag,
-): { readonly ok: true; readonly value: AuthHeaders } | { readonly ok: false; readonly problems: string[] } {
-  const problems: string[] = [];
-  const producerId = single(headers, HEADERS.producerId);
-  const timestamp = single(headers, HEADERS.timestamp);
-  const signature = single(headers, HEADERS.signature);
-  const missing = [
-    producerId === undefined ? HEADERS.producerId : undefined,
-    timestamp === undefined ? HEADERS.timestamp : undefined,
-    signature === undefined ? HEADERS.signature : undefined,
-  ].filter((n) => n !== undefined);
-  if (missing.length > 0)
-    problems.push(`missing ${missing.join(', ')} header${missing.length > 1 ? 's' : ''}`);
-  if (producerId !== undefined && !isValidProducerId(producerId)) {
-    problems.push(`${HEADERS.producerId} must be 1–64 characters of A-Z a-z 0-9 . _ -`);
+/** `verify` could not look the producer up: `maxConcurrentLookups` lookups are already running. */
+export class LookupsBusyError extends Error {
+  override readonly name = 'LookupsBusyError';
+  constructor(limit: number) {
+    super(`too many producer lookups in progress (${limit} at once); retry shortly`);
   }
-  const timestampMs = timestamp === undefined ? undefined : parseTimestamp(timestamp);
-  if (timestamp !== undefined && timestampMs === undefined) {
-    problems.push(`${HEADERS.timestamp} must be an RFC 3339 date-time such as 2025-10-25T14:30:45.123456Z`);
-  }
-  if (problems.length > 0 || producerId === undefined || timestamp === undefined || signature === undefined) {
-    return { ok: false, problems };
-  }
-  return { ok: true, value: { producerId, timestamp, timestampMs: timestampMs as number, signature } };
 }
-
-/** Reads `X-Idempotency-Key`: absent → null; present but malformed → 'invalid'. */
-export function readIdempotencyKey(headers: HeaderBag): string | null | 'invalid' {
-  const raw = headers[HEADERS.idempotencyKey.toLowerCase()];
-  if (raw === undefined) return null;
-  return isValidIdempotencyKey(raw) ? raw : 'invalid';
-}
-
-/**
- * Checks `X-Timestamp` against the server clock: the protocol's pure check, shared with the SDK, the
- * CLI and partners (undefined within ±tolerance, otherwise the detail and problem extensions).
- */
-export { checkTimestampWindow } from '@sigpost/protocol';
 
 interface CacheEntry {
   readonly producer: Producer;
@@ -130,7 +76,11 @@ export class SignatureVerifier {
     this.#log = deps.log;
   }
 
-  /** Resolves to the producer when the signature is valid, `undefined` otherwise (unknown producer included). */
+  /**
+   * Resolves to the producer when the signature is valid, `undefined` otherwise (unknown producer
+   * included). Rejects with `LookupsBusyError` when the producer must be read and too many reads run,
+   * and with the store's error when the read fails.
+   */
   async verify(auth: AuthHeaders, body: Uint8Array): Promise<Producer | undefined> {
     const entry = this.#cache.get(auth.producerId);
     const cached = entry && this.#clock.now() - entry.fetchedAt < this.#cacheMs ? entry : undefined;
@@ -156,11 +106,7 @@ export class SignatureVerifier {
     if (pending) return pending;
     if (this.#loading.size >= this.#maxLookups) {
       // Refused without a store read or a log line: this is the path a flood takes.
-      return Promise.reject(
-        new HttpProblem('store-unavailable', 'too many producer lookups in progress; retry shortly', {
-          headers: { [HEADERS.retryAfter]: '1' },
-        }),
-      );
+      return Promise.reject(new LookupsBusyError(this.#maxLookups));
     }
     const load = (async () => {
       const producer = await this.#store.getProducer(producerId);
@@ -220,4 +166,33 @@ function matches(secrets: readonly string[], auth: AuthHeaders, body: Uint8Array
     }
   }
   return ok;
+}
+
+/**
+ * The producer whose active secret signed the body, or 401 `invalid-signature` (one answer for an
+ * unknown producer and a wrong signature). Too many lookups at once, or a failing store, is 503
+ * `store-unavailable`: the producer retries with the same key.
+ */
+export async function checkSignature(
+  request: FastifyRequest,
+  verifier: SignatureVerifier,
+  auth: AuthHeaders,
+  body: Uint8Array,
+  metrics: IngestMetrics,
+): Promise<Producer> {
+  let producer: Producer | undefined;
+  try {
+    producer = await verifier.verify(auth, body);
+  } catch (error) {
+    if (!(error instanceof LookupsBusyError)) throw storeUnavailable(request, error);
+    throw refusal('store-unavailable', 'too many producer lookups in progress; retry shortly', {
+      headers: { [HEADERS.retryAfter]: '1' },
+    });
+  }
+  if (producer !== undefined) return producer;
+  metrics.verificationFailures.inc({ reason: 'invalid-signature' });
+  throw refusal(
+    'invalid-signature',
+    'unknown producer or invalid signature: check X-Producer-Id and the secret, and sign the exact body bytes sent',
+  );
 }

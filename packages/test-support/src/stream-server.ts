@@ -6,7 +6,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { type LocalServer, listenLocal } from './fixtures.js';
+import { type LocalServer, listenLocal, validSignal } from './fixtures.js';
 
 export type TestStatus = 'received' | 'pending_approval' | 'approved' | 'rejected';
 
@@ -106,15 +106,7 @@ export function streamSignal(seq: number, overrides: Partial<TestEvent['signal']
     signal_id: `sig_${String(seq).padStart(26, '0')}`,
     producer_id: 'bot-1',
     status: 'received',
-    instrument: 'GOLD',
-    side: 'buy',
-    entry_price: 1950.5,
-    stop_loss: 1945,
-    take_profit: 1960,
-    confidence: 0.85,
-    reason: `signal ${seq}`,
-    timestamp: now,
-    payload: { rsi: 35 },
+    ...validSignal({ reason: `signal ${seq}`, timestamp: now, payload: { rsi: 35 } }),
     received_at: now,
     decided_at: null,
     decided_by: null,

@@ -14,7 +14,7 @@ export interface GoldenVector {
   readonly canonical: string;
 }
 
-export const PROTOCOL_DOC = fileURLToPath(new URL('../docs/protocol.md', import.meta.url));
+export const PROTOCOL_DOC = fileURLToPath(new URL('../../../docs/protocol.md', import.meta.url));
 
 export function goldenVectors(): GoldenVector[] {
   const text = readFileSync(PROTOCOL_DOC, 'utf8');

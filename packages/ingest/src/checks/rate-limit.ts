@@ -1,4 +1,9 @@
+// Check 5: the per-producer rate limit, a token bucket, right after authentication so that refused
+// abusers cost little (and unauthenticated requests are never charged to the producer they name).
+// The console's sign-in limit (console/routes.ts) uses the same buckets, keyed by address.
+import { HEADERS } from '@sigpost/protocol';
 import type { RateLimitConfig } from '../config.js';
+import { refusal } from './refusal.js';
 
 interface Bucket {
   tokens: number;
@@ -55,4 +60,20 @@ export class TokenBuckets {
       if (now - bucket.updatedAt >= fullAfterMs) this.#buckets.delete(key);
     }
   }
+}
+
+/** Takes one token of `producerId`'s bucket, or 429 `rate-limited` with `Retry-After`. */
+export function checkRateLimit(
+  buckets: TokenBuckets,
+  producerId: string,
+  nowMs: number,
+  limit: RateLimitConfig,
+): void {
+  const rate = buckets.take(producerId, nowMs);
+  if (rate.allowed) return;
+  throw refusal(
+    'rate-limited',
+    `producer is over its rate limit of ${limit.perSecond} signals/s (burst ${limit.burst}); retry after ${rate.retryAfterSeconds} s`,
+    { headers: { [HEADERS.retryAfter]: String(rate.retryAfterSeconds) } },
+  );
 }

@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { SQLITE_MIGRATIONS } from '../packages/ingest/src/store/sqlite/migrations.js';
+import { SQLITE_MIGRATIONS } from '../../ingest/src/store/sqlite/migrations.js';
 
 /** Epoch ms of the rows written (the ingest fixtures' T0). */
 export const SCHEMA_ONE_T0 = 1_761_403_845_000;

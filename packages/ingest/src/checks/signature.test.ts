@@ -1,20 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import * as protocol from '@sigpost/protocol';
+import type { FastifyRequest } from 'fastify';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Admin } from '../admin.js';
+import { IngestMetrics } from '../metrics.js';
 import { SecretBox } from '../secrets.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { PRODUCER, SECRET, tempDir, testClock, withOverride } from '../test-helpers/fixtures.js';
-import {
-  type AuthHeaders,
-  checkTimestampWindow,
-  readAuthHeaders,
-  readIdempotencyKey,
-  SignatureVerifier,
-} from './verify-signature.js';
+import { type AuthHeaders, readAuthHeaders } from './auth-headers.js';
+import { readIdempotencyKey } from './idempotency.js';
+import { checkSignature, LookupsBusyError, SignatureVerifier } from './signature.js';
+import { checkTimestampWindow } from './timestamp-window.js';
 
 // The real verifySignature, wrapped so a test can count the HMAC computations the verifier makes.
 vi.mock('@sigpost/protocol', async (importOriginal) => {
@@ -122,9 +121,9 @@ describe('SignatureVerifier', () => {
 
   it('spends as many HMAC computations on a wrong signature of a known producer as on an unknown producer', async () => {
     // The unit tests share a module cache (isolate: false): another file may have loaded
-    // verify-signature.js with the real verifySignature, so load it afresh, through the mock.
+    // signature.js with the real verifySignature, so load it afresh, through the mock.
     vi.resetModules();
-    const { SignatureVerifier: Counted } = await import('./verify-signature.js');
+    const { SignatureVerifier: Counted } = await import('./signature.js');
     const hmacs = vi.mocked((await import('@sigpost/protocol')).verifySignature);
     const verifier = await setup(undefined, Counted);
     const wrong = auth(PRODUCER, 'wrong-secret-of-enough-bytes');
@@ -168,12 +167,20 @@ describe('SignatureVerifier', () => {
     });
     const first = verifier.verify(auth('random-1', 'wrong-secret-of-enough-bytes'), BODY);
     const second = verifier.verify(auth('random-2', 'wrong-secret-of-enough-bytes'), BODY);
+    await expect(verifier.verify(auth('random-3', 'wrong-secret-of-enough-bytes'), BODY)).rejects.toThrow(
+      LookupsBusyError,
+    );
+    // The ingest check answers it as 503 store-unavailable with Retry-After, without a store read.
+    const request = { log: pino({ level: 'silent' }) } as unknown as FastifyRequest;
     await expect(
-      verifier.verify(auth('random-3', 'wrong-secret-of-enough-bytes'), BODY),
-    ).rejects.toMatchObject({
-      code: 'store-unavailable',
-      headers: { 'Retry-After': '1' },
-    });
+      checkSignature(
+        request,
+        verifier,
+        auth('random-4', 'wrong-secret-of-enough-bytes'),
+        BODY,
+        new IngestMetrics(real),
+      ),
+    ).rejects.toMatchObject({ code: 'store-unavailable', headers: { 'Retry-After': '1' } });
     expect(reads).toBe(2);
     release();
     expect(await first).toBeUndefined();
