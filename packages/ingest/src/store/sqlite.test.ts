@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../app.js';
 import { SecretBox } from '../secrets.js';
+import { idempotencyKeyHash } from './common.js';
 import { SQLITE_MIGRATIONS } from './sqlite/migrations.js';
 import { SqliteStore, writerThreadOfProcess } from './sqlite.js';
 import { storeContract } from './store.contract.js';
@@ -235,6 +236,12 @@ describe('SqliteStore writer thread', () => {
 });
 
 describe('SqliteStore migration 2 (idempotency by key hash, replay guard by signed time)', () => {
+  it('keys idempotency records by SHA-256 of "<id length>:<producer id><key>" (UTF-8), as records already stored are', () => {
+    expect(idempotencyKeyHash('producer-a', 'key-ö ✓').toString('hex')).toBe(
+      'dd76aca3d6c38504dc13ab1e47c0e7b0c45ed239b151e60b074d2a348e3d8769',
+    );
+  });
+
   it('keeps signals, idempotency records and remembered signatures of schema 1', async () => {
     const path = nextPath();
     schemaOneDatabase(path);
@@ -329,6 +336,102 @@ describe('SqliteStore purge', () => {
       ).toBe('duplicate');
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('SqliteStore readEvents after its own commits (served from the events it just wrote)', () => {
+  it('answers as a fresh read of the file would, from any position, across decisions and several batches', async () => {
+    const path = nextPath();
+    const store = new SqliteStore({ path });
+    const fresh = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      await store.acceptBatch([
+        acceptRequest({ id: 'b1-1', status: 'pending_approval' }),
+        acceptRequest({ id: 'b1-dup', key: 'key-b1-1', signature: 'other' }),
+        acceptRequest({ id: 'b1-2', key: null }),
+      ]);
+      await store.acceptBatch([acceptRequest({ id: 'b2-1' }), acceptRequest({ id: 'b2-2' })]);
+      await store.decideSignal('b1-1', 'approved', 'operator:ann', 'ok', T0 + 5, 'api');
+      await store.acceptBatch([acceptRequest({ id: 'b3-1', at: T0 + 6 })]);
+      for (const [after, limit] of [
+        [0, 1000],
+        [1, 2],
+        [3, 1000],
+        [5, 1000],
+        [6, 1000],
+        [2, 1],
+      ] as const) {
+        expect(await store.readEvents(after, limit)).toEqual(await fresh.readEvents(after, limit));
+      }
+      expect((await store.readEvents(4, 1000)).map((e) => [e.seq, e.signal.id, e.channel])).toEqual([
+        [5, 'b1-1', 'api'],
+        [6, 'b3-1', null],
+      ]);
+    } finally {
+      await Promise.all([store.close(), fresh.close()]);
+    }
+  });
+
+  it('keeps batch order and each batch its own events when the writer commits queued batches together', async () => {
+    const path = nextPath();
+    const store = new SqliteStore({ path });
+    const fresh = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      await store.acceptBatch([acceptRequest({ id: 'taken' })]);
+      // Sent without waiting: the writer thread commits them in one transaction; the third fails alone.
+      const settled = await Promise.allSettled([
+        store.acceptBatch([acceptRequest({ id: 'a1' }), acceptRequest({ id: 'a2', key: null })]),
+        store.acceptBatch([
+          acceptRequest({ id: 'a1-again', key: 'key-a1', signature: 'x' }),
+          acceptRequest({ id: 'b1' }),
+        ]),
+        store.acceptBatch([
+          acceptRequest({ id: 'c0' }),
+          acceptRequest({ id: 'taken', key: 'k', signature: 'y' }),
+        ]),
+        store.acceptBatch([acceptRequest({ id: 'd1' })]),
+      ]);
+      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      const events = await store.readEvents(0, 100);
+      expect(events.map((e) => [e.seq, e.signal.id])).toEqual([
+        [1, 'taken'],
+        [2, 'a1'],
+        [3, 'a2'],
+        [4, 'b1'],
+        [5, 'd1'],
+      ]);
+      expect(events).toEqual(await fresh.readEvents(0, 100));
+      expect(await store.readEvents(3, 100)).toEqual(await fresh.readEvents(3, 100));
+    } finally {
+      await Promise.all([store.close(), fresh.close()]);
+    }
+  });
+
+  it("does not stop short of another connection's later events, nor return events it purged", async () => {
+    const path = nextPath();
+    const store = new SqliteStore({ path });
+    const other = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      await store.acceptBatch([acceptRequest({ id: 'mine', status: 'pending_approval' })]);
+      expect((await store.readEvents(0, 10)).map((e) => e.signal.id)).toEqual(['mine']);
+      // Another process decides right after the commit: the next read sees it at once.
+      await other.decideSignal('mine', 'rejected', 'operator:bob', null, T0 + 1, 'cli');
+      expect((await store.readEvents(0, 10)).map((e) => [e.seq, e.channel])).toEqual([
+        [1, null],
+        [2, 'cli'],
+      ]);
+      await store.acceptBatch([acceptRequest({ id: 'newer', at: T0 + 2 })]);
+      expect((await store.readEvents(2, 10)).map((e) => e.signal.id)).toEqual(['newer']);
+      // Another process purges everything: nothing is served from memory any more.
+      expect(await other.purgeSignals(T0 + 10)).toBe(2);
+      expect(await store.readEvents(0, 10)).toEqual([]);
+      expect(await store.readEvents(2, 10)).toEqual([]);
+    } finally {
+      await Promise.all([store.close(), other.close()]);
     }
   });
 });

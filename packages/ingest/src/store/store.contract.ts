@@ -712,6 +712,37 @@ export function storeContract(name: string, harness: () => StoreHarness): void {
         expect(await store.streamPosition()).toEqual({ epoch: before.epoch, head: 2, purgedThrough: 0 });
       });
 
+      it('orders the events of a batch by batch position, across duplicates and replays, with each signal as stored', async () => {
+        await store.acceptBatch([acceptRequest({ id: 'm0' })]);
+        const rejected = acceptRequest({ id: 'a3' });
+        const policyRejected = {
+          ...rejected,
+          signal: {
+            ...rejected.signal,
+            status: 'rejected' as const,
+            message: 'instrument not allowed',
+            decidedAt: T0,
+            decidedBy: 'policy',
+          },
+        };
+        await store.acceptBatch([
+          acceptRequest({ id: 'z1' }),
+          acceptRequest({ id: 'm0-again', key: 'key-m0', signature: 'sig-x' }),
+          acceptRequest({ id: 'y2', key: null }),
+          acceptRequest({ id: 'replay', signature: 'sig-z1' }),
+          policyRejected,
+        ]);
+        const events = await store.readEvents(1, 1000);
+        expect(events.map((e) => [e.seq, e.signal.id])).toEqual([
+          [2, 'z1'],
+          [3, 'y2'],
+          [4, 'a3'],
+        ]);
+        expect(events[2]?.signal).toEqual(policyRejected.signal);
+        expect(events[2]?.at).toBe(T0);
+        expect((await store.streamPosition()).head).toBe(4);
+      });
+
       it("reads one signal's events, oldest first, and no other signal's", async () => {
         await store.acceptBatch([
           acceptRequest({ id: 'h1', status: 'pending_approval' }),

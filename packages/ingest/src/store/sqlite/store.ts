@@ -48,8 +48,9 @@ import {
 import { sqliteTelegramStore } from '../telegram-sqlite.js';
 import { type ConnectionSettings, connectionSettings, openConnection } from './connection.js';
 import { SQLITE_MIGRATIONS, schemaVersion } from './migrations.js';
+import { RecentEvents } from './recent-events.js';
 import { InlineWriter, ThreadConnection, type WriteOp, type Writer } from './transport.js';
-import { decodeAcceptResults, encodeAcceptBatch } from './wire.js';
+import { type AcceptResultsWire, decodeAcceptResults, encodeAcceptBatch } from './wire.js';
 import { SqliteWriter } from './writer.js';
 
 /** Options of `SqliteStore`. */
@@ -119,6 +120,7 @@ export class SqliteStore implements Store {
   #statements: Statements | undefined;
   readonly #listStatements = new Map<number, Stmt>();
   readonly #watchers = new Set<() => void>();
+  readonly #recentEvents = new RecentEvents();
   #watchTimer: NodeJS.Timeout | undefined;
   #dataVersion = 0;
   readonly telegram = sqliteTelegramStore((op) => this.#write('telegram', op));
@@ -213,8 +215,17 @@ export class SqliteStore implements Store {
 
   async acceptBatch(batch: readonly AcceptRequest[]): Promise<AcceptResult[]> {
     if (batch.length === 0) return [];
-    const results = decodeAcceptResults(await this.#write('acceptBatch', encodeAcceptBatch(batch)));
-    if (results.some((r) => r.outcome === 'stored')) this.#committed();
+    const wire = encodeAcceptBatch(batch);
+    // The lengths and numbers move to the writer thread (transferred), the text is copied once.
+    const reply = (await this.#call('acceptBatch', [wire], [wire.numbers.buffer])) as AcceptResultsWire;
+    const results = decodeAcceptResults(reply);
+    if (reply.firstEventSeq !== 0) {
+      this.#recentEvents.add(
+        reply.firstEventSeq,
+        batch.filter((_, i) => results[i]?.outcome === 'stored').map((r) => r.signal),
+      );
+      this.#committed();
+    }
     return results;
   }
 
@@ -330,7 +341,14 @@ export class SqliteStore implements Store {
   }
 
   async readEvents(after: number, limit: number): Promise<StreamEvent[]> {
-    return (this.#s().selectEvents.all(eventAfter(after), eventLimit(limit)) as EventRow[]).map(toEvent);
+    const from = eventAfter(after);
+    const max = eventLimit(limit);
+    // The events this store just committed, when they are all there is after `after` (recent-events.ts).
+    const recent = this.#recentEvents.read(from, max, () => {
+      const [, purgedThrough, head] = this.#s().streamPosition.get() as [string, number, number];
+      return { head, purgedThrough };
+    });
+    return recent ?? (this.#s().selectEvents.all(from, max) as EventRow[]).map(toEvent);
   }
 
   async readSignalEvents(signalId: string): Promise<StreamEvent[]> {
@@ -362,6 +380,7 @@ export class SqliteStore implements Store {
   }
 
   async purgeSignals(before: number, chunk: number = DEFAULT_PURGE_SIGNALS_CHUNK): Promise<number> {
+    this.#recentEvents.clear(); // they may be among the purged ones (read() checks, this frees them)
     let deleted = 0;
     for (;;) {
       const [changes, more] = await this.#write('purgeSignalsChunk', before, chunk);
@@ -403,14 +422,21 @@ export class SqliteStore implements Store {
     op: Op,
     ...args: Parameters<SqliteWriter[Op]>
   ): Promise<ReturnType<SqliteWriter[Op]>> {
+    return (await this.#call(op, args)) as ReturnType<SqliteWriter[Op]>;
+  }
+
+  /** `#write`, for a call that may move `transfer` (buffers of `args`) to the writer thread. */
+  #call(op: WriteOp, args: unknown[], transfer?: readonly ArrayBuffer[]): Promise<unknown> {
     if (this.#closing !== undefined) {
-      throw new StoreError(`Cannot write to SQLite database ${this.path}: the store is closed`);
+      return Promise.reject(
+        new StoreError(`Cannot write to SQLite database ${this.path}: the store is closed`),
+      );
     }
     this.#writer ??=
       this.path === ':memory:'
         ? new InlineWriter(new SqliteWriter(this.#db))
         : new ThreadConnection(this.path, this.#busyTimeoutMs);
-    return (await this.#writer.call(op, args)) as ReturnType<SqliteWriter[Op]>;
+    return this.#writer.call(op, args, transfer);
   }
 
   // Statements are prepared on first use, after migrate() has created the tables.

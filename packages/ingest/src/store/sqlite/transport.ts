@@ -107,7 +107,8 @@ export function reviveError(serialized: SerializedError): Error {
 
 /** Where a store's writes run. */
 export interface Writer {
-  call(op: WriteOp, args: unknown[]): Promise<unknown>;
+  /** Runs `op`; `transfer` lists buffers of `args` the call may move to the writer thread instead of copying them. */
+  call(op: WriteOp, args: unknown[], transfer?: readonly ArrayBuffer[]): Promise<unknown>;
   /** Why writes cannot run any more (the writer thread stopped), or undefined while they can. */
   failure(): StoreUnavailableError | undefined;
   /** Resolves once the writes already requested have finished and the connection is closed. */
@@ -137,8 +138,8 @@ export class ThreadConnection implements Writer {
     this.#thread = WriterThread.acquire();
     this.#conn = this.#thread.open(path, busyTimeoutMs);
   }
-  call(op: WriteOp, args: unknown[]): Promise<unknown> {
-    return this.#thread.request(this.#conn, op, args);
+  call(op: WriteOp, args: unknown[], transfer?: readonly ArrayBuffer[]): Promise<unknown> {
+    return this.#thread.request(this.#conn, op, args, transfer);
   }
   failure(): StoreUnavailableError | undefined {
     return this.#thread.failure(this.#conn);
@@ -205,14 +206,19 @@ class WriterThread {
     return conn;
   }
 
-  request(conn: number, op: WriterRequest['op'], args: unknown[]): Promise<unknown> {
+  request(
+    conn: number,
+    op: WriterRequest['op'],
+    args: unknown[],
+    transfer: readonly ArrayBuffer[] = [],
+  ): Promise<unknown> {
     const stopped = this.failure(conn);
     if (stopped !== undefined) return Promise.reject(stopped);
     return new Promise((resolve, reject) => {
       const id = ++this.#lastId;
       if (this.#pending.size === 0) this.worker.ref();
       this.#pending.set(id, { conn, resolve, reject });
-      this.worker.postMessage({ id, conn, op, args } as WriterRequest);
+      this.worker.postMessage({ id, conn, op, args } as WriterRequest, transfer as ArrayBuffer[]);
     });
   }
 

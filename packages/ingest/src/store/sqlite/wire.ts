@@ -1,13 +1,21 @@
-// The wire format of an accept batch between SqliteStore (event loop) and its writer (writer thread):
-// per request `FIELDS_PER_REQUEST` values in one flat array (one structured clone per batch, never one
-// message per request), at the offsets named in `FIELD`. The writer reads a batch back through
-// `AcceptBatchReader`, one request at a time, by field name.
+// The wire format of an accept batch between SqliteStore (event loop) and its writer (writer thread).
+//
+// A batch crosses as two values instead of a structured clone of every field of every request: the
+// text fields of all requests joined into ONE string, and one Float64Array (transferred, not copied)
+// holding, per request, the length of each text field (−1 for null) and its numbers (NaN for null).
+// Measured against the 18-values-per-request array it replaced (structured clone serialises each
+// value on its own), SqliteStore.acceptBatch with batches of 34 bench-like requests: event-loop CPU
+// about 8.7 → 6.2 µs per signal, writer thread about 60 → 53 µs (median of 3 alternating runs).
+//
+// The writer reads a batch back through `AcceptBatchReader`, one request at a time, by field name.
 import type { AcceptRequest, AcceptResult } from '../store.js';
 
 /**
- * Where each field of a request sits in its `FIELDS_PER_REQUEST` slots of `AcceptBatchWire.values`.
+ * Where each field of a request sits in its `FIELDS_PER_REQUEST` slots of `AcceptBatchWire.numbers`.
+ * Text fields hold their length, and their text is joined into `AcceptBatchWire.text` in this order.
  */
 export const FIELD = Object.freeze({
+  // Text fields (length, −1 for null), in the order their text is joined.
   id: 0,
   producerId: 1,
   idempotencyKey: 2,
@@ -20,6 +28,7 @@ export const FIELD = Object.freeze({
   requestHash: 9,
   responseBody: 10,
   signature: 11,
+  // Numbers (epoch ms or HTTP status; NaN for null).
   receivedAt: 12,
   decidedAt: 13,
   responseStatus: 14,
@@ -31,40 +40,58 @@ export const FIELDS_PER_REQUEST = 18;
 
 /** An `AcceptRequest[]` on the wire (see the top of this file). */
 export interface AcceptBatchWire {
-  readonly values: (string | number | null)[];
+  readonly text: string;
+  readonly numbers: Float64Array<ArrayBuffer>;
 }
 
+const lengthOf = (value: string | null): number => (value === null ? -1 : value.length);
+
+/** The batch, and what its message may transfer instead of copying (the Float64Array's buffer). */
 export function encodeAcceptBatch(batch: readonly AcceptRequest[]): AcceptBatchWire {
-  const values: (string | number | null)[] = new Array(batch.length * FIELDS_PER_REQUEST);
+  const numbers = new Float64Array(batch.length * FIELDS_PER_REQUEST);
+  let text = '';
   let at = 0;
   for (const r of batch) {
     const s = r.signal;
-    values[at + FIELD.id] = s.id;
-    values[at + FIELD.producerId] = s.producerId;
-    values[at + FIELD.idempotencyKey] = s.idempotencyKey;
-    values[at + FIELD.instrument] = s.instrument;
-    values[at + FIELD.side] = s.side;
-    values[at + FIELD.status] = s.status;
-    values[at + FIELD.message] = s.message;
-    values[at + FIELD.body] = s.body;
-    values[at + FIELD.decidedBy] = s.decidedBy;
-    values[at + FIELD.requestHash] = r.requestHash;
-    values[at + FIELD.responseBody] = r.response.body;
-    values[at + FIELD.signature] = r.signature;
-    values[at + FIELD.receivedAt] = s.receivedAt;
-    values[at + FIELD.decidedAt] = s.decidedAt;
-    values[at + FIELD.responseStatus] = r.response.status;
-    values[at + FIELD.idempotencyExpiresAt] = r.idempotencyExpiresAt;
-    values[at + FIELD.signedAt] = r.signedAt;
-    values[at + FIELD.signatureExpiresAt] = r.signatureExpiresAt;
+    text +=
+      s.id +
+      s.producerId +
+      (s.idempotencyKey ?? '') +
+      s.instrument +
+      s.side +
+      s.status +
+      (s.message ?? '') +
+      s.body +
+      (s.decidedBy ?? '') +
+      r.requestHash +
+      r.response.body +
+      r.signature;
+    numbers[at + FIELD.id] = s.id.length;
+    numbers[at + FIELD.producerId] = s.producerId.length;
+    numbers[at + FIELD.idempotencyKey] = lengthOf(s.idempotencyKey);
+    numbers[at + FIELD.instrument] = s.instrument.length;
+    numbers[at + FIELD.side] = s.side.length;
+    numbers[at + FIELD.status] = s.status.length;
+    numbers[at + FIELD.message] = lengthOf(s.message);
+    numbers[at + FIELD.body] = s.body.length;
+    numbers[at + FIELD.decidedBy] = lengthOf(s.decidedBy);
+    numbers[at + FIELD.requestHash] = r.requestHash.length;
+    numbers[at + FIELD.responseBody] = r.response.body.length;
+    numbers[at + FIELD.signature] = r.signature.length;
+    numbers[at + FIELD.receivedAt] = s.receivedAt;
+    numbers[at + FIELD.decidedAt] = s.decidedAt ?? Number.NaN;
+    numbers[at + FIELD.responseStatus] = r.response.status;
+    numbers[at + FIELD.idempotencyExpiresAt] = r.idempotencyExpiresAt;
+    numbers[at + FIELD.signedAt] = r.signedAt;
+    numbers[at + FIELD.signatureExpiresAt] = r.signatureExpiresAt;
     at += FIELDS_PER_REQUEST;
   }
-  return { values };
+  return { text, numbers };
 }
 
 /**
  * Reads an `AcceptBatchWire` one request at a time: `next()` loads the next request into the
- * reader's fields (one object for the whole batch).
+ * reader's fields (one object for the whole batch, so reading allocates only the field strings).
  */
 export class AcceptBatchReader {
   id = '';
@@ -86,54 +113,82 @@ export class AcceptBatchReader {
   signedAt = 0;
   signatureExpiresAt = 0;
 
-  readonly #values: (string | number | null)[];
+  readonly #text: string;
+  readonly #numbers: Float64Array;
   #at = -FIELDS_PER_REQUEST;
+  #textAt = 0;
 
   constructor(wire: AcceptBatchWire) {
-    if (!Array.isArray(wire?.values) || wire.values.length % FIELDS_PER_REQUEST !== 0) {
+    if (typeof wire?.text !== 'string' || !(wire.numbers instanceof Float64Array)) {
       throw new TypeError('Expected an accept batch as encodeAcceptBatch makes it');
     }
-    this.#values = wire.values;
+    this.#text = wire.text;
+    this.#numbers = wire.numbers;
   }
 
   /** Requests in the batch. */
   get count(): number {
-    return this.#values.length / FIELDS_PER_REQUEST;
+    return this.#numbers.length / FIELDS_PER_REQUEST;
   }
 
   /** Loads the next request; false after the last one. */
   next(): boolean {
     this.#at += FIELDS_PER_REQUEST;
-    const v = this.#values;
+    if (this.#at >= this.#numbers.length) {
+      if (this.#textAt !== this.#text.length) {
+        throw new TypeError(
+          'Expected an accept batch as encodeAcceptBatch makes it: its text and lengths disagree',
+        );
+      }
+      return false;
+    }
+    // Text fields in FIELD order: each starts where the previous one ended.
+    this.id = this.#string(FIELD.id);
+    this.producerId = this.#string(FIELD.producerId);
+    this.idempotencyKey = this.#nullable(FIELD.idempotencyKey);
+    this.instrument = this.#string(FIELD.instrument);
+    this.side = this.#string(FIELD.side);
+    this.status = this.#string(FIELD.status);
+    this.message = this.#nullable(FIELD.message);
+    this.body = this.#string(FIELD.body);
+    this.decidedBy = this.#nullable(FIELD.decidedBy);
+    this.requestHash = this.#string(FIELD.requestHash);
+    this.responseBody = this.#string(FIELD.responseBody);
+    this.signature = this.#string(FIELD.signature);
+    const n = this.#numbers;
     const at = this.#at;
-    if (at >= v.length) return false;
-    this.id = v[at + FIELD.id] as string;
-    this.producerId = v[at + FIELD.producerId] as string;
-    this.idempotencyKey = v[at + FIELD.idempotencyKey] as string | null;
-    this.instrument = v[at + FIELD.instrument] as string;
-    this.side = v[at + FIELD.side] as string;
-    this.status = v[at + FIELD.status] as string;
-    this.message = v[at + FIELD.message] as string | null;
-    this.body = v[at + FIELD.body] as string;
-    this.decidedBy = v[at + FIELD.decidedBy] as string | null;
-    this.requestHash = v[at + FIELD.requestHash] as string;
-    this.responseBody = v[at + FIELD.responseBody] as string;
-    this.signature = v[at + FIELD.signature] as string;
-    this.receivedAt = v[at + FIELD.receivedAt] as number;
-    this.decidedAt = v[at + FIELD.decidedAt] as number | null;
-    this.responseStatus = v[at + FIELD.responseStatus] as number;
-    this.idempotencyExpiresAt = v[at + FIELD.idempotencyExpiresAt] as number;
-    this.signedAt = v[at + FIELD.signedAt] as number;
-    this.signatureExpiresAt = v[at + FIELD.signatureExpiresAt] as number;
+    this.receivedAt = n[at + FIELD.receivedAt]!;
+    const decidedAt = n[at + FIELD.decidedAt]!;
+    this.decidedAt = Number.isNaN(decidedAt) ? null : decidedAt;
+    this.responseStatus = n[at + FIELD.responseStatus]!;
+    this.idempotencyExpiresAt = n[at + FIELD.idempotencyExpiresAt]!;
+    this.signedAt = n[at + FIELD.signedAt]!;
+    this.signatureExpiresAt = n[at + FIELD.signatureExpiresAt]!;
     return true;
+  }
+
+  #nullable(field: number): string | null {
+    const length = this.#numbers[this.#at + field]!;
+    if (length < 0) return null;
+    const value = this.#text.slice(this.#textAt, this.#textAt + length);
+    this.#textAt += length;
+    return value;
+  }
+
+  #string(field: number): string {
+    return this.#nullable(field) ?? '';
   }
 }
 
 /**
  * Per request of a batch: `STORED`, `REPLAYED`, or the stored [requestHash, status, body] of the
- * duplicate it is.
+ * duplicate it is; and the seq of the first stored signal's stream event (0 when none was stored:
+ * the others follow it, one per stored signal in batch order).
  */
-export type AcceptResultsWire = (typeof STORED | typeof REPLAYED | [string, number, string])[];
+export interface AcceptResultsWire {
+  readonly outcomes: (typeof STORED | typeof REPLAYED | [string, number, string])[];
+  readonly firstEventSeq: number;
+}
 export const STORED = 0;
 export const REPLAYED = 1;
 
@@ -141,7 +196,7 @@ const STORED_RESULT: AcceptResult = Object.freeze({ outcome: 'stored' });
 const REPLAYED_RESULT: AcceptResult = Object.freeze({ outcome: 'replayed-signature' });
 
 export function decodeAcceptResults(wire: AcceptResultsWire): AcceptResult[] {
-  return wire.map((r) =>
+  return wire.outcomes.map((r) =>
     r === STORED
       ? STORED_RESULT
       : r === REPLAYED

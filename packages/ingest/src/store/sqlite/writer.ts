@@ -57,6 +57,13 @@ function prepareWrites(db: Database.Database) {
       `UPDATE signals SET status = ?, decided_at = ?, decided_by = ?, message = ?
        WHERE id = ? AND status = 'pending_approval' RETURNING ${SIGNAL_COLUMNS}`,
     ),
+    // The stream events of the signals just inserted (seq first to last), in one statement: the
+    // AUTOINCREMENT counter (sqlite_sequence) is then read and written once per batch, not per signal.
+    insertEventsOfSignals: p(
+      `INSERT INTO stream_events (signal_id, status, at, message, decided_at, decided_by, channel)
+       SELECT id, status, received_at, message, decided_at, decided_by, NULL FROM signals
+       WHERE seq >= ? AND seq <= ? ORDER BY seq`,
+    ),
     insertEvent: p(
       'INSERT INTO stream_events (signal_id, status, at, message, decided_at, decided_by, channel) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
@@ -114,7 +121,7 @@ export class SqliteWriter {
   readonly #db: Database.Database;
   #statements: ReturnType<typeof prepareWrites> | undefined;
   #accept: ((batch: AcceptBatchWire) => AcceptResultsWire) | undefined;
-  #acceptMany: Database.Transaction<(wires: readonly AcceptBatchWire[]) => BatchOutcome[]> | undefined;
+  #acceptMany: Database.Transaction<(wires: readonly AcceptBatchWire[]) => AcceptResultsWire[]> | undefined;
   /** `seen_signatures` (schema 1) still has rows the replay guard must honour. */
   #legacyGuard = false;
 
@@ -203,43 +210,72 @@ export class SqliteWriter {
 
   /**
    * Several batches in ONE transaction: the writer thread's group commit of the batches that queued
-   * up while it was committing (transport.ts). Each batch runs as `acceptBatch` inside it (a
-   * savepoint), so a batch that fails is rolled back alone and the others still commit; one outcome
-   * per batch, in order.
+   * up while it was committing (transport.ts). One outcome per batch, in order; a batch that fails
+   * fails alone. The batches run one after the other in a plain transaction, without a savepoint
+   * each: a savepoint copies every page a batch first touches to a sub-journal, which cost the writer
+   * about as much as the batch itself. If a batch throws, that transaction is rolled back whole and
+   * each batch is run again in a transaction of its own, so that the others still commit.
    */
   acceptBatches(batches: readonly AcceptBatchWire[]): BatchOutcome[] {
-    this.#acceptMany ??= this.#db.transaction((wires: readonly AcceptBatchWire[]) =>
-      wires.map((wire): BatchOutcome => {
+    this.#acceptMany ??= this.#db.transaction((wires: readonly AcceptBatchWire[]) => {
+      const values: AcceptResultsWire[] = [];
+      for (const wire of wires) {
+        try {
+          values.push(this.#acceptBody(wire));
+        } catch (error) {
+          throw new BatchFailed(error);
+        }
+      }
+      return values;
+    });
+    try {
+      return this.#acceptMany.immediate(batches).map((value) => ({ ok: true, value }));
+    } catch (error) {
+      // Not a batch's own failure (the lock, the commit): every batch gets it, nothing was written.
+      if (!(error instanceof BatchFailed)) return batches.map(() => ({ ok: false, error }));
+      return batches.map((wire): BatchOutcome => {
         try {
           return { ok: true, value: this.acceptBatch(wire) };
-        } catch (error) {
-          return { ok: false, error };
+        } catch (failure) {
+          return { ok: false, error: failure };
         }
-      }),
-    );
-    return this.#acceptMany.immediate(batches);
+      });
+    }
   }
 
   #acceptTransaction(): (batch: AcceptBatchWire) => AcceptResultsWire {
-    const transaction = this.#db.transaction((wire: AcceptBatchWire) => {
-      const request = new AcceptBatchReader(wire);
-      const results: AcceptResultsWire = [];
-      while (request.next()) {
-        const keyHash =
-          request.idempotencyKey === null
-            ? undefined
-            : idempotencyKeyHash(request.producerId, request.idempotencyKey);
-        const duplicate = keyHash === undefined ? undefined : this.#idempotentAnswer(keyHash, request);
-        if (duplicate !== undefined) results.push(duplicate);
-        else if (!this.#rememberSignature(request)) results.push(REPLAYED);
-        else {
-          this.#insertSignal(request, keyHash);
-          results.push(STORED);
-        }
-      }
-      return results;
-    });
+    const transaction = this.#db.transaction((wire: AcceptBatchWire) => this.#acceptBody(wire));
     return (wire) => transaction.immediate(wire);
+  }
+
+  /** The decisions and writes of one batch, in the caller's transaction (see acceptBatch). */
+  #acceptBody(wire: AcceptBatchWire): AcceptResultsWire {
+    const request = new AcceptBatchReader(wire);
+    const outcomes: AcceptResultsWire['outcomes'] = [];
+    let stored = 0;
+    let firstSeq = 0;
+    let lastSeq = 0;
+    while (request.next()) {
+      const keyHash =
+        request.idempotencyKey === null
+          ? undefined
+          : idempotencyKeyHash(request.producerId, request.idempotencyKey);
+      const duplicate = keyHash === undefined ? undefined : this.#idempotentAnswer(keyHash, request);
+      if (duplicate !== undefined) outcomes.push(duplicate);
+      else if (!this.#rememberSignature(request)) outcomes.push(REPLAYED);
+      else {
+        lastSeq = this.#insertSignal(request, keyHash);
+        if (firstSeq === 0) firstSeq = lastSeq;
+        stored++;
+        outcomes.push(STORED);
+      }
+    }
+    // Their stream events, in the same transaction (an event exists iff its signal committed) and
+    // in batch order: the batch's signals got consecutive seqs, as this transaction is the only writer.
+    if (stored === 0) return { outcomes, firstEventSeq: 0 };
+    // One statement's AUTOINCREMENT seqs are consecutive: the last one tells the first.
+    const lastEventSeq = this.#s().insertEventsOfSignals.run(firstSeq, lastSeq).lastInsertRowid as number;
+    return { outcomes, firstEventSeq: lastEventSeq - stored + 1 };
   }
 
   /**
@@ -399,11 +435,11 @@ export class SqliteWriter {
     );
   }
 
-  /** Insert: the signal with its response, its key's record, and its stream event (an event exists iff its signal committed). */
-  #insertSignal(request: Reader, keyHash: Buffer | undefined): void {
+  /** Insert: the signal with its response, and its key's record. Returns the signal's seq (its stream event is written after the batch). */
+  #insertSignal(request: Reader, keyHash: Buffer | undefined): number {
     const s = this.#s();
     const keyed = keyHash !== undefined;
-    let seq: number | bigint;
+    let seq: number;
     try {
       seq = s.insertSignal.run(
         request.id,
@@ -420,7 +456,7 @@ export class SqliteWriter {
         keyed ? request.requestHash : null,
         keyed ? request.responseStatus : null,
         keyed ? request.responseBody : null,
-      ).lastInsertRowid;
+      ).lastInsertRowid as number;
     } catch (error) {
       if (isConstraint(error, 'UNIQUE')) {
         throw new StoreConflictError(MESSAGES.signalExists(request.id), { cause: error });
@@ -428,15 +464,7 @@ export class SqliteWriter {
       throw error;
     }
     if (keyed) s.upsertIdempotency.run(keyHash, seq, request.idempotencyExpiresAt);
-    s.insertEvent.run(
-      request.id,
-      request.status,
-      request.receivedAt,
-      request.message,
-      request.decidedAt,
-      request.decidedBy,
-      null,
-    );
+    return seq;
   }
 
   /** The response stored with signal `seq`, checked against the (producer, key) that found it. */
@@ -457,6 +485,13 @@ export class SqliteWriter {
       );
     }
     return [row[2], row[3], row[4]];
+  }
+}
+
+/** A batch of `acceptBatches` threw `cause`: the shared transaction is rolled back. */
+class BatchFailed extends Error {
+  constructor(cause: unknown) {
+    super('An accept batch failed', { cause });
   }
 }
 
