@@ -112,6 +112,10 @@ export class StreamHub {
   #started = false;
   #closed = false;
   #pumping = false;
+  /** Highest head a commit notification named. */
+  #hintedHead = 0;
+  /** A notification without a head (another process committed) came since the last position read. */
+  #headUnknown = false;
   #again = false;
   #unwatch: (() => void) | undefined;
   #timers: NodeJS.Timeout[] = [];
@@ -142,6 +146,8 @@ export class StreamHub {
     this.#lastSeq = position.head;
     // A notification carrying a seq this hub has already read needs no read.
     this.#unwatch = this.#store.watchEvents((head) => {
+      if (head === undefined) this.#headUnknown = true;
+      else if (head > this.#hintedHead) this.#hintedHead = head;
       if (head === undefined || head > this.#lastSeq) this.#wake();
     });
     const every = (ms: number, run: () => void) => {
@@ -346,7 +352,13 @@ export class StreamHub {
     try {
       do {
         this.#again = false;
+        if (this.#connections.size === 0 && !this.#headUnknown) {
+          // Every wake since the last read named its head (this process's own commits): no read.
+          if (this.#hintedHead > this.#lastSeq) this.#lastSeq = this.#hintedHead;
+          continue;
+        }
         if (this.#connections.size === 0) {
+          this.#headUnknown = false;
           const { head } = await this.#store.streamPosition();
           // A connection opened during that read may need the events after the old lastSeq.
           if (this.#connections.size === 0) {

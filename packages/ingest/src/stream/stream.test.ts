@@ -230,6 +230,8 @@ describe('GET /api/v1/stream', () => {
     const reads = vi.spyOn(env.store, 'readEvents');
     const positions = vi.spyOn(env.store, 'streamPosition');
     await put(env.store, 20);
+    // The hub learns the head from the commits' notifications (and, for the file's other
+    // connections, from one small position read), never from the events themselves.
     await vi.waitFor(() => expect(positions).toHaveBeenCalled());
     expect(reads).not.toHaveBeenCalled();
     const client = connect(env, { token, after: 0 });

@@ -119,7 +119,7 @@ export class SqliteStore implements Store {
   #closing: Promise<void> | undefined;
   #statements: Statements | undefined;
   readonly #listStatements = new Map<number, Stmt>();
-  readonly #watchers = new Set<() => void>();
+  readonly #watchers = new Set<(head?: number) => void>();
   readonly #recentEvents = new RecentEvents();
   #watchTimer: NodeJS.Timeout | undefined;
   #dataVersion = 0;
@@ -220,11 +220,10 @@ export class SqliteStore implements Store {
     const reply = (await this.#call('acceptBatch', [wire], [wire.numbers.buffer])) as AcceptResultsWire;
     const results = decodeAcceptResults(reply);
     if (reply.firstEventSeq !== 0) {
-      this.#recentEvents.add(
-        reply.firstEventSeq,
-        batch.filter((_, i) => results[i]?.outcome === 'stored').map((r) => r.signal),
-      );
-      this.#committed();
+      const stored = batch.filter((_, i) => results[i]?.outcome === 'stored').map((r) => r.signal);
+      this.#recentEvents.add(reply.firstEventSeq, stored);
+      // The seq of this batch's last event: committed, so a watcher may treat it as a head.
+      this.#committed(reply.firstEventSeq + stored.length - 1);
     }
     return results;
   }
@@ -355,7 +354,7 @@ export class SqliteStore implements Store {
     return (this.#s().selectSignalEvents.all(signalId) as EventRow[]).map(toEvent);
   }
 
-  watchEvents(listener: () => void): () => void {
+  watchEvents(listener: (head?: number) => void): () => void {
     this.#watchers.add(listener);
     if (this.#watchTimer === undefined && this.#closing === undefined) {
       this.#dataVersion = this.#db.pragma('data_version', { simple: true }) as number;
@@ -412,9 +411,9 @@ export class SqliteStore implements Store {
     return this.#write('revokeSubscriber', id, at);
   }
 
-  /** Tells the watchers that events may have been committed. */
-  #committed(): void {
-    for (const listener of this.#watchers) listener();
+  /** Tells the watchers that events may have been committed (up to `head`, when known). */
+  #committed(head?: number): void {
+    for (const listener of this.#watchers) listener(head);
   }
 
   /** Runs one write on the writer (started on first use, so a store that only reads starts no thread). */
