@@ -145,6 +145,9 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
   const stderr = ingest.coalescedLines((chunk) => io.stderr.write(chunk));
   const logger = pino({ level, base: { service: 'sigpost-ingest' } }, stderr);
   const store = await openStoreAt(location, { create: true, log: (line) => stderr.write(line) });
+  // A process that exits before the end of its turn (process.exit after a fatal line) writes them too.
+  const flushOnExit = () => stderr.flush();
+  process.once('exit', flushOnExit);
   let started = false;
   try {
     const producers = await store.listProducers();
@@ -202,6 +205,7 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
     // Once started, the server owns the store and closes it on shutdown.
     if (!started) await store.close();
     stderr.flush();
+    process.removeListener('exit', flushOnExit);
   }
 }
 
