@@ -11,7 +11,8 @@ export interface LineWriter {
  * request of the ingest server costs one `write` system call per turn rather than per request
  * (`sigpost serve` writes to stderr, which node writes synchronously to files and pipes). Lines keep
  * their order; a quiet server writes each line in the same turn it was logged (at `setImmediate`).
- * `flush()` writes what is queued at once (on shutdown); a process killed by SIGKILL loses at most
+ * `flush()` writes what is queued at once (on shutdown, and `sigpost serve` also on `exit`); a process
+ * killed without an `exit` event (SIGKILL, a second signal during a graceful shutdown) loses at most
  * the lines of its last turn.
  * @example
  * const out = coalescedLines((chunk) => process.stderr.write(chunk));

@@ -144,10 +144,20 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
   // order) is written once per event-loop turn, not once per request line.
   const stderr = ingest.coalescedLines((chunk) => io.stderr.write(chunk));
   const logger = pino({ level, base: { service: 'sigpost-ingest' } }, stderr);
-  const store = await openStoreAt(location, { create: true, log: (line) => stderr.write(line) });
   // A process that exits before the end of its turn (process.exit after a fatal line) writes them too.
   const flushOnExit = () => stderr.flush();
   process.once('exit', flushOnExit);
+  const stopLines = () => {
+    stderr.flush();
+    process.removeListener('exit', flushOnExit);
+  };
+  let store: Awaited<ReturnType<typeof openStoreAt>>;
+  try {
+    store = await openStoreAt(location, { create: true, log: (line) => stderr.write(line) });
+  } catch (error) {
+    stopLines(); // its lines before the error line the CLI prints
+    throw error;
+  }
   let started = false;
   try {
     const producers = await store.listProducers();
@@ -203,9 +213,11 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
     }
   } finally {
     // Once started, the server owns the store and closes it on shutdown.
-    if (!started) await store.close();
-    stderr.flush();
-    process.removeListener('exit', flushOnExit);
+    try {
+      if (!started) await store.close();
+    } finally {
+      stopLines();
+    }
   }
 }
 

@@ -158,7 +158,10 @@ export class StreamHub {
     every(TICK_MS, () => this.#heartbeat());
     every(TOKEN_CHECK_MS, () => void this.#checkTokens());
     this.#started = true;
-    this.#wake(); // anything committed between the position read and the watch
+    // Anything committed between the position read and the watch: its notification may be missed,
+    // so the first pump reads the head even with no connection open.
+    this.#headUnknown = true;
+    this.#wake();
   }
 
   /** Open connections of a token (for the per-token cap). */
