@@ -199,6 +199,8 @@ async function serve(options: ServeOptions, io: CliIO): Promise<void> {
             stderr.write(
               `sigpost: ingest server listening on ${server.url} (${describeLocation(location)})\n`,
             );
+            // The log and the line above first, as a terminal showing both streams would expect.
+            stderr.flush();
             if (credentials) io.stdout.write(developmentBanner(credentials, server.url, db));
           },
           (error: unknown) => resolve(new CommandFailedError(listenFailure(error, config), { cause: error })),
