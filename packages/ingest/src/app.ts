@@ -43,9 +43,6 @@ export interface AppDeps {
   readonly config?: ServerConfigInput;
 }
 
-/** Group-commit batches sent to the SQLite writer thread before the first comes back (see Batcher). */
-const SQLITE_BATCHES_IN_FLIGHT = 4;
-
 /** Log paths censored even if some code logged them by mistake. */
 const REDACT = [
   'secret',
@@ -139,9 +136,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     metrics,
     batcher: new Batcher(deps.store, {
       maxBatchSize: config.maxBatchSize,
-      // SQLite's writer thread commits together the batches that queued up while it was busy, so
-      // batches are sent as they form; PostgreSQL's sessions would only compete for the same cores.
-      maxInFlight: deps.store.kind === 'sqlite' ? SQLITE_BATCHES_IN_FLIGHT : 1,
+      // As many as the store can commit together (SQLite's writer thread: 4; PostgreSQL: 1).
+      maxInFlight: deps.store.acceptBatchesInFlight ?? 1,
       observe: (size) => metrics.batchSize.observe(size),
     }),
     verifier: new SignatureVerifier({

@@ -183,6 +183,11 @@ export interface MigrateOptions {
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * How many `acceptBatch` calls are worth having in flight at once (the group commit's `Batcher`
+   * sends no more): more only help a store that commits queued batches together. @default 1
+   */
+  readonly acceptBatchesInFlight?: number;
   /** Applies pending versioned migrations. Idempotent; safe to run from several processes at once. */
   migrate(options?: MigrateOptions): Promise<void>;
   /** Resolves when the database answers. */

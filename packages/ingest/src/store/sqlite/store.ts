@@ -112,6 +112,11 @@ interface Statements {
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+  /**
+   * The writer thread commits together the batches that queued up while it was committing (see
+   * transport.ts `serveWriter`), so batches are sent as they form instead of one at a time.
+   */
+  readonly acceptBatchesInFlight = 4;
   readonly path: string;
   readonly #db: Database.Database;
   readonly #busyTimeoutMs: number;
