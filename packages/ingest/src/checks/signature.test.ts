@@ -13,7 +13,7 @@ import { PRODUCER, SECRET, tempDir, testClock, withOverride } from '../test-help
 import { type AuthHeaders, readAuthHeaders } from './auth-headers.js';
 import { readIdempotencyKey } from './idempotency.js';
 import { checkSignature, LookupsBusyError, SignatureVerifier } from './signature.js';
-import { checkTimestampWindow } from './timestamp-window.js';
+import { checkTimestamp } from './timestamp-window.js';
 
 // The real verifySignature, wrapped so a test can count the HMAC computations the verifier makes.
 vi.mock('@sigpost/protocol', async (importOriginal) => {
@@ -23,14 +23,35 @@ vi.mock('@sigpost/protocol', async (importOriginal) => {
 
 const NOW = Date.parse('2025-10-25T14:30:45.000Z');
 
-describe('checkTimestampWindow', () => {
-  // Its cases moved to packages/protocol/src/signature.test.ts with the function.
-  it("is the protocol's check, so server and SDK share one window and one message", async () => {
+describe('checkTimestamp', () => {
+  // The window's cases are in packages/protocol/src/signature.test.ts, with checkTimestampWindow.
+  it("refuses with the protocol's window and message, so server and SDK share one window", async () => {
     const actual = await vi.importActual<typeof import('@sigpost/protocol')>('@sigpost/protocol');
-    expect(checkTimestampWindow).toBe(actual.checkTimestampWindow);
-    expect(checkTimestampWindow(NOW + 300_001, NOW, 300)?.detail).toMatch(
+    const timestampMs = NOW + 300_001;
+    const auth = {
+      producerId: PRODUCER,
+      timestamp: new Date(timestampMs).toISOString(),
+      timestampMs,
+      signature: 'x',
+    };
+    const metrics = new IngestMetrics(Object.create(null) as Store);
+    const refused = (() => {
+      try {
+        checkTimestamp(auth, NOW, 300, metrics);
+      } catch (error) {
+        return error;
+      }
+    })();
+    const expected = actual.checkTimestampWindow(timestampMs, NOW, 300);
+    expect(refused).toMatchObject({
+      code: 'timestamp-out-of-window',
+      detail: expected?.detail,
+      extensions: expected?.extensions,
+    });
+    expect(expected?.detail).toMatch(
       /^X-Timestamp is 301 s ahead of server time 2025-10-25T14:30:45\.000000Z; the accepted window is ±300 s\./,
     );
+    expect(() => checkTimestamp({ ...auth, timestampMs: NOW + 300_000 }, NOW, 300, metrics)).not.toThrow();
   });
 });
 

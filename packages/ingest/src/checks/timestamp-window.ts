@@ -7,8 +7,6 @@ import type { IngestMetrics } from '../metrics.js';
 import type { AuthHeaders } from './auth-headers.js';
 import { refusal } from './refusal.js';
 
-export { checkTimestampWindow };
-
 /** Passes a timestamp within ±`toleranceSeconds` of `nowMs`; otherwise 401 `timestamp-out-of-window`. */
 export function checkTimestamp(
   auth: AuthHeaders,

@@ -19,8 +19,6 @@ import type { AppContext } from '../context.js';
 import { newId } from '../ids.js';
 import type { AcceptRequest, Producer } from '../store/store.js';
 
-export { POLICY_DECIDER } from '../checks/approval-policy.js';
-
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
