@@ -376,6 +376,8 @@ export class StreamHub {
         }
       } while (this.#again && !this.#closed);
     } catch (error) {
+      // The head is not known after a failed read: the retry reads it again.
+      this.#headUnknown = true;
       if (!this.#closed) {
         this.#log.warn({ err: error }, 'reading stream events failed; retrying');
         this.#retry = setTimeout(() => this.#wake(), READ_RETRY_MS);
